@@ -1,0 +1,121 @@
+"""Test harness: one real PostgreSQL per test run, a template database, a fresh clone per test.
+
+With ``DATABASE_URL`` set (an admin URL to a cluster we may create databases on) the tests use
+that cluster; otherwise they start an embedded one in a temporary directory, with durability
+off (these clusters are thrown away), and stop it at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from ledger import sql
+from ledger.embedded import FAST_SETTINGS, EmbeddedPostgres
+
+T = TypeVar("T")
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion on a private loop in a thread (safe inside any loop)."""
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coro))
+        except BaseException as exc:
+            error.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+async def _execute(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    """Admin URL of the PostgreSQL cluster the tests use."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    root = Path(tempfile.mkdtemp(prefix="ballot-test-pg-"))
+    root.chmod(0o711)
+    cluster = EmbeddedPostgres(data_dir=root / "data", settings=dict(FAST_SETTINGS))
+    cluster.start()
+    try:
+        yield cluster.admin_url
+    finally:
+        cluster.stop(mode="immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_admin_url: str) -> Iterator[str]:
+    """A template database built once from ``schema.sql``."""
+    name = f"ballot_template_{uuid.uuid4().hex[:8]}"
+    run_sync(_execute(pg_admin_url, f'CREATE DATABASE "{name}"'))
+    run_sync(_execute(with_database(pg_admin_url, name), sql.schema()))
+    yield name
+    run_sync(_execute(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def fresh_database(pg_admin_url: str) -> Iterator[Any]:
+    """A factory of empty databases (no schema); each is dropped after the test."""
+    made: list[str] = []
+
+    def make(template: str = "template0") -> str:
+        name = f"ballot_test_{uuid.uuid4().hex[:12]}"
+        run_sync(_execute(pg_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        made.append(name)
+        return with_database(pg_admin_url, name)
+
+    yield make
+    for name in made:
+        run_sync(_execute(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def db_url(fresh_database: Any, template_db: str) -> str:
+    """URL of a fresh database with the whole schema, cloned from the template."""
+    url: str = fresh_database(template_db)
+    return url
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a fresh database with the whole schema."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
