@@ -11,11 +11,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ledger import demo
-
-
-class CliError(Exception):
-    """A command could not do what was asked; the message says why."""
+from ledger import demo, serve
+from ledger.errors import CliError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo.add_parser(sub)
+    serve.add_parsers(sub)
     bench = sub.add_parser("bench", help="benchmarks that print their figures")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
 

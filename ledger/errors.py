@@ -55,3 +55,7 @@ class ReceiptError(VerificationError):
 
 class KeyFormatError(LedgerError):
     """The key text is not in the expected signed-note key format."""
+
+
+class CliError(Exception):
+    """A command could not do what was asked; the message says why."""

@@ -1,0 +1,20 @@
+"""Prometheus metrics of the ledger (served at ``/metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+APPENDS = Counter("ballot_ledger_appends_total", "Entries appended to logs", ["type"])
+RECEIPTS = Counter("ballot_ledger_receipts_total", "Ballot receipts issued")
+REJECTIONS = Counter("ballot_ledger_rejections_total", "Requests refused", ["problem"])
+CHECKPOINTS = Counter("ballot_ledger_checkpoints_total", "Checkpoints signed")
+BATCH_SIZE = Histogram(
+    "ballot_ledger_batch_size",
+    "Ballot papers per group commit",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048),
+)
+COMMIT_SECONDS = Histogram(
+    "ballot_ledger_commit_seconds",
+    "Time to check, append and commit one batch",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+)

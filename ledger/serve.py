@@ -1,0 +1,97 @@
+"""`ballot ledger serve`: run the ledger service, on the embedded PostgreSQL by default."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from ledger import logs
+from ledger.app import create_app
+from ledger.embedded import EmbeddedPostgres
+from ledger.errors import CliError
+from ledger.settings import ConfigError, Settings, load_settings
+
+log = structlog.get_logger(__name__)
+
+
+def add_parsers(sub: Any) -> None:
+    ledger = sub.add_parser("ledger", help="the ledger service")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True, metavar="CMD")
+    serve = ledger_sub.add_parser("serve", help="serve the ledger API")
+    serve.add_argument("--host", help="address to listen on (BALLOT_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (BALLOT_PORT)")
+    serve.add_argument("--data-dir", type=Path, help="keys and embedded database (BALLOT_DATA_DIR)")
+    serve.set_defaults(func=run_serve)
+
+
+async def ensure_database(admin_url: str, name: str) -> str:
+    """Create database ``name`` on the cluster if missing; return its URL."""
+    conn = await asyncpg.connect(admin_url)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+@contextlib.asynccontextmanager
+async def database(settings: Settings, name: str) -> AsyncIterator[Settings]:
+    """Settings with a database URL: the configured one, or an embedded cluster's."""
+    if settings.database_url:
+        yield settings
+        return
+    cluster = EmbeddedPostgres(data_dir=Path(settings.data_dir) / "postgres")
+    await asyncio.to_thread(cluster.start)
+    try:
+        url = await ensure_database(cluster.admin_url, name)
+        yield Settings(**{**_fields(settings), "database_url": url})
+    finally:
+        await asyncio.to_thread(cluster.stop)
+
+
+def _fields(settings: Settings) -> dict[str, Any]:
+    return {f: getattr(settings, f) for f in Settings.__dataclass_fields__}
+
+
+async def serve(settings: Settings) -> None:
+    async with database(settings, "ballot_ledger") as ready:
+        app = create_app(ready)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, ready.host, ready.port)
+        await site.start()
+        log.info("ledger_listening", host=ready.host, port=ready.port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    overrides = {
+        k: v
+        for k, v in {"host": args.host, "port": args.port, "data_dir": args.data_dir}.items()
+        if v is not None
+    }
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    logs.configure(settings.log_format)
+    asyncio.run(serve(settings))
+    return 0

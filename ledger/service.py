@@ -1,0 +1,825 @@
+"""The ledger's operations: define, roll, nominate, open, cast (group commit), close, declare.
+
+This is the imperative shell around the pure modules. Every append to an election's log runs
+in one transaction that first locks the log's head row, so appends are totally ordered; the
+phase rules of ``ledger.election.apply`` are checked on the state *under that lock*.
+
+Casting goes through a per-election ``Sequencer``: concurrent casts queue up while a batch
+commits, and the next batch takes everything queued (up to ``max_batch``), checks each paper
+against the roll, the participation table and the rest of the batch, shuffles the accepted
+entries, appends them, and commits once. Receipts are answered only after COMMIT returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import csv
+import hashlib
+import hmac
+import io
+import json
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+
+from ledger import election as el
+from ledger import metrics, schemas, sql
+from ledger.canonical import canonical_bytes
+from ledger.checkpoint import SignedCheckpoint
+from ledger.entry import EntryTemplate, parse_entry, template
+from ledger.errors import LedgerError
+from ledger.keys import Keyring, Signer, Verifier
+from ledger.problems import (
+    AlreadyVoted,
+    ElectionExists,
+    InvalidDeclaration,
+    InvalidRoll,
+    NotEligible,
+    NotFound,
+    NotOnRoll,
+    PayloadTooLarge,
+    ProofUnavailable,
+    SubmissionConflict,
+    Unavailable,
+    UnsupportedMediaType,
+)
+from ledger.receipts import Receipt, code_prefix, sign_receipt
+from ledger.settings import Settings
+from ledger.store import Appended, LogStore, StoredEntry
+
+Q = sql.queries()
+log = structlog.get_logger(__name__)
+CHANNEL = "ballot_log"
+OPEN_BATCH = 2000
+
+
+def _suppress(counts: Mapping[str, int], minimum: int) -> dict[str, int | None]:
+    """Small-group suppression: groups under ``minimum`` become None; when exactly one group
+    is suppressed, the next smallest is too, so no total minus the rest reveals it."""
+    out: dict[str, int | None] = {k: (v if v >= minimum else None) for k, v in counts.items()}
+    hidden = [k for k, v in out.items() if v is None]
+    if len(hidden) == 1:
+        shown = sorted((v, k) for k, v in out.items() if v is not None)
+        if shown:
+            out[shown[0][1]] = None
+    return out
+
+
+@dataclass(slots=True)
+class CastJob:
+    election: str
+    submission_id: str
+    voter_id: str
+    selections: dict[str, tuple[str, ...]]
+    mac: bytes
+    future: asyncio.Future[tuple[dict[str, Any], bool]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class Notifier:
+    """Wakes feed readers when a log grows: LISTEN/NOTIFY, with a polling fallback."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self._conn: asyncpg.Connection | None = None
+
+    async def start(self, connect: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
+        try:
+            self._conn = await connect()
+            await self._conn.add_listener(CHANNEL, self._on_notify)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("notify_listener_unavailable", error=str(exc))
+            self._conn = None
+
+    async def stop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+            self._conn = None
+
+    def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        self.wake(payload)
+
+    def wake(self, election: str) -> None:
+        event = self._events.pop(election, None)
+        if event is not None:
+            event.set()
+
+    async def wait(self, election: str, seconds: float) -> None:
+        """Return when the log grows, or after ``timeout`` (the polling fallback)."""
+        event = self._events[election]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
+
+class Ledger:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, signer: Signer) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.signer = signer
+        self.store = LogStore()
+        self.notifier = Notifier()
+        self.counter_keys = Keyring(Verifier.parse(k) for k in settings.counter_keys)
+        self._mac_key = hashlib.sha256(b"ballot-ledger/submission-mac/v1" + signer.seed).digest()
+        self._states: dict[str, tuple[int, el.ElectionState]] = {}
+        self._sequencers: dict[str, Sequencer] = {}
+        self._closing: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_turnout: dict[str, bytes] = {}
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, connect: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
+        await self.notifier.start(connect)
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        async with self.pool.acquire() as conn:
+            unfinished = [r["election_id"] for r in await conn.fetch(Q["closing_unfinished"])]
+        for eid in unfinished:
+            log.info("closing_resumed", election_id=eid)
+            self._closing_task(eid)
+
+    async def stop(self) -> None:
+        for seq in self._sequencers.values():
+            await seq.stop()
+        for task in [*self._tasks, *self._closing.values()]:
+            task.cancel()
+        for task in [*self._tasks, *self._closing.values()]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.notifier.stop()
+
+    async def _housekeeping(self) -> None:
+        """Checkpoints and turnout reports on an interval; scheduled poll closes."""
+        while True:
+            await asyncio.sleep(self.settings.checkpoint_interval)
+            try:
+                await self.tick()
+            except (OSError, asyncpg.PostgresError, LedgerError) as exc:
+                log.warning("housekeeping_failed", error=str(exc))
+
+    async def tick(self) -> None:
+        async with self.pool.acquire() as conn:
+            due = [r["election_id"] for r in await conn.fetch(Q["due_to_close"])]
+            for eid in due:
+                log.info("poll_close_scheduled", election_id=eid)
+                self._closing_task(eid, scheduled=True)
+            stale = [r["election_id"] for r in await conn.fetch(Q["needs_checkpoint"])]
+        for eid in stale:
+            if eid in self._closing:
+                continue
+            state = await self.state(eid)
+            if state.phase == "poll_open":
+                await self.report_turnout(eid)
+            await self.checkpoint(eid, "interval")
+
+    # --- state ------------------------------------------------------------------------------
+
+    async def _load_state(self, conn: asyncpg.Connection, eid: str) -> el.ElectionState:
+        row = await conn.fetchrow(Q["election_row"], eid)
+        if row is None:
+            raise NotFound("no such election", election=eid)
+        cached = self._states.get(eid)
+        if cached is not None and cached[0] == row["version"]:
+            return cached[1]
+        state = el.ElectionState(election_id=eid)
+        for r in await conn.fetch(Q["state_events"], eid):
+            entry = parse_entry(bytes(r["body"]))
+            state = el.apply(state, entry.kind, entry.event)
+        self._states[eid] = (row["version"], state)
+        return state
+
+    async def state(self, eid: str) -> el.ElectionState:
+        async with self.pool.acquire() as conn:
+            return await self._load_state(conn, eid)
+
+    def receipt(self, eid: str, a: Appended) -> Receipt:
+        return sign_receipt(
+            self.signer,
+            election=eid,
+            index=a.index,
+            leaf_hash=a.leaf_hash,
+            chain_hash=a.chain_hash,
+        )
+
+    async def _notify(self, conn: asyncpg.Connection, eid: str) -> None:
+        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, eid)
+
+    async def append_event(
+        self,
+        eid: str,
+        kind: str,
+        build: Callable[[el.ElectionState], dict[str, Any]],
+        *,
+        extra: Callable[[asyncpg.Connection, el.ElectionState], Awaitable[None]] | None = None,
+    ) -> tuple[Receipt, el.ElectionState]:
+        """Append one administrative event, legal in the current phase, in one transaction."""
+        async with self.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    await conn.fetchrow(Q["lock_head"], eid)
+                    state = await self._load_state(conn, eid)
+                    event = build(state)
+                    schemas.validate_event(kind, event)
+                    new = el.apply(state, kind, event)
+                    if extra is not None:
+                        await extra(conn, new)
+                    (appended,) = await self.store.append(conn, eid, [template(eid, kind, event)])
+                    d = new.require_definition()
+                    version = await conn.fetchval(
+                        Q["update_election"], eid, new.phase, d.sealed, _poll_close(d)
+                    )
+                    await self._notify(conn, eid)
+            except BaseException:
+                self.store.forget(eid)
+                raise
+        self._states[eid] = (version, new)
+        metrics.APPENDS.labels(kind).inc()
+        log.info("event_appended", election_id=eid, type=kind, seq=appended.index)
+        if new.phase != state.phase:
+            await self.checkpoint(eid, f"phase:{new.phase}")
+        return self.receipt(eid, appended), new
+
+    # --- definition, roll, nominations, phases ----------------------------------------------
+
+    async def define(self, eid: str, document: Any) -> tuple[Receipt, bool]:
+        """Define (or, during setup, redefine) an election. Returns (receipt, created)."""
+        definition = el.parse_definition(document)
+        event = {
+            "definition": definition.document,
+            "keys": {"ledger": [self.signer.verifier.text()]},
+        }
+        schemas.validate_event("election_defined", event)
+        async with self.pool.acquire() as conn:
+            exists = await conn.fetchrow(Q["election_row"], eid)
+        if exists is not None:
+            receipt, _ = await self.append_event(eid, "election_defined", lambda s: event)
+            return receipt, False
+        origin = f"{self.settings.origin_prefix}/elections/{eid}"
+        async with self.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    await self.store.create_log(conn, eid, origin)
+                    state = el.apply(el.ElectionState(election_id=eid), "election_defined", event)
+                    await conn.execute(
+                        Q["insert_election"],
+                        eid,
+                        state.phase,
+                        definition.sealed,
+                        _poll_close(definition),
+                    )
+                    (appended,) = await self.store.append(
+                        conn, eid, [template(eid, "election_defined", event)]
+                    )
+                    await self._notify(conn, eid)
+            except asyncpg.UniqueViolationError as exc:
+                self.store.forget(eid)
+                raise ElectionExists(election=eid) from exc
+            except BaseException:
+                self.store.forget(eid)
+                raise
+        self._states[eid] = (1, state)
+        log.info("election_defined", election_id=eid, seq=appended.index)
+        await self.checkpoint(eid, "phase:setup")
+        return self.receipt(eid, appended), True
+
+    async def upload_roll(
+        self, eid: str, content_type: str, chunks: AsyncIterator[bytes]
+    ) -> tuple[Receipt, dict[str, Any]]:
+        """Stream a roll (CSV with a ``voter_id`` column, or NDJSON rows), replace the private
+        roll, and publish each contest's eligible count and roll hash."""
+        rows = await _parse_roll(content_type, chunks, self.settings.max_roll_bytes)
+        salt = secrets.token_bytes(32)
+        summary: dict[str, Any] = {}
+
+        def build(state: el.ElectionState) -> dict[str, Any]:
+            d = state.require_definition()
+            contests = {}
+            for c in d.contests:
+                ids = [vid for vid, attrs in rows if el.eligible(c.eligibility, attrs)]
+                contests[c.id] = {"eligible": len(ids), "roll_hash": el.roll_hash(salt, ids)}
+            summary.update(voters=len(rows), contests=contests)
+            return {"voters": len(rows), "contests": contests}
+
+        async def store_roll(conn: asyncpg.Connection, state: el.ElectionState) -> None:
+            await conn.execute(Q["delete_roll"], eid)
+            await conn.copy_records_to_table(
+                "roll",
+                records=[(eid, vid, json.dumps(attrs)) for vid, attrs in rows],
+                columns=["election_id", "voter_id", "attributes"],
+            )
+            await conn.execute(Q["set_roll_salt"], eid, salt)
+
+        receipt, _ = await self.append_event(eid, "roll_published", build, extra=store_roll)
+        return receipt, summary
+
+    async def nominate(self, eid: str, body: Mapping[str, Any]) -> Receipt:
+        schemas.validate(schemas.NOMINATION, body)
+        event = {"contest": body["contest"], "candidate": body["candidate"], "body": body["body"]}
+        receipt, _ = await self.append_event(eid, "nomination_recorded", lambda s: event)
+        return receipt
+
+    async def withdraw(self, eid: str, contest: str, candidate: str, body: Any) -> Receipt:
+        schemas.validate(schemas.WITHDRAWAL, body)
+        event = {"contest": contest, "candidate": candidate, **body}
+        receipt, _ = await self.append_event(eid, "candidate_withdrawn", lambda s: event)
+        return receipt
+
+    async def phase_event(self, eid: str, kind: str) -> Receipt:
+        def build(state: el.ElectionState) -> dict[str, Any]:
+            if kind == "nominations_closed" and state.phase == "nominations":
+                return el.standing_event(state)
+            return {}
+
+        receipt, _ = await self.append_event(eid, kind, build)
+        return receipt
+
+    # --- casting ----------------------------------------------------------------------------
+
+    async def cast(self, eid: str, body: Any) -> tuple[dict[str, Any], bool]:
+        """Validate one voter's ballot paper and queue it for the next batch.
+
+        Returns (response, replayed): the receipts, and whether this is an idempotent replay.
+        """
+        schemas.validate(schemas.CAST, body)
+        state = await self.state(eid)
+        selections: dict[str, tuple[str, ...]] = {}
+        for contest_id, chosen in body["selections"].items():
+            contest = state.require_definition().contest(contest_id)
+            selections[contest_id] = el.validate_selections(
+                contest, chosen, state.not_standing(contest_id)
+            )
+        mac = hmac.new(self._mac_key, canonical_bytes(body), hashlib.sha256).digest()
+        job = CastJob(
+            election=eid,
+            submission_id=body["submission_id"],
+            voter_id=body["voter_id"],
+            selections=selections,
+            mac=mac,
+        )
+        seq = self._sequencers.get(eid)
+        if seq is None:
+            seq = self._sequencers[eid] = Sequencer(self, eid)
+        return await seq.submit(job)
+
+    async def commit_batch(self, eid: str, jobs: list[CastJob]) -> None:
+        """One group commit: check, shuffle, append, record, COMMIT; then answer every job."""
+        results: dict[int, tuple[dict[str, Any], bool] | LedgerError] = {}
+        started = time.perf_counter()
+        async with self.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    accepted, pending = await self._check_batch(conn, eid, jobs, results)
+                    if accepted:
+                        await self._append_ballots(conn, eid, jobs, accepted, results)
+                        await self._notify(conn, eid)
+            except BaseException:
+                self.store.forget(eid)
+                raise
+        # COMMIT has returned: answer every job in the batch.
+        for i, job in enumerate(jobs):
+            first = pending.get(i)
+            outcome = results[first] if first is not None else results[i]
+            if first is not None and isinstance(outcome, tuple):
+                outcome = (outcome[0], True)
+            if not job.future.done():
+                if isinstance(outcome, LedgerError):
+                    job.future.set_exception(outcome)
+                else:
+                    job.future.set_result(outcome)
+        metrics.BATCH_SIZE.observe(len(jobs))
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+
+    async def _check_batch(
+        self,
+        conn: asyncpg.Connection,
+        eid: str,
+        jobs: list[CastJob],
+        results: dict[int, tuple[dict[str, Any], bool] | LedgerError],
+    ) -> tuple[list[int], dict[int, int]]:
+        """Decide each job under the head lock. Returns (accepted job numbers, duplicates in
+        the batch mapped to the job whose answer they share)."""
+        if await conn.fetchrow(Q["lock_head"], eid) is None:
+            raise NotFound("no such election", election=eid)
+        state = await self._load_state(conn, eid)
+        sub_ids = list({j.submission_id for j in jobs})
+        voter_ids = list({j.voter_id for j in jobs})
+        existing = {
+            r["submission_id"]: r for r in await conn.fetch(Q["existing_submissions"], eid, sub_ids)
+        }
+        roll = {
+            r["voter_id"]: json.loads(r["attributes"])
+            for r in await conn.fetch(Q["roll_attributes"], eid, voter_ids)
+        }
+        voted = {
+            (r["contest_id"], r["voter_id"])
+            for r in await conn.fetch(Q["voted_contests"], eid, voter_ids)
+        }
+        accepted: list[int] = []
+        pending: dict[int, int] = {}
+        first_of: dict[str, int] = {}
+        for i, job in enumerate(jobs):
+            prior = existing.get(job.submission_id)
+            if prior is not None:
+                if hmac.compare_digest(bytes(prior["request_mac"]), job.mac):
+                    results[i] = (json.loads(prior["response"]), True)
+                else:
+                    results[i] = SubmissionConflict(submission_id=job.submission_id)
+                continue
+            if job.submission_id in first_of:
+                j = first_of[job.submission_id]
+                if hmac.compare_digest(jobs[j].mac, job.mac):
+                    pending[i] = j
+                else:
+                    results[i] = SubmissionConflict(submission_id=job.submission_id)
+                continue
+            try:
+                if state.phase != "poll_open":
+                    raise el.WrongPhase(
+                        f"ballots are not accepted in phase {state.phase}", phase=state.phase
+                    )
+                d = state.require_definition()
+                attrs = roll.get(job.voter_id)
+                if attrs is None:
+                    raise NotOnRoll()
+                for contest_id, chosen in job.selections.items():
+                    contest = d.contest(contest_id)
+                    if not el.eligible(contest.eligibility, attrs):
+                        raise NotEligible(contest=contest_id)
+                    if (contest_id, job.voter_id) in voted:
+                        raise AlreadyVoted(contest=contest_id)
+                    el.validate_selections(contest, chosen, state.not_standing(contest_id))
+            except LedgerError as exc:
+                results[i] = exc
+                continue
+            voted.update((c, job.voter_id) for c in job.selections)
+            first_of[job.submission_id] = i
+            accepted.append(i)
+        return accepted, pending
+
+    async def _append_ballots(
+        self,
+        conn: asyncpg.Connection,
+        eid: str,
+        jobs: list[CastJob],
+        accepted: list[int],
+        jobs_results: dict[int, tuple[dict[str, Any], bool] | LedgerError],
+    ) -> None:
+        state = await self._load_state(conn, eid)
+        sealed = state.require_definition().sealed
+        items: list[tuple[int, str, EntryTemplate, tuple[str, ...], bytes | None]] = []
+        for i in accepted:
+            job = jobs[i]
+            for contest_id, chosen in job.selections.items():
+                if sealed:
+                    salt = secrets.token_bytes(32)
+                    event: dict[str, Any] = {
+                        "contest": contest_id,
+                        "commitment": el.commitment(eid, contest_id, chosen, salt),
+                    }
+                    items.append((i, contest_id, template(eid, "ballot_cast", event), chosen, salt))
+                else:
+                    event = {"contest": contest_id, "selections": list(chosen)}
+                    items.append((i, contest_id, template(eid, "ballot_cast", event), chosen, None))
+        # DESIGN §6: entries carry no voter id and their order within a batch is shuffled.
+        secrets.SystemRandom().shuffle(items)
+        appended = await self.store.append(conn, eid, [t for _, _, t, _, _ in items])
+        receipts: dict[int, dict[str, Any]] = defaultdict(dict)
+        sealed_rows = []
+        for (i, contest_id, _, chosen, secret), a in zip(items, appended, strict=True):
+            receipts[i][contest_id] = self.receipt(eid, a).to_json()
+            if secret is not None:
+                sealed_rows.append((eid, a.index, contest_id, json.dumps(list(chosen)), secret))
+        participation = [(eid, c, jobs[i].voter_id) for i in accepted for c in jobs[i].selections]
+        submissions = []
+        for i in accepted:
+            response = {"submission_id": jobs[i].submission_id, "receipts": receipts[i]}
+            jobs_results[i] = (response, False)
+            submissions.append((eid, jobs[i].submission_id, jobs[i].mac, json.dumps(response)))
+        await conn.copy_records_to_table(
+            "participation",
+            records=participation,
+            columns=["election_id", "contest_id", "voter_id"],
+        )
+        if sealed_rows:
+            await conn.copy_records_to_table(
+                "sealed_ballots",
+                records=sealed_rows,
+                columns=["election_id", "cast_index", "contest_id", "selections", "salt"],
+            )
+        await conn.copy_records_to_table(
+            "submissions",
+            records=submissions,
+            columns=["election_id", "submission_id", "request_mac", "response"],
+        )
+        metrics.APPENDS.labels("ballot_cast").inc(len(appended))
+        metrics.RECEIPTS.inc(len(appended))
+
+    # --- closing ----------------------------------------------------------------------------
+
+    def _closing_task(self, eid: str, scheduled: bool = False) -> asyncio.Task[dict[str, Any]]:
+        task = self._closing.get(eid)
+        if task is None or task.done():
+            task = asyncio.create_task(self._close(eid, scheduled), name=f"close:{eid}")
+            self._closing[eid] = task
+        return task
+
+    async def close(self, eid: str) -> dict[str, Any]:
+        """Close the poll and open every sealed ballot; resumable and idempotent."""
+        return await asyncio.shield(self._closing_task(eid))
+
+    async def _close(self, eid: str, scheduled: bool) -> dict[str, Any]:
+        state = await self.state(eid)
+        if state.phase == "poll_open":
+            closing: dict[str, Any] = {"scheduled": True} if scheduled else {}
+            await self.report_turnout(eid)
+            await self.append_event(eid, "poll_closed", lambda s: closing)
+        elif state.phase not in ("poll_closed", "declared"):
+            raise el.WrongPhase(f"the poll cannot close in phase {state.phase}", phase=state.phase)
+        opened = 0
+        while True:
+            async with self.pool.acquire() as conn:
+                try:
+                    async with conn.transaction():
+                        await conn.fetchrow(Q["lock_head"], eid)
+                        state = await self._load_state(conn, eid)
+                        rows = await conn.fetch(Q["unopened_ballots"], eid, OPEN_BATCH)
+                        if not rows:
+                            break
+                        templates = []
+                        for r in rows:
+                            event = {
+                                "contest": r["contest_id"],
+                                "cast_index": r["cast_index"],
+                                "selections": json.loads(r["selections"]),
+                                "salt": bytes(r["salt"]).hex(),
+                            }
+                            el.apply(state, "ballot_opened", event)
+                            templates.append(template(eid, "ballot_opened", event))
+                        appended = await self.store.append(conn, eid, templates)
+                        await conn.copy_records_to_table(
+                            "openings",
+                            records=[
+                                (eid, r["cast_index"], a.index)
+                                for r, a in zip(rows, appended, strict=True)
+                            ],
+                            columns=["election_id", "cast_index", "opened_index"],
+                        )
+                        await self._notify(conn, eid)
+                except BaseException:
+                    self.store.forget(eid)
+                    raise
+            opened += len(rows)
+            metrics.APPENDS.labels("ballot_opened").inc(len(rows))
+            log.info("ballots_opened", election_id=eid, count=len(rows), total=opened)
+        cp = await self.checkpoint(eid, "openings-complete")
+        log.info("poll_closed", election_id=eid, opened=opened, size=cp.checkpoint.size)
+        return {"phase": "poll_closed", "opened": opened, "size": cp.checkpoint.size}
+
+    async def unopened(self, eid: str) -> int:
+        async with self.pool.acquire() as conn:
+            return int(await conn.fetchval(Q["count_unopened"], eid))
+
+    # --- results ----------------------------------------------------------------------------
+
+    async def declare(self, eid: str, body: Any) -> Receipt:
+        """Append a counter-signed result declaration (DESIGN §3 ``result_declared``)."""
+        schemas.validate(schemas.DECLARATION, body)
+        try:
+            key = Verifier.parse(body["key"])
+        except LedgerError as exc:
+            raise InvalidDeclaration("the declaring key is not a verifier key") from exc
+        if self.counter_keys.get(key.name, key.key_id) is None and key != self.signer.verifier:
+            raise InvalidDeclaration("the declaring key is not trusted", key=key.text())
+        try:
+            key.verify(declaration_message(body), _b64(body["signature"]))
+        except LedgerError as exc:
+            raise InvalidDeclaration("the declaration signature does not verify") from exc
+        if await self.unopened(eid):
+            raise el.WrongPhase("sealed ballots are still being opened")
+        async with self.pool.acquire() as conn:
+            head = await self.store.head(conn, eid)
+            if body["counted_size"] > head.size:
+                raise InvalidDeclaration("counted size is beyond the log", size=head.size)
+            root = await self.store.root_at(conn, eid, body["counted_size"])
+        if root.hex() != body["counted_root"]:
+            raise InvalidDeclaration("counted root is not the log's root at that size")
+        receipt, _ = await self.append_event(eid, "result_declared", lambda s: dict(body))
+        return receipt
+
+    # --- turnout and checkpoints ------------------------------------------------------------
+
+    async def turnout(self, eid: str) -> dict[str, Any]:
+        """Turnout by contest and by declared reporting dimension, small groups suppressed."""
+        state = await self.state(eid)
+        d = state.require_definition()
+        async with self.pool.acquire() as conn:
+            totals = {
+                r["contest_id"]: r["n"] for r in await conn.fetch(Q["turnout_by_contest"], eid)
+            }
+            by: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+            for dim in d.reporting_dimensions:
+                for r in await conn.fetch(Q["turnout_by_dimension"], eid, dim):
+                    by[r["contest_id"]][dim][r["value"] or "(none)"] = r["n"]
+        contests = {}
+        for c in d.contests:
+            contests[c.id] = {
+                "cast": int(totals.get(c.id, 0)),
+                "eligible": int(state.eligible.get(c.id, 0)),
+                "by": {
+                    dim: _suppress(by[c.id][dim], d.min_group_size)
+                    for dim in d.reporting_dimensions
+                },
+            }
+        return {"contests": contests}
+
+    async def report_turnout(self, eid: str) -> None:
+        """Append a ``turnout_reported`` event when turnout changed since the last one."""
+        report = await self.turnout(eid)
+        digest = hashlib.sha256(canonical_bytes(report)).digest()
+        if self._last_turnout.get(eid) == digest:
+            return
+        await self.append_event(eid, "turnout_reported", lambda s: report)
+        self._last_turnout[eid] = digest
+
+    async def checkpoint(self, eid: str, reason: str) -> SignedCheckpoint:
+        async with self.pool.acquire() as conn:
+            cp = await self.store.checkpoint(conn, eid, [self.signer], reason)
+        metrics.CHECKPOINTS.inc()
+        return cp
+
+    # --- reads ------------------------------------------------------------------------------
+
+    async def entries(self, eid: str, start: int, limit: int) -> list[StoredEntry]:
+        async with self.pool.acquire() as conn:
+            await self.store.head(conn, eid)
+            return await self.store.entries(conn, eid, start, limit)
+
+    async def index_of_code(self, eid: str, code: str) -> int:
+        prefix = code_prefix(code)
+        upper = (int.from_bytes(prefix, "big") + 1).to_bytes(len(prefix) + 1, "big")[-len(prefix) :]
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(Q["entry_by_leaf_prefix"], eid, prefix, upper)
+        if not rows:
+            raise NotFound("no entry has that receipt code", code=code)
+        return int(rows[0]["idx"])
+
+    async def inclusion(self, eid: str, index: int, size: int | None) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            head = await self.store.head(conn, eid)
+            if size is None:
+                latest = await self.store.latest_checkpoint(conn, eid)
+                size = latest.checkpoint.size if latest else head.size
+            if not 0 <= index < size <= head.size:
+                raise ProofUnavailable(index=index, size=size, log_size=head.size)
+            proof = await self.store.inclusion_proof(conn, eid, index, size)
+            (entry,) = await self.store.entries(conn, eid, index, 1)
+        return {
+            "index": index,
+            "size": size,
+            "leaf_hash": entry.leaf_hash.hex(),
+            "proof": [p.hex() for p in proof],
+        }
+
+    async def consistency(self, eid: str, old: int, new: int) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            head = await self.store.head(conn, eid)
+            if not 0 <= old <= new <= head.size:
+                raise ProofUnavailable(old=old, new=new, log_size=head.size)
+            proof = await self.store.consistency_proof(conn, eid, old, new)
+        return {"old": old, "new": new, "proof": [p.hex() for p in proof]}
+
+
+class Sequencer:
+    """Group commit for one election: one batch in flight, the next gathers meanwhile."""
+
+    def __init__(self, ledger: Ledger, election: str) -> None:
+        self.ledger = ledger
+        self.election = election
+        self.queue: asyncio.Queue[CastJob] = asyncio.Queue()
+        self.task = asyncio.create_task(self._run(), name=f"sequencer:{election}")
+
+    async def submit(self, job: CastJob) -> tuple[dict[str, Any], bool]:
+        if self.task.done():
+            raise Unavailable("the sequencer has stopped")
+        await self.queue.put(job)
+        return await asyncio.shield(job.future)
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        while not self.queue.empty():
+            job = self.queue.get_nowait()
+            if not job.future.done():
+                job.future.set_exception(Unavailable("the ledger is shutting down"))
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < self.ledger.settings.max_batch and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                await self.ledger.commit_batch(self.election, batch)
+            except asyncio.CancelledError:
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(Unavailable("the ledger is shutting down"))
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning(
+                    "batch_failed", election_id=self.election, error=str(exc), size=len(batch)
+                )
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(Unavailable("the database is unavailable"))
+                await asyncio.sleep(0.2)
+            except Exception as exc:
+                log.exception("batch_crashed", election_id=self.election, size=len(batch))
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+
+
+def declaration_message(body: Mapping[str, Any]) -> bytes:
+    """What a result declaration's signature covers: a tag and the JCS of every field but the
+    signature."""
+    fields = {k: v for k, v in body.items() if k != "signature"}
+    return b"ballot-ledger/result/v1\n" + canonical_bytes(fields)
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise InvalidDeclaration("signature is not base64") from exc
+
+
+def _poll_close(d: el.Definition) -> datetime | None:
+    text = d.schedule.get("poll_close")
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def _parse_roll(
+    content_type: str, chunks: AsyncIterator[bytes], limit: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """Parse a streamed roll into (voter id, attributes), checking every row."""
+    buf = bytearray()
+    async for chunk in chunks:
+        buf += chunk
+        if len(buf) > limit:
+            raise PayloadTooLarge("the roll is larger than allowed", limit=limit)
+    try:
+        text = buf.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidRoll("the roll is not UTF-8") from exc
+    rows: list[tuple[str, dict[str, Any]]] = []
+    check = schemas.validator(schemas.ROLL_ROW)
+    if content_type in ("text/csv", "application/csv"):
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames or "voter_id" not in reader.fieldnames:
+            raise InvalidRoll("the CSV header must have a voter_id column")
+        for line, rec in enumerate(reader, start=2):
+            if None in rec:
+                raise InvalidRoll("a row has more cells than the header", line=line)
+            row: dict[str, Any] = {
+                "voter_id": (rec.pop("voter_id") or "").strip(),
+                "attributes": {k: el.parse_attribute(v or "") for k, v in rec.items() if v},
+            }
+            if not check.is_valid(row):
+                raise InvalidRoll("a row does not match the roll row schema", line=line)
+            rows.append((row["voter_id"], row["attributes"]))
+    elif content_type in ("application/x-ndjson", "application/jsonl"):
+        for line, raw in enumerate(text.splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise InvalidRoll("a line is not JSON", line=line) from exc
+            if not check.is_valid(row):
+                raise InvalidRoll("a row does not match the roll row schema", line=line)
+            rows.append((row["voter_id"], row.get("attributes", {})))
+    else:
+        raise UnsupportedMediaType(
+            "a roll is text/csv or application/x-ndjson", content_type=content_type
+        )
+    seen: set[str] = set()
+    for number, (vid, _) in enumerate(rows, start=1):
+        if vid in seen:
+            raise InvalidRoll("a voter id appears twice", row=number)
+        seen.add(vid)
+    return rows

@@ -1,0 +1,112 @@
+"""Configuration of the ledger service: environment variables, optionally a JSON file.
+
+Every setting has an environment variable; ``BALLOT_LEDGER_CONFIG`` names a JSON file whose
+keys are the same names in lower case without the prefix (``{"admin_tokens": ["…"]}``).
+The environment wins over the file. See docs/configuration.md for the reference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ledger.errors import LedgerError
+
+
+class ConfigError(LedgerError):
+    """The configuration is not valid."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("var/ledger")
+    key_file: Path | None = None
+    key_name: str = "ballot-ledger.local/ledger"
+    origin_prefix: str = "ballot-ledger.local"
+    admin_tokens: tuple[str, ...] = ()
+    frontend_tokens: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """token -> elections it may cast in (``*``: all)."""
+    counter_tokens: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """token -> elections whose results it may declare (``*``: all)."""
+    counter_keys: tuple[str, ...] = ()
+    """Verifier strings of counter keys whose result declarations are accepted."""
+    max_body_bytes: int = 256 * 1024
+    max_roll_bytes: int = 512 * 1024 * 1024
+    max_batch: int = 1000
+    checkpoint_interval: float = 5.0
+    db_role: str = "ballot_service"
+    pool_size: int = 8
+    log_format: str = "auto"
+
+
+def _tokens(value: Any) -> dict[str, tuple[str, ...]]:
+    """``{"tok": ["e1", "e2"]}`` or ``"tok=e1|e2,tok2=*"``."""
+    if isinstance(value, Mapping):
+        return {str(k): tuple(str(x) for x in v) for k, v in value.items()}
+    out: dict[str, tuple[str, ...]] = {}
+    for part in str(value).split(","):
+        if not part.strip():
+            continue
+        token, _, scope = part.partition("=")
+        if not token or not scope:
+            raise ConfigError("a scoped token is TOKEN=ELECTION|ELECTION or TOKEN=*")
+        out[token.strip()] = tuple(s.strip() for s in scope.split("|"))
+    return out
+
+
+def _list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list | tuple):
+        return tuple(str(x) for x in value)
+    return tuple(x.strip() for x in str(value).split(",") if x.strip())
+
+
+_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "port": int,
+    "max_body_bytes": int,
+    "max_roll_bytes": int,
+    "max_batch": int,
+    "pool_size": int,
+    "checkpoint_interval": float,
+    "data_dir": Path,
+    "key_file": Path,
+    "admin_tokens": _list,
+    "counter_keys": _list,
+    "frontend_tokens": _tokens,
+    "counter_tokens": _tokens,
+}
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    config = env.get("BALLOT_LEDGER_CONFIG")
+    if config:
+        try:
+            values.update(json.loads(Path(config).read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read {config}: {exc}") from exc
+    names = set(Settings.__dataclass_fields__)
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError("unknown settings in the config file", unknown=sorted(unknown))
+    if "DATABASE_URL" in env:
+        values["database_url"] = env["DATABASE_URL"]
+    for name in names:
+        key = f"BALLOT_{name.upper()}"
+        if key in env:
+            values[name] = env[key]
+    for name, value in list(values.items()):
+        if name in _CONVERT and value is not None and not isinstance(value, Path):
+            try:
+                values[name] = _CONVERT[name](value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"bad value for {name}: {exc}") from exc
+    values.update(overrides)
+    return Settings(**values)
