@@ -1,0 +1,99 @@
+"""Exact counting rules: an explicit registry and one pure entry point.
+
+``RULES`` names every rule; :func:`count` counts a :class:`~counter.rules.model.Profile`
+with one of them, or with a parameterised ``custom:key=value,...`` rule
+(:mod:`counter.rules.custom`).  Everything here is pure: no I/O, no clock, no
+floating point; the lot is drawn from the seed given (by default SHA-256 of the
+canonical profile, :func:`counter.rules.lot.default_seed`, derived only when a
+lot is actually drawn).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from counter.errors import ProfileError, UnknownRule
+from counter.rules import bloc, custom, ers97, meek, scottish
+from counter.rules.model import Candidate, Constraint, CountResult, Profile
+
+RuleFunction = Callable[[Profile, int, Sequence[Constraint], bytes | None], CountResult]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """A registered counting rule."""
+
+    name: str
+    title: str
+    kind: str  # "stv" or "bloc"
+    decimals: int | None
+    run: RuleFunction
+
+
+RULES: dict[str, Rule] = {
+    "bloc": Rule(
+        name="bloc", title='Bloc vote ("vote for up to N")', kind="bloc", decimals=0, run=bloc.count
+    ),
+    "scottish": Rule(
+        name="scottish",
+        title=scottish.PARAMS.title,
+        kind="stv",
+        decimals=scottish.PARAMS.decimals,
+        run=scottish.count,
+    ),
+    "ers97": Rule(
+        name="ers97",
+        title=ers97.PARAMS.title,
+        kind="stv",
+        decimals=ers97.PARAMS.decimals,
+        run=ers97.count,
+    ),
+    "meek": Rule(
+        name="meek",
+        title=meek.PARAMS.title,
+        kind="stv",
+        decimals=meek.PARAMS.decimals,
+        run=meek.count,
+    ),
+    "exact-droop": Rule(
+        name="exact-droop",
+        title="Exact Droop v/(s+1), exact WIGM",
+        kind="stv",
+        decimals=None,
+        run=custom.count,
+    ),
+}
+
+
+def resolve(name: str) -> Rule:
+    """The rule called ``name``: a registered name, or ``custom:key=value,...``."""
+    if name in RULES:
+        return RULES[name]
+    if name == "custom" or name.startswith("custom:"):
+        spec = custom.parse_spec(name)
+        params = spec.stv or spec.meek
+        assert params is not None
+        return Rule(
+            name=spec.spec, title=params.title, kind="stv", decimals=params.decimals, run=spec.count
+        )
+    known = ", ".join([*RULES, "custom:key=value,..."])
+    raise UnknownRule(f"unknown rule {name!r}; known: {known}")
+
+
+def count(
+    profile: Profile,
+    rule: str,
+    seats: int | None = None,
+    constraints: Sequence[Constraint] = (),
+    seed: bytes | None = None,
+) -> CountResult:
+    """Count ``profile`` by ``rule`` for ``seats`` (default: the profile's own)."""
+    chosen = resolve(rule)
+    n_seats = seats if seats is not None else profile.seats
+    if n_seats is None:
+        raise ProfileError("the number of seats is not given")
+    return chosen.run(profile, n_seats, tuple(constraints), seed)
+
+
+__all__ = ["RULES", "Candidate", "Constraint", "CountResult", "Profile", "Rule", "count", "resolve"]

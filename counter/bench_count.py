@@ -1,0 +1,181 @@
+"""`ballot bench count`: how fast the exact counter is, beside pyrankvote.
+
+1. A seeded profile (default 1,000,000 ballots, 15 candidates in five parties of
+   three, 9 seats; see :func:`generate`) is grouped once (identical rankings
+   summed; timed apart) and counted by ``scottish`` and ``meek``.
+2. pyrankvote's ``single_transferable_vote`` counts the same ballots in the same
+   run.  If a calibration run on 10,000 ballots predicts that the whole profile
+   would take longer than ``--pyrankvote-budget`` seconds, it is measured on the
+   largest of 100,000 / 10,000 ballots that fits the budget and its time is
+   extrapolated linearly to the full profile (its cost per round is linear in the
+   ballots); the output says which.
+3. All 300 Scottish wards of ``scotland_2017``, read from BLT and counted by
+   ``scottish``, end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from counter.profile import group
+from counter.rules import count
+from counter.rules.model import Candidate, Profile, Ranking
+
+PARTY_SHARE = (30, 25, 20, 15, 10)
+
+
+def generate(n_ballots: int, n_candidates: int, seed: int) -> list[tuple[Ranking, int]]:
+    """A seeded, party-structured profile of ``n_ballots`` single ballots.
+
+    Candidates are dealt round-robin into five parties.  A voter picks a party
+    (shares 30/25/20/15/10), ranks its candidates (the party's favourite first
+    with probability 0.6), then, with probability 0.55 after each further
+    preference, goes on to a candidate of another party drawn with weight
+    proportional to party share; about a third of the ballots stop after the
+    party's candidates.
+    """
+    rnd = random.Random(seed)
+    parties: list[list[int]] = [[] for _ in PARTY_SHARE]
+    for c in range(n_candidates):
+        parties[c % len(PARTY_SHARE)].append(c)
+    party_of = {c: p for p, members in enumerate(parties) for c in members}
+    weights = [PARTY_SHARE[party_of[c]] for c in range(n_candidates)]
+    out: list[tuple[Ranking, int]] = []
+    choices = rnd.choices
+    random_ = rnd.random
+    party_ids = list(range(len(PARTY_SHARE)))
+    for _ in range(n_ballots):
+        p = choices(party_ids, PARTY_SHARE)[0]
+        members = parties[p][:]
+        if random_() >= 0.6:
+            rnd.shuffle(members)
+        ranking = members[: 1 + int(random_() * len(members))] if random_() < 0.3 else members
+        if random_() < 0.66:
+            rest = [c for c in range(n_candidates) if c not in ranking]
+            rest_w = [weights[c] for c in rest]
+            while rest and random_() < 0.55:
+                pick = choices(range(len(rest)), rest_w)[0]
+                ranking = [*ranking, rest.pop(pick)]
+                rest_w.pop(pick)
+        out.append((tuple(ranking), 1))
+    return out
+
+
+def _time(fn: Any) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - t0, value
+
+
+def _pyrankvote(names: list[str], ballots: list[tuple[Ranking, int]], seats: int) -> Any:
+    import pyrankvote
+
+    cands = [pyrankvote.Candidate(n) for n in names]
+    objs = [pyrankvote.Ballot(ranked_candidates=[cands[c] for c in r]) for r, _ in ballots]
+    t0 = time.perf_counter()
+    result = pyrankvote.single_transferable_vote(cands, objs, number_of_seats=seats)
+    elapsed = time.perf_counter() - t0
+    return elapsed, {c.name for c in result.get_winners()}
+
+
+def main(args: argparse.Namespace) -> int:
+    say = sys.stdout.write
+    n, k, seats = args.ballots, args.candidates, args.seats
+    say(f"ballot bench count: {n:,} ballots, {k} candidates, {seats} seats, seed {args.seed}\n")
+    gen_s, raw = _time(lambda: generate(n, k, args.seed))
+    gc.collect()
+    gc.freeze()  # the million generated ballots are long-lived: keep the collector off them
+    names = [f"Candidate {chr(65 + i)}" for i in range(k)]
+    distinct = len(group(raw))
+    say(f"  generated in {gen_s:.1f} s; {distinct:,} distinct rankings\n")
+    cands = tuple(Candidate(id=str(i + 1), name=nm) for i, nm in enumerate(names))
+    group_s, grouped_ballots = _time(lambda: group(raw, k))
+    say(f"  grouping identical rankings: {group_s:.2f} s (once; the counter's fold keeps it)\n")
+    profile = Profile(candidates=cands, ballots=grouped_ballots, seats=seats, grouped=True)
+    figures: dict[str, float] = {}
+    winners: dict[str, set[str]] = {}
+    for rule in ("scottish", "meek"):
+        secs, result = _time(lambda rule=rule: count(profile, rule, seats))
+        figures[rule] = secs
+        winners[rule] = set(result.elected_names)
+        say(
+            f"  {rule:9s} {secs:8.2f} s  exact count of the grouped profile "
+            f"({len(result.rounds)} rounds); {secs + group_s:.2f} s with grouping\n"
+        )
+
+    calib = min(n, 10_000)
+    est_s, _ = _pyrankvote(names, raw[:calib], seats)
+    predicted = est_s * n / calib
+    if args.pyrankvote_ballots is not None:
+        measured_n = min(n, args.pyrankvote_ballots)
+    elif predicted <= args.pyrankvote_budget:
+        measured_n = n
+    elif est_s * 10 <= args.pyrankvote_budget and calib * 10 <= n:
+        measured_n = calib * 10
+    else:
+        measured_n = calib
+    if measured_n == calib:
+        py_s, py_winners = est_s, None
+    else:
+        py_s, py_winners = _pyrankvote(names, raw[:measured_n], seats)
+    if measured_n == n:
+        py_full = py_s
+        say(f"  pyrankvote {py_full:8.2f} s  (measured on all {n:,} ballots)\n")
+    else:
+        py_full = py_s * n / measured_n
+        say(
+            f"  pyrankvote {py_full:8.2f} s  (EXTRAPOLATED: measured {py_s:.2f} s on the first "
+            f"{measured_n:,} ballots, x {n / measured_n:g}, linear in ballots)\n"
+        )
+    if py_winners is not None and measured_n == n:
+        agree = "same" if py_winners == winners["scottish"] else "different"
+        say(f"  pyrankvote winners vs scottish: {agree}\n")
+    for rule in ("scottish", "meek"):
+        say(
+            f"  speed-up {rule} vs pyrankvote: {py_full / figures[rule]:.1f}x on the grouped "
+            f"profile, {py_full / (figures[rule] + group_s):.1f}x including grouping\n"
+        )
+
+    folder = Path(args.scotland) if args.scotland else _default_scotland()
+    if folder is not None and (folder / "manifest.json").exists():
+        from counter import blt
+
+        manifest = json.loads((folder / "manifest.json").read_text())
+
+        def wards() -> int:
+            agree = 0
+            for ward in manifest:
+                text = (folder / ward["id"] / "ballots.blt").read_text(encoding="utf-8")
+                profile = blt.parse(text)
+                result = count(profile, "scottish")
+                official = [w["blt_name"] for w in ward["official_winners_in_order"]]
+                agree += list(result.elected_names) == official
+            return agree
+
+        secs, agree = _time(wards)
+        ballots = sum(w["ballots"] for w in manifest)
+        say(
+            f"  scotland_2017: {len(manifest)} wards, {ballots:,} ballots, read + counted "
+            f"(scottish) in {secs:.2f} s; official winners in order: {agree}/{len(manifest)}\n"
+        )
+    else:
+        say("  scotland_2017 not found (give --scotland DIR)\n")
+    return 0
+
+
+def _default_scotland() -> Path | None:
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (
+        here.parent / "shared" / "data" / "scotland_2017",
+        here / "data" / "scotland_2017",
+    ):
+        if candidate.exists():
+            return candidate
+    return None

@@ -1,0 +1,489 @@
+"""Meek STV, as in the New Zealand rules (Local Electoral Regulations 2001, Schedule 1A,
+the 2006 form of Hill, Wichmann and Woodall's Algorithm 123).
+
+Clause by clause (Schedule 1A, Part 1):
+
+* cl 5 (step 1, the quota): ``q = (v - vnt) / (n + 1) + 0.000000001``, truncated to
+  nine decimals, where ``v`` is the valid votes, ``vnt`` the non-transferable
+  votes and ``n`` the vacancies.  The quota is recomputed at every iteration.
+  ``quota="nz"``.
+* cl 6-7 (distribution): every candidate has a keep value, 1 while hopeful, 0 once
+  excluded.  Each voting document gives each candidate in order of preference
+  its keep value times the value still left on it, the rest passing on; what is
+  left after the last preference is non-transferable.  Arithmetic is fixed point
+  to nine decimals: the part kept is rounded *up* and the part passed on is what
+  remains, so no value is created or lost.
+* cl 8 (election): a hopeful candidate whose votes equal or exceed the quota is
+  elected; several at once are taken in descending order of votes.
+* cl 9-10 (iteration): each elected candidate's keep value becomes
+  ``keep x quota / votes``, rounded up to nine decimals, and the votes are
+  distributed again, until the total surplus is below 0.00001 or a further
+  candidate reaches the quota; iteration also stops when the keep values stop
+  changing or the total surplus stops falling, as nine-decimal rounding can hold
+  it above 0.00001 in a large count (Hill, Voting matters 22, 2006).
+* cl 11-13 (exclusion): when the surplus has converged and nobody new is elected,
+  the hopeful candidate with the fewest votes is excluded (keep value 0); ties:
+  the candidate lowest at the first round at which the tied candidates differed
+  ("ahead at first difference", Part 5), else by lot (the schedule's PRNG method
+  is replaced by the seeded lot of :mod:`counter.rules.lot`).
+* cl 3 (completion): counting is complete when the elected fill the vacancies, or
+  when elected plus hopeful equal the vacancies (the hopeful are then elected).
+
+Each reported round is one event (first distribution, an election after the
+surpluses converge, or an exclusion), with the keep values and the quota in force.
+Speed: the sorted rankings form a prefix tree (built lazily, each node a run of
+rankings sharing a prefix); a distribution walks only the prefixes made of
+elected or excluded candidates, weighted by how many voters share them.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from operator import itemgetter
+
+from counter.errors import ProfileError, RuleSpecError
+from counter.rules import constraints as cons
+from counter.rules.lot import Lot
+from counter.rules.model import Constraint, ConstraintAction, CountResult, Profile, Round, Tie
+from counter.rules.stv import prepare
+
+HOPEFUL, ELECTED, EXCLUDED, WITHDRAWN = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeekParams:
+    """The choices of a Meek rule book."""
+
+    name: str
+    title: str
+    decimals: int = 9
+    quota: str = "nz"  # "nz": (v - vnt)/(n+1) + 10**-d, truncated | "droop-exact": (v - vnt)/(n+1)
+    elect_at: str = "geq"
+    tolerance_decimals: int = 5  # iterate until the total surplus is below 10**-5
+    max_iterations: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.quota not in ("nz", "droop-exact"):
+            raise RuleSpecError("a Meek quota is 'nz' or 'droop-exact'")
+        if self.elect_at not in ("geq", "gt"):
+            raise RuleSpecError("elect_at must be 'geq' or 'gt'")
+        if not 1 <= self.decimals <= 18:
+            raise RuleSpecError("Meek needs a fixed precision of 1 to 18 decimals")
+
+
+# A prefix-tree child: (candidate, depth, lo, hi, voters through it, voters ending at it).
+Child = tuple[int, int, int, int, int, int]
+
+
+class _Tree:
+    """The prefix tree of the sorted rankings, built lazily: a node is a run rankings[lo:hi]."""
+
+    __slots__ = ("cache", "cum", "keys", "rank")
+
+    def __init__(self, rankings: list[tuple[int, ...]], cum: list[int], candidates: int) -> None:
+        self.rank = rankings
+        self.cum = cum
+        self.keys = [itemgetter(d) for d in range(candidates)]
+        self.cache: dict[tuple[int, int], list[Child]] = {}
+
+    def children(self, d: int, lo: int, hi: int) -> list[Child]:
+        key = (d, lo)
+        found = self.cache.get(key)
+        if found is not None:
+            return found
+        rank, cum = self.rank, self.cum
+        out: list[Child] = []
+        if lo < hi and len(rank[lo]) == d:
+            lo += 1
+        while lo < hi:
+            c = rank[lo][d]
+            end = bisect_right(rank, c, lo, hi, key=self.keys[d])
+            ending = cum[lo + 1] - cum[lo] if len(rank[lo]) == d + 1 else 0
+            out.append((c, d + 1, lo, end, cum[end] - cum[lo], ending))
+            lo = end
+        self.cache[key] = out
+        return out
+
+
+class _Meek:
+    def __init__(
+        self,
+        params: MeekParams,
+        profile: Profile,
+        seats: int,
+        constraints: Sequence[Constraint],
+        lot: Lot,
+    ) -> None:
+        prep = prepare(profile)
+        if prep.valid == 0:
+            raise ProfileError("no valid ballots")
+        self.p = params
+        self.prep = prep
+        self.cands = prep.candidates
+        self.n = len(self.cands)
+        self.seats = seats
+        self.constraints = tuple(constraints)
+        self.lot = lot
+        self.scale = 10**params.decimals
+        self.tree = _Tree(prep.rankings, prep.cum, len(prep.candidates))
+        self.state = [WITHDRAWN if c.withdrawn else HOPEFUL for c in self.cands]
+        self.keep = [0 if c.withdrawn else self.scale for c in self.cands]
+        self.votes = [0] * self.n
+        self.exhausted: int = 0
+        self.total: int = prep.valid * self.scale
+        self.quota: int = 0
+        self.elected: list[int] = []
+        self.rounds: list[Round] = []
+        self.ties: list[Tie] = []
+        self.actions: list[ConstraintAction] = []
+        self.history: list[tuple[int, ...]] = []
+        self.round_number = 0
+        self.round_elected: list[int] = []
+        self.round_excluded: list[int] = []
+        self.round_notes: list[str] = []
+        self.prev_votes: tuple[int, ...] = tuple(self.votes)
+        self.prev_exhausted = 0
+        self.iterations = 0
+
+    # -- arithmetic ---------------------------------------------------------------
+
+    def distribute(self) -> None:
+        """Schedule 1A cl 6-7: share every document's value by the keep values."""
+        votes = [0] * self.n
+        keep = self.keep
+        scale = self.scale
+        exhausted = 0
+
+        children = self.tree.children
+
+        def walk(d: int, lo: int, hi: int, r: int) -> None:
+            nonlocal exhausted
+            for c, cd, clo, chi, through, end in children(d, lo, hi):
+                k = keep[c]
+                if k == scale:
+                    votes[c] += r * through
+                    continue
+                kept = -((-r * k) // scale) if k else 0  # rounded up to the precision
+                if kept:
+                    votes[c] += kept * through
+                rest = r - kept
+                if rest:
+                    if end:
+                        exhausted += rest * end
+                    if through > end:
+                        walk(cd, clo, chi, rest)
+
+        walk(0, 0, len(self.tree.rank), scale)
+        self.votes = votes
+        self.exhausted = exhausted
+        self.quota = self.compute_quota()
+
+    def compute_quota(self) -> int:
+        active = self.total - self.exhausted
+        q = active // (self.seats + 1)  # truncated to the precision
+        if self.p.quota == "nz":
+            return q + 1  # cl 5: + 0.000000001
+        return q
+
+    def reached(self, c: int) -> bool:
+        v = self.votes[c]
+        return v >= self.quota if self.p.elect_at == "geq" else v > self.quota
+
+    def total_surplus(self) -> int:
+        return sum(max(0, self.votes[c] - self.quota) for c in self.elected)
+
+    def update_keep(self) -> bool:
+        """cl 9: keep = keep x quota / votes, rounded up; True if any changed."""
+        changed = False
+        for c in self.elected:
+            v = self.votes[c]
+            if v <= 0:
+                continue
+            new = min(self.scale, -((-self.keep[c] * self.quota) // v))
+            if new != self.keep[c]:
+                self.keep[c] = new
+                changed = True
+        return changed
+
+    def frac(self, v: int) -> Fraction:
+        return Fraction(v, self.scale)
+
+    # -- bookkeeping ----------------------------------------------------------------
+
+    def hopeful(self) -> list[int]:
+        return [c for c in range(self.n) if self.state[c] == HOPEFUL]
+
+    def vacancies(self) -> int:
+        return self.seats - len(self.elected)
+
+    def names(self, cs: Sequence[int]) -> list[str]:
+        return [self.cands[c].name for c in cs]
+
+    def begin_round(self) -> None:
+        self.round_number += 1
+        self.round_elected, self.round_excluded, self.round_notes = [], [], []
+        self.prev_votes = tuple(self.votes)
+        self.prev_exhausted = self.exhausted
+
+    def end_round(self, action: str, subjects: Sequence[int]) -> None:
+        withdrawn = [self.state[c] == WITHDRAWN for c in range(self.n)]
+        self.rounds.append(
+            Round(
+                number=self.round_number,
+                action=action,
+                subjects=tuple(subjects),
+                tallies=tuple(
+                    None if withdrawn[c] else self.frac(self.votes[c]) for c in range(self.n)
+                ),
+                transfers=tuple(
+                    None if withdrawn[c] else self.frac(self.votes[c] - self.prev_votes[c])
+                    for c in range(self.n)
+                ),
+                exhausted=self.frac(self.exhausted),
+                exhausted_change=self.frac(self.exhausted - self.prev_exhausted),
+                quota=self.frac(self.quota),
+                elected=tuple(self.round_elected),
+                excluded=tuple(self.round_excluded),
+                notes=tuple(self.round_notes),
+                keep_factors=tuple(self.frac(k) for k in self.keep),
+            )
+        )
+        self.history.append(tuple(self.votes))
+
+    def amend_last_round(self) -> None:
+        last = self.rounds[-1]
+        self.rounds[-1] = Round(
+            number=last.number,
+            action=last.action,
+            subjects=last.subjects,
+            tallies=last.tallies,
+            transfers=last.transfers,
+            exhausted=last.exhausted,
+            exhausted_change=last.exhausted_change,
+            quota=last.quota,
+            elected=last.elected + tuple(self.round_elected),
+            excluded=last.excluded + tuple(self.round_excluded),
+            notes=last.notes + tuple(self.round_notes),
+            keep_factors=last.keep_factors,
+        )
+
+    def break_tie(self, tied: list[int], kind: str, highest: bool) -> int:
+        """Part 5 "ahead at first difference", then the seeded lot."""
+        if len(tied) == 1:
+            return tied[0]
+        group = sorted(tied)
+        for i, snap in enumerate(self.history):
+            best = max(snap[c] for c in group) if highest else min(snap[c] for c in group)
+            narrowed = [c for c in group if snap[c] == best]
+            if len(narrowed) < len(group):
+                group = narrowed
+                if len(group) == 1:
+                    self.ties.append(
+                        Tie(
+                            round=self.round_number,
+                            kind=kind,
+                            candidates=tuple(sorted(tied)),
+                            method="look-back",
+                            chosen=group[0],
+                            detail=f"first difference at round {i + 1}",
+                        )
+                    )
+                    return group[0]
+        chosen = self.lot.draw(kind, self.round_number, group)
+        self.ties.append(
+            Tie(
+                round=self.round_number,
+                kind=kind,
+                candidates=tuple(sorted(tied)),
+                method="lot",
+                chosen=chosen,
+                detail="among " + ", ".join(self.names(group)),
+            )
+        )
+        return chosen
+
+    def order_by_votes(self, cs: list[int]) -> list[int]:
+        out: list[int] = []
+        rest = list(cs)
+        while rest:
+            top = max(self.votes[c] for c in rest)
+            pick = self.break_tie([c for c in rest if self.votes[c] == top], "election-order", True)
+            out.append(pick)
+            rest.remove(pick)
+        return out
+
+    def act(self, action: str, cs: Sequence[int], detail: str) -> None:
+        label = "; ".join(c.label() for c in self.constraints)
+        self.actions.append(
+            ConstraintAction(
+                round=self.round_number,
+                constraint=label,
+                action=action,
+                candidates=tuple(cs),
+                detail=detail,
+            )
+        )
+        self.round_notes.append(f"constraint {label}: {', '.join(self.names(cs))} {detail}")
+
+    def elect_reaching(self) -> bool:
+        """cl 8: elect hopeful candidates at or above the quota."""
+        reaching = [c for c in self.hopeful() if self.reached(c)]
+        any_elected = False
+        for c in self.order_by_votes(reaching):
+            if self.vacancies() <= 0:
+                break
+            if self.constraints and not cons.electable(
+                self.constraints, self.cands, self.elected, self.hopeful(), self.vacancies(), c
+            ):
+                self.act(
+                    "not-elected",
+                    [c],
+                    "reached the quota, but electing them would leave a minimum unattainable",
+                )
+                continue
+            self.state[c] = ELECTED
+            self.elected.append(c)
+            self.round_elected.append(c)
+            self.round_notes.append(f"{self.cands[c].name} elected (reached the quota)")
+            any_elected = True
+        return any_elected
+
+    def exclude(self, cs: Sequence[int], why: str) -> None:
+        for c in cs:
+            self.state[c] = EXCLUDED
+            self.keep[c] = 0  # cl 11: keep value 0
+            self.round_excluded.append(c)
+            self.round_notes.append(f"{self.cands[c].name} excluded ({why})")
+
+    def converge(self) -> None:
+        """cl 9-10: iterate until the surplus is below tolerance or someone reaches quota."""
+        tolerance = 10 ** (self.p.decimals - self.p.tolerance_decimals)
+        previous = self.total_surplus()
+        for _ in range(self.p.max_iterations):
+            if previous < tolerance:
+                return
+            if not self.update_keep():
+                return  # the keep values are stable at this precision
+            self.distribute()
+            self.iterations += 1
+            if any(self.reached(c) for c in self.hopeful()):
+                return
+            surplus = self.total_surplus()
+            if surplus >= previous:
+                return  # no further progress at this precision (Hill 2006)
+            previous = surplus
+
+    def run(self) -> None:
+        self.begin_round()
+        self.distribute()
+        self.elect_reaching()
+        self.end_round("first-preferences", ())
+        while self.vacancies() > 0:
+            hopeful = self.hopeful()
+            if len(hopeful) <= self.vacancies():
+                # cl 3: elected plus hopeful equal the vacancies.
+                self.round_elected, self.round_excluded, self.round_notes = [], [], []
+                for c in self.order_by_votes(hopeful):
+                    self.state[c] = ELECTED
+                    self.elected.append(c)
+                    self.round_elected.append(c)
+                    self.round_notes.append(f"{self.cands[c].name} elected (last vacancies)")
+                self.amend_last_round()
+                break
+            if self.constraints:
+                doomed = [
+                    c
+                    for c in hopeful
+                    if not cons.electable(
+                        self.constraints, self.cands, self.elected, hopeful, self.vacancies(), c
+                    )
+                ]
+                if doomed:
+                    self.begin_round()
+                    self.act(
+                        "excluded",
+                        doomed,
+                        "excluded: their election would leave a minimum unattainable",
+                    )
+                    self.exclude(doomed, "minimum representation")
+                    self.distribute()
+                    self.converge()
+                    self.elect_reaching()
+                    self.end_round("constraint-exclusion", doomed)
+                    continue
+            self.begin_round()
+            self.converge()
+            if self.elect_reaching():
+                self.end_round("surplus", tuple(self.elected))
+                continue
+            # cl 11-13: exclude the lowest hopeful candidate.
+            candidates = hopeful
+            if self.constraints:
+                open_ = [
+                    c
+                    for c in hopeful
+                    if cons.excludable(
+                        self.constraints, self.cands, self.elected, hopeful, self.vacancies(), c
+                    )
+                ]
+                low = min(self.votes[c] for c in hopeful)
+                shielded = [c for c in hopeful if c not in open_ and self.votes[c] == low]
+                if shielded:
+                    self.act("protected", shielded, "not excluded: needed to meet a minimum")
+                candidates = open_ or hopeful
+            low = min(self.votes[c] for c in candidates)
+            tied = [c for c in candidates if self.votes[c] == low]
+            loser = self.break_tie(tied, "exclusion", highest=False)
+            self.exclude([loser], "fewest votes")
+            self.distribute()
+            self.elect_reaching()
+            self.end_round("exclusion", (loser,))
+
+    def result(self) -> CountResult:
+        return CountResult(
+            rule=self.p.name,
+            rule_title=self.p.title,
+            candidates=self.cands,
+            seats=self.seats,
+            valid_ballots=self.prep.valid,
+            invalid_ballots=self.prep.invalid,
+            quota=self.rounds[0].quota,
+            decimals=self.p.decimals,
+            elected=tuple(self.elected),
+            rounds=tuple(self.rounds),
+            ties=tuple(self.ties),
+            constraint_actions=tuple(self.actions),
+            seed=self.lot.known_seed(),
+            notes=(f"{self.iterations} Meek iterations",),
+        )
+
+
+PARAMS = MeekParams(name="meek", title="Meek STV (New Zealand Schedule 1A, 9 decimals)")
+
+
+def count_meek(
+    params: MeekParams,
+    profile: Profile,
+    seats: int,
+    constraints: Sequence[Constraint],
+    seed: bytes | None,
+) -> CountResult:
+    """Count ``profile`` by Meek's method under ``params``; pure and deterministic."""
+    if seats < 1:
+        raise ProfileError("at least one seat is needed")
+    if constraints:
+        cons.validate(constraints, profile.candidates, seats)
+    lot = Lot(seed=seed, names=tuple(c.name for c in profile.candidates), profile=profile)
+    state = _Meek(params, profile, seats, constraints, lot)
+    state.run()
+    return state.result()
+
+
+def count(
+    profile: Profile, seats: int, constraints: Sequence[Constraint], seed: bytes | None
+) -> CountResult:
+    """Count by Meek's method, New Zealand Schedule 1A."""
+    return count_meek(PARAMS, profile, seats, constraints, seed)
