@@ -787,7 +787,6 @@ async def _parse_roll(
     except UnicodeDecodeError as exc:
         raise InvalidRoll("the roll is not UTF-8") from exc
     rows: list[tuple[str, dict[str, Any]]] = []
-    check = schemas.validator(schemas.ROLL_ROW)
     if content_type in ("text/csv", "application/csv"):
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames or "voter_id" not in reader.fieldnames:
@@ -799,7 +798,7 @@ async def _parse_roll(
                 "voter_id": (rec.pop("voter_id") or "").strip(),
                 "attributes": {k: el.parse_attribute(v or "") for k, v in rec.items() if v},
             }
-            if not check.is_valid(row):
+            if not el.valid_roll_row(row):
                 raise InvalidRoll("a row does not match the roll row schema", line=line)
             rows.append((row["voter_id"], row["attributes"]))
     elif content_type in ("application/x-ndjson", "application/jsonl"):
@@ -810,7 +809,7 @@ async def _parse_roll(
                 row = json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise InvalidRoll("a line is not JSON", line=line) from exc
-            if not check.is_valid(row):
+            if not el.valid_roll_row(row):
                 raise InvalidRoll("a row does not match the roll row schema", line=line)
             rows.append((row["voter_id"], row.get("attributes", {})))
     else:
