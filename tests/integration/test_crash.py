@@ -1,0 +1,190 @@
+"""A ledger process killed with SIGKILL under concurrent load loses no receipt it issued."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from ledger import merkle
+from ledger.chain import GENESIS, chain_next
+from ledger.checkpoint import open_checkpoint
+from ledger.entry import parse_entry
+from ledger.keys import Keyring, Signer
+from ledger.receipts import Receipt, verify_receipt
+
+from .conftest import ADMIN, FRONTEND, definition
+
+AUTH = {"Authorization": f"Bearer {ADMIN}"}
+FRONT = {"Authorization": f"Bearer {FRONTEND}"}
+EID = "crash-2026"
+VOTERS = 4000
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LedgerProcess:
+    """``ballot ledger serve`` as a child process on the test database."""
+
+    def __init__(self, db_url: str, data_dir: Path) -> None:
+        self.db_url, self.data_dir = db_url, data_dir
+        self.port = _port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.db_url,
+            "BALLOT_PORT": str(self.port),
+            "BALLOT_DATA_DIR": str(self.data_dir),
+            "BALLOT_ADMIN_TOKENS": ADMIN,
+            "BALLOT_FRONTEND_TOKENS": f"{FRONTEND}=*",
+            "BALLOT_CHECKPOINT_INTERVAL": "0.5",
+            "BALLOT_LOG_FORMAT": "json",
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ledger.cli", "ledger", "serve"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        async with aiohttp.ClientSession() as session:
+            for _ in range(200):
+                try:
+                    async with session.get(self.url + "/readyz") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise RuntimeError("the ledger did not become ready")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def _paper(i: int) -> dict[str, Any]:
+    return {
+        "submission_id": f"crash-sub-{i:06d}",
+        "voter_id": f"member-{i:05d}",
+        "selections": {"members": ["ann", "cat", "bob"][: 1 + i % 3]},
+    }
+
+
+async def _load(
+    url: str, todo: asyncio.Queue[int], receipts: dict[int, dict[str, Any]], unknown: set[int]
+) -> None:
+    """Cast until the queue is empty or the server dies; remember in-flight papers."""
+    async with aiohttp.ClientSession() as session:
+        while not todo.empty():
+            i = todo.get_nowait()
+            try:
+                async with session.post(
+                    f"{url}/v1/elections/{EID}/ballots", json=_paper(i), headers=FRONT
+                ) as r:
+                    body = await r.json()
+                    if r.status in (200, 201):
+                        receipts[i] = body["receipts"]["members"]
+                    else:
+                        unknown.add(i)
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                unknown.add(i)
+                return
+
+
+async def test_sigkill_under_load_loses_no_receipt(db_url: str, tmp_path: Path) -> None:
+    """Two SIGKILLs at random instants under 64-way load: every receipt any client received
+    is in the log, verifiable to a signed checkpoint; no ballot is in the log twice."""
+    ledger = LedgerProcess(db_url, tmp_path)
+    rng = random.Random(20261123)
+    receipts: dict[int, dict[str, Any]] = {}
+    try:
+        await ledger.start()
+        async with aiohttp.ClientSession(headers=AUTH) as s:
+            roll = "voter_id,age\n" + "".join(f"member-{i:05d},30\n" for i in range(VOTERS))
+            doc = definition(nomination_threshold=0)
+            assert (await s.put(f"{ledger.url}/v1/elections/{EID}", json=doc)).status == 201
+            r = await s.put(f"{ledger.url}/v1/elections/{EID}/roll", data=roll.encode(),
+                            headers={"Content-Type": "text/csv"})
+            assert r.status == 200
+            assert (await s.post(f"{ledger.url}/v1/elections/{EID}/poll/open")).status == 200
+        todo: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(VOTERS):
+            todo.put_nowait(i)
+        for _round in range(2):
+            unknown: set[int] = set()
+            workers = [asyncio.create_task(_load(ledger.url, todo, receipts, unknown))
+                       for _ in range(64)]
+            await asyncio.sleep(rng.uniform(0.4, 1.2))
+            ledger.kill()
+            await asyncio.gather(*workers)
+            assert receipts, "no receipt was issued before the kill"
+            await ledger.start()
+            # Clients retry what they sent without an answer: same submission id, same paper.
+            retry: asyncio.Queue[int] = asyncio.Queue()
+            for i in sorted(unknown):
+                retry.put_nowait(i)
+            still: set[int] = set()
+            await asyncio.gather(*(_load(ledger.url, retry, receipts, still) for _ in range(8)))
+            assert not still
+        # Let the ledger sign a checkpoint over everything, then verify from the public feed.
+        await asyncio.sleep(1.2)
+        async with aiohttp.ClientSession() as s:
+            entries: list[dict[str, Any]] = []
+            while True:
+                async with s.get(f"{ledger.url}/v1/elections/{EID}/entries",
+                                 params={"start": str(len(entries)), "limit": "5000"}) as r:
+                    page = (await r.json())["entries"]
+                if not page:
+                    break
+                entries += page
+            async with s.get(f"{ledger.url}/v1/elections/{EID}/checkpoint") as r:
+                note = await r.text()
+        key = Signer.parse((tmp_path / "ledger.key").read_text()).verifier
+        cp = open_checkpoint(note, Keyring([key]))
+        tree, chain = merkle.MemoryTree(), GENESIS
+        for n, e in enumerate(entries):
+            assert e["index"] == n
+            leaf = merkle.leaf_hash(e["entry"].encode())
+            chain = chain_next(chain, leaf)
+            assert (e["leaf_hash"], e["chain_hash"]) == (leaf.hex(), chain.hex())
+            tree.append(leaf)
+        assert cp.size == len(entries) and cp.root == tree.root()
+        for rc in receipts.values():
+            receipt = Receipt.from_json(rc)
+            verify_receipt(receipt, Keyring([key]))
+            assert entries[receipt.index]["leaf_hash"] == rc["leaf_hash"]
+            assert entries[receipt.index]["chain_hash"] == rc["chain_hash"]
+        casts = [parse_entry(e["entry"].encode()) for e in entries]
+        commitments = [c.event["commitment"] for c in casts if c.kind == "ballot_cast"]
+        assert len(commitments) == len(set(commitments)) == len(receipts)
+        assert len({rc["index"] for rc in receipts.values()}) == len(receipts)
+    finally:
+        ledger.stop()
+
+
+pytestmark = pytest.mark.slow
