@@ -30,8 +30,33 @@ def canonical_bytes(value: Any, *, limit: int | None = MAX_ENTRY_BYTES) -> bytes
     return data
 
 
+def _no_float(text: str) -> float:
+    raise _HasFloat
+
+
+class _HasFloat(Exception):
+    pass
+
+
 def parse_canonical(data: bytes) -> Any:
-    """Parse entry bytes and check that they are exactly the canonical form of their value."""
+    """Parse entry bytes and check that they are exactly the canonical form of their value.
+
+    Fast path: for ASCII entries without fractional numbers, RFC 8785 output is exactly what
+    ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` writes (keys are
+    ASCII, so code-point order is UTF-16 order; the escapes are the same; integers print the
+    same). Anything else is re-encoded with the ``rfc8785`` package and compared.
+    """
+    if data.isascii():
+        try:
+            value = json.loads(data, parse_float=_no_float, parse_constant=_no_float)
+        except _HasFloat:
+            value = None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise EncodingError(f"entry is not UTF-8 JSON: {exc}") from exc
+        else:
+            fast = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            if fast.encode() == data:
+                return value
     try:
         value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -29,7 +29,6 @@ Phase = Literal["setup", "nominations", "ready", "poll_open", "poll_closed", "de
 
 COMMIT_TAG = b"ballot-ledger/commit/v1\n"
 ROLL_TAG = b"ballot-ledger/roll/v1\n"
-KNOWN_STV_RULES = ("scottish", "ers97", "meek", "droop_exact")
 
 
 # --- errors (each maps to one problem type in ledger/problems.py) -----------------------------
@@ -138,6 +137,20 @@ class Definition:
         raise UnknownContest(contest=cid)
 
 
+def _check_rule(name: str) -> None:
+    """An STV rule must be one the counter knows (registered, or ``custom:…``)."""
+    from counter.errors import CounterError
+    from counter.rules import RULES, resolve
+
+    try:
+        rule = resolve(name)
+    except CounterError as exc:
+        known = sorted(k for k, r in RULES.items() if r.kind == "stv")
+        raise InvalidDefinition("unknown STV rule", rule=name, known=known) from exc
+    if rule.kind != "stv":
+        raise InvalidDefinition("not an STV rule", rule=name)
+
+
 def parse_definition(doc: Any) -> Definition:
     """Validate a definition document (schema, then consistency) and fill in its defaults."""
     schemas.validate(schemas.DEFINITION, doc)
@@ -159,10 +172,7 @@ def parse_definition(doc: Any) -> Definition:
             lo, hi = method["min_marks"], method["max_marks"]
             rule = None
         else:
-            if method["rule"] not in KNOWN_STV_RULES:
-                raise InvalidDefinition(
-                    "unknown STV rule", rule=method["rule"], known=list(KNOWN_STV_RULES)
-                )
+            _check_rule(method["rule"])
             method.setdefault("max_rankings", n)
             method.setdefault("min_rankings", 1)
             lo, hi = method["min_rankings"], method["max_rankings"]
@@ -342,6 +352,16 @@ def commitment(election: str, contest: str, selections: Sequence[str], salt: byt
         {"contest": contest, "election": election, "selections": list(selections)}
     )
     return hashlib.sha256(COMMIT_TAG + salt + body).hexdigest()
+
+
+def declaration_message(body: Mapping[str, Any]) -> bytes:
+    """What a result declaration's signature covers: ``ballot-ledger/result/v1\n`` and the
+    RFC 8785 encoding of every member of the declaration but ``signature``."""
+    fields = {k: v for k, v in body.items() if k != "signature"}
+    return RESULT_TAG + canonical_bytes(fields)
+
+
+RESULT_TAG = b"ballot-ledger/result/v1\n"
 
 
 # --- the phase fold ----------------------------------------------------------------------------

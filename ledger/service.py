@@ -36,6 +36,7 @@ from ledger import election as el
 from ledger import metrics, schemas, sql
 from ledger.canonical import canonical_bytes
 from ledger.checkpoint import SignedCheckpoint
+from ledger.election import declaration_message
 from ledger.entry import EntryTemplate, parse_entry, template
 from ledger.errors import LedgerError
 from ledger.keys import Keyring, Signer, Verifier
@@ -749,13 +750,6 @@ class Sequencer:
                 for job in batch:
                     if not job.future.done():
                         job.future.set_exception(exc)
-
-
-def declaration_message(body: Mapping[str, Any]) -> bytes:
-    """What a result declaration's signature covers: a tag and the JCS of every field but the
-    signature."""
-    fields = {k: v for k, v in body.items() if k != "signature"}
-    return b"ballot-ledger/result/v1\n" + canonical_bytes(fields)
 
 
 def _b64(text: str) -> bytes:

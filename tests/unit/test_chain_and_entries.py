@@ -78,3 +78,28 @@ def test_chain_commits_to_order() -> None:
     """Swapping two leaves changes the chain head."""
     a, b = hashlib.sha256(b"a").digest(), hashlib.sha256(b"b").digest()
     assert chain_fold([a, b]) != chain_fold([b, a])
+
+
+@given(json_values)
+def test_fast_canonical_check_agrees_with_rfc8785(value: Any) -> None:
+    """The fast canonical check accepts exactly the bytes RFC 8785 produces, and refuses
+    the same value written any other way (sorted differently, spaced, escaped)."""
+    data = rfc8785.dumps(value)
+    assert parse_canonical(data) == value
+    import json as _json
+
+    for other in (
+        _json.dumps(value).encode(),
+        _json.dumps(value, sort_keys=True, separators=(",", ":")).encode(),
+        _json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(),
+    ):
+        if other != data:
+            with pytest.raises(EncodingError):
+                parse_canonical(other)
+
+
+def test_fast_path_refuses_non_canonical_numbers() -> None:
+    """Numbers JCS would write differently (1e+16, 1.0) are refused."""
+    for text in (b'{"a":1e+16}', b'{"a":1.0}', b'{"a":-0}'):
+        with pytest.raises(EncodingError):
+            parse_canonical(text)
