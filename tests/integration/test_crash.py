@@ -111,7 +111,7 @@ async def _load(
                         receipts[i] = body["receipts"]["members"]
                     else:
                         unknown.add(i)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (aiohttp.ClientError, TimeoutError):
                 unknown.add(i)
                 return
 
