@@ -20,6 +20,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ledger import export as exp
 from ledger import metrics, problems, sql
 from ledger.auth import Role, TokenTable
 from ledger.errors import LedgerError
@@ -342,6 +343,42 @@ async def feed(request: web.Request) -> web.StreamResponse:
         if idle >= 15:
             await response.write(b": keep-alive\n\n")
             idle = 0.0
+
+
+@routes.get("/v1/elections/{election}/export")
+async def export(request: web.Request) -> web.StreamResponse:
+    """The whole public log as one NDJSON file (ledger/export.py), ending at a checkpoint."""
+    ledger = request.app[LEDGER]
+    eid = _election(request)
+    cp = await ledger.checkpoint(eid, "export")
+    size = cp.checkpoint.size
+    async with ledger.pool.acquire() as conn:
+        rows = await conn.fetch(Q["checkpoint_notes"], eid, size)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "application/x-ndjson",
+            "Content-Disposition": f'attachment; filename="{eid}.ndjson"',
+        }
+    )
+    await response.prepare(request)
+    header = exp.Header(
+        election=eid,
+        origin=cp.checkpoint.origin,
+        size=size,
+        ledger_keys=(ledger.signer.verifier.text(),),
+        counter_keys=tuple(k.text() for k in ledger.counter_keys),
+    )
+    await response.write(exp.header_line(header))
+    for r in rows:
+        await response.write(exp.checkpoint_line(r["size"], r["note"]))
+    start = 0
+    while start < size:
+        page = await ledger.entries(eid, start, min(5000, size - start))
+        chunk = b"".join(exp.entry_line(e.index, e.body, e.leaf_hash, e.chain_hash) for e in page)
+        await response.write(chunk)
+        start = page[-1].index + 1
+    await response.write_eof()
+    return response
 
 
 @routes.get("/v1/elections/{election}/checkpoint")

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ledger import demo, serve
+from ledger import demo, serve, tools
 from ledger.errors import CliError
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo.add_parser(sub)
     serve.add_parsers(sub)
+    tools.add_parsers(sub)
     bench = sub.add_parser("bench", help="benchmarks that print their figures")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
 

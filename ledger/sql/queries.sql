@@ -117,3 +117,6 @@ SELECT size FROM checkpoints WHERE election_id = $1 ORDER BY size
 -- name: needs_checkpoint
 SELECT l.election_id FROM logs l
 WHERE l.size > COALESCE((SELECT max(size) FROM checkpoints c WHERE c.election_id = l.election_id), 0)
+
+-- name: checkpoint_notes
+SELECT size, note FROM checkpoints WHERE election_id = $1 AND size <= $2 ORDER BY size

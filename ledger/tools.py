@@ -1,0 +1,234 @@
+"""Auditor and voter commands: `ballot export`, `ballot audit`, `ballot receipt check`.
+
+Exit codes: 0 everything verified; 1 a verification failed (the evidence is printed);
+2 bad usage, unreadable input or an unreachable server; 3 (receipt check) the log's history
+changed since a checkpoint seen before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from ledger import export as exp
+from ledger import receipt_check
+from ledger.errors import CliError, LedgerError, VerificationError
+
+console = Console(stderr=True)
+out = Console(soft_wrap=True)
+DEFAULT_STATE = Path.home() / ".ballot-ledger" / "receipts.json"
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("export", help="download an election's whole public log")
+    p.add_argument("--url", required=True, help="the ledger's base URL")
+    p.add_argument("--election", required=True)
+    p.add_argument("-o", "--output", type=Path, required=True, help="file to write (NDJSON)")
+    p.set_defaults(func=run_export)
+
+    a = sub.add_parser("audit", help="verify and recount an election from its public log")
+    a.add_argument("file", nargs="?", type=Path, help="an export file (or use --url)")
+    a.add_argument("--url", help="the ledger's base URL, to audit a live log")
+    a.add_argument("--election", help="with --url: which election")
+    a.add_argument("--key", action="append", default=[], help="pinned ledger verifier key")
+    a.add_argument(
+        "--counter-key",
+        action="append",
+        default=[],
+        help="pinned counter verifier key (for result declarations)",
+    )
+    a.add_argument("--json", action="store_true", help="print a machine-readable report")
+    a.set_defaults(func=run_audit)
+
+    r = sub.add_parser("receipt", help="voter tools")
+    rsub = r.add_subparsers(dest="receipt_command", required=True, metavar="CMD")
+    c = rsub.add_parser("check", help="prove a ballot's receipt is in the log")
+    c.add_argument("receipt", help="receipt JSON file, '-' for standard input, or the JSON")
+    c.add_argument("--url", help="the ledger's base URL")
+    c.add_argument("--key", action="append", default=[], help="pinned ledger verifier key")
+    c.add_argument(
+        "--state",
+        type=Path,
+        default=DEFAULT_STATE,
+        help=f"where checkpoints seen are remembered (default {DEFAULT_STATE})",
+    )
+    c.add_argument("--offline", action="store_true", help="verify without the server")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=run_receipt_check)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+async def _download(url: str, election: str, target: Path) -> int:
+    """Stream the export to ``target``; return the number of entries."""
+    endpoint = f"{url.rstrip('/')}/v1/elections/{election}/export"
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(endpoint) as r:
+            if r.status != 200:
+                raise CliError(f"{endpoint} answered {r.status}: {(await r.text())[:300]}")
+            first = await r.content.readline()
+            header = next(exp.parse_lines([first]))
+            if not isinstance(header, exp.Header):
+                raise CliError("the export does not start with a header")
+            tmp = target.with_suffix(target.suffix + ".part")
+            with _progress() as bar, tmp.open("wb") as fh:
+                task = bar.add_task("downloading", total=header.size)
+                fh.write(first)
+                async for line in r.content:
+                    fh.write(line)
+                    if line.startswith(b'{"kind":"entry"'):
+                        bar.advance(task)
+            tmp.replace(target)
+            return header.size
+    except aiohttp.ClientError as exc:
+        raise CliError(f"cannot reach {endpoint}: {exc}") from exc
+
+
+def run_export(args: argparse.Namespace) -> int:
+    size = asyncio.run(_download(args.url, args.election, args.output))
+    out.print(f"wrote {args.output}: {size:,} entries of election {args.election}")
+    return 0
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    try:
+        with path.open("rb") as fh:
+            yield from fh
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    from counter.audit import audit  # the audit is the counter's fold, run offline
+
+    if args.url:
+        if not args.election:
+            raise CliError("--url needs --election")
+        path = Path(f"{args.election}.export.ndjson")
+        asyncio.run(_download(args.url, args.election, path))
+    elif args.file:
+        path = args.file
+    else:
+        raise CliError("give an export FILE, or --url and --election")
+    with _progress() as bar:
+        task = bar.add_task("auditing", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            report = audit(
+                exp.parse_lines(_lines(path)),
+                ledger_keys=args.key,
+                counter_keys=args.counter_key,
+                progress=progress,
+            )
+        except exp.ExportError as exc:
+            raise CliError(str(exc)) from exc
+    if args.json:
+        out.print_json(json.dumps(report.to_json()))
+    else:
+        _print_audit(report.to_json())
+    return 0 if report.ok else 1
+
+
+def _print_audit(r: dict[str, Any]) -> None:
+    for w in r["warnings"]:
+        out.print(f"[yellow]warning[/]: {w}")
+    if r["ok"]:
+        out.print(
+            f"[green]audit passed[/]: election {r['election']}, {r['entries']:,} entries, "
+            f"{r['checkpoints']} checkpoints, root {r['root']}"
+        )
+    else:
+        out.print(f"[red]audit FAILED[/]: {r['failure']['message']}")
+        for k, v in r["failure"].items():
+            if k != "message":
+                out.print(f"  {k}: {v}")
+    for contest, res in r["results"].items():
+        if res.get("counted"):
+            match = (
+                "matches the declaration"
+                if res.get("matches_declaration")
+                else ("no declaration" if not res["declared"] else "")
+            )
+            out.print(f"  {contest}: elected {', '.join(res['elected'])} ({match})")
+    if r["entries_per_second"]:
+        out.print(f"  {r['seconds']} s, {r['entries_per_second']:,} entries/s")
+
+
+def run_receipt_check(args: argparse.Namespace) -> int:
+    if args.receipt == "-":
+        text = sys.stdin.read()
+    elif Path(args.receipt).exists():
+        text = Path(args.receipt).read_text()
+    else:
+        text = args.receipt
+    try:
+        receipt = receipt_check.parse_receipt(text)
+        outcome = asyncio.run(
+            receipt_check.check(
+                receipt,
+                url=args.url.rstrip("/") if args.url else None,
+                state_path=args.state,
+                keys=args.key,
+                offline=args.offline,
+            )
+        )
+    except receipt_check.HistoryChanged as exc:
+        _report_failure("HISTORY CHANGED (split view)", exc, args.json)
+        return 3
+    except receipt_check.ServerError as exc:
+        raise CliError(str(exc)) from exc
+    except VerificationError as exc:
+        _report_failure("receipt check FAILED", exc, args.json)
+        return 1
+    except LedgerError as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        out.print_json(json.dumps({**outcome.to_json(), "code": receipt.code}))
+    else:
+        for w in outcome.warnings:
+            out.print(f"[yellow]warning[/]: {w}")
+        for step in outcome.steps:
+            out.print(f"[green]✓[/] {step}")
+        out.print(f"[green]receipt {receipt.code} verified[/]")
+    return 0
+
+
+def _report_failure(title: str, exc: LedgerError, as_json: bool) -> None:
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "ok": False,
+                    "error": exc.message,
+                    "evidence": {k: str(v) for k, v in exc.evidence.items()},
+                }
+            )
+        )
+        return
+    out.print(f"[red]{title}[/]: {exc.message}")
+    for k, v in exc.evidence.items():
+        out.print(f"  {k}: {v}")
