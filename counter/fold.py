@@ -185,50 +185,63 @@ def apply(
         raise _fail(
             index, f"{entry.kind} is not valid here: {exc.message}", type=entry.kind, **exc.evidence
         ) from exc
-    new = replace(
-        state,
+    changes = _fold_event(state, phase, index, entry)
+    new = FoldState(
+        election=state.election,
         size=index + 1,
         chain_head=chain,
         edge=tuple(edge.hashes),
         phase=phase,
+        contests=changes.get("contests", state.contests),
+        pending=changes.get("pending", state.pending),
+        turnout=changes.get("turnout", state.turnout),
+        declarations=changes.get("declarations", state.declarations),
+        counted_at=state.counted_at,
         last_time=entry.time,
     )
-    return _fold_event(new, index, entry)
+    if entry.kind in ("ballot_opened", "poll_closed"):
+        return _maybe_complete(new)
+    return new
 
 
 def _tally(state: FoldState, contest: str) -> ContestTally:
     return state.contests.get(contest, ContestTally())
 
 
-def _fold_event(state: FoldState, index: int, entry: Entry) -> FoldState:
+def _fold_event(
+    state: FoldState, phase: el.ElectionState, index: int, entry: Entry
+) -> dict[str, Any]:
+    """What the event changes in the state, besides the log's own hashes and the phase."""
     ev = entry.event
     kind = entry.kind
-    d = state.phase.definition
+    d = phase.definition
     if kind == "election_defined":
         assert d is not None
-        return replace(state, contests={c.id: ContestTally() for c in d.contests})
+        return {"contests": {c.id: ContestTally() for c in d.contests}}
     if kind == "ballot_cast":
         assert d is not None
         contest = d.contest(ev["contest"])
         tally = _tally(state, contest.id)
-        eligible = state.phase.eligible.get(contest.id, 0)
+        eligible = phase.eligible.get(contest.id, 0)
         if tally.cast + 1 > eligible:
             raise _fail(
                 index, "more ballots than eligible voters", contest=contest.id, eligible=eligible
             )
         if d.sealed:
-            pending = state.pending.insert(index, (contest.id, ev["commitment"]))
-            tally = replace(tally, cast=tally.cast + 1)
-            return replace(state, pending=pending, contests={**state.contests, contest.id: tally})
+            tally = ContestTally(cast=tally.cast + 1, opened=tally.opened, profile=tally.profile)
+            return {
+                "pending": state.pending.insert(index, (contest.id, ev["commitment"])),
+                "contests": {**state.contests, contest.id: tally},
+            }
         try:
             chosen = el.validate_selections(
-                contest, ev["selections"], state.phase.not_standing(contest.id)
+                contest, ev["selections"], phase.not_standing(contest.id)
             )
         except LedgerError as exc:
             raise _fail(index, f"invalid ballot: {exc.message}", **exc.evidence) from exc
         profile = tally.profile.insert(chosen, tally.profile.get(chosen, 0) + 1)
-        tally = replace(tally, cast=tally.cast + 1, profile=profile)
-        return replace(state, contests={**state.contests, contest.id: tally})
+        tally = ContestTally(cast=tally.cast + 1, opened=tally.opened, profile=profile)
+        return {"contests": {**state.contests, contest.id: tally}}
     if kind == "ballot_opened":
         assert d is not None
         cast_index = ev["cast_index"]
@@ -257,13 +270,11 @@ def _fold_event(state: FoldState, index: int, entry: Entry) -> FoldState:
             raise _fail(index, f"opened ballot is invalid: {exc.message}") from exc
         tally = _tally(state, contest_id)
         profile = tally.profile.insert(chosen, tally.profile.get(chosen, 0) + 1)
-        tally = replace(tally, opened=tally.opened + 1, profile=profile)
-        new = replace(
-            state,
-            pending=state.pending.remove(cast_index),
-            contests={**state.contests, contest_id: tally},
-        )
-        return _maybe_complete(new)
+        tally = ContestTally(cast=tally.cast, opened=tally.opened + 1, profile=profile)
+        return {
+            "pending": state.pending.remove(cast_index),
+            "contests": {**state.contests, contest_id: tally},
+        }
     if kind == "turnout_reported":
         point = TurnoutPoint(
             index=index,
@@ -271,12 +282,10 @@ def _fold_event(state: FoldState, index: int, entry: Entry) -> FoldState:
             cast={c: t.cast for c, t in state.contests.items()},
             report=ev["contests"],
         )
-        return replace(state, turnout=(*state.turnout, point))
-    if kind == "poll_closed":
-        return _maybe_complete(state)
+        return {"turnout": (*state.turnout, point)}
     if kind == "result_declared":
-        return replace(state, declarations={**state.declarations, ev["contest"]: dict(ev)})
-    return state
+        return {"declarations": {**state.declarations, ev["contest"]: dict(ev)}}
+    return {}
 
 
 def _maybe_complete(state: FoldState) -> FoldState:

@@ -27,9 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks that print their figures")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
 
+    from counter import bench_audit
     from counter import cli as counter_cli
 
     counter_cli.add_parsers(sub, bench_sub)
+    bench_audit.add_parser(bench_sub)
     return parser
 
 

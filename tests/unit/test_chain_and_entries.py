@@ -103,3 +103,28 @@ def test_fast_path_refuses_non_canonical_numbers() -> None:
     for text in (b'{"a":1e+16}', b'{"a":1.0}', b'{"a":-0}'):
         with pytest.raises(EncodingError):
             parse_canonical(text)
+
+
+wide_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.text(max_size=12)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=16,
+)
+
+
+@given(wide_values)
+def test_canonical_bytes_equal_rfc8785_everywhere(value: Any) -> None:
+    """canonical_bytes (with its json.dumps fast path) gives exactly the rfc8785 package's
+    bytes, or refuses where it refuses: any keys, strings, big integers, floats."""
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError):
+        with pytest.raises(EncodingError):
+            canonical_bytes(value, limit=None)
+        return
+    assert canonical_bytes(value, limit=None) == expected
