@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ledger import export as exp
 from ledger import metrics, problems, sql
 from ledger.auth import Role, TokenTable
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, ReceiptError
 from ledger.keys import Signer
 from ledger.receipts import Receipt
 from ledger.service import Ledger
@@ -41,6 +41,7 @@ REQUEST_ID = web.RequestKey("request_id", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _ELECTION = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_DIGITS = re.compile(r"[0-9]{1,18}")
 
 
 # --- middlewares -------------------------------------------------------------------------------
@@ -151,7 +152,7 @@ def _int(request: web.Request, name: str, default: int | None = None) -> int:
         if default is None:
             raise problems.BadRequest(f"query parameter {name} is required")
         return default
-    if not value.isdigit() or len(value) > 18:
+    if not _DIGITS.fullmatch(value):
         raise problems.BadRequest(f"query parameter {name} must be a non-negative integer")
     return int(value)
 
@@ -322,7 +323,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
     ledger = request.app[LEDGER]
     eid = _election(request)
     last = request.headers.get("Last-Event-ID")
-    start = int(last) + 1 if last and last.isdigit() else _int(request, "start", 0)
+    start = int(last) + 1 if last and _DIGITS.fullmatch(last) else _int(request, "start", 0)
     await ledger.entries(eid, 0, 0)  # 404 before the stream starts
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -408,7 +409,7 @@ async def checkpoint_at(request: web.Request) -> web.Response:
     ledger = request.app[LEDGER]
     eid = _election(request)
     size = request.match_info["size"]
-    if not size.isdigit():
+    if not _DIGITS.fullmatch(size):
         raise problems.NotFound("no such checkpoint")
     async with ledger.pool.acquire() as conn:
         await ledger.store.head(conn, eid)
@@ -423,7 +424,10 @@ async def inclusion(request: web.Request) -> web.Response:
     ledger = request.app[LEDGER]
     eid = _election(request)
     code = request.query.get("code")
-    index = await ledger.index_of_code(eid, code) if code else _int(request, "index")
+    try:
+        index = await ledger.index_of_code(eid, code) if code else _int(request, "index")
+    except ReceiptError as exc:
+        raise problems.BadRequest(exc.message, code=code) from exc
     size = _int(request, "size") if "size" in request.query else None
     return web.json_response(await ledger.inclusion(eid, index, size))
 

@@ -449,7 +449,13 @@ def apply(state: ElectionState, kind: str, event: Mapping[str, Any]) -> Election
             allowed=list(allowed),
         )
     if kind == "election_defined":
-        return replace(state, definition=parse_definition(event["definition"]))
+        # A redefinition may change contests or eligibility: the roll must be published again.
+        return replace(
+            state,
+            definition=parse_definition(event["definition"]),
+            roll_published=False,
+            eligible={},
+        )
     d = state.require_definition()
     if kind == "roll_published":
         missing = {c.id for c in d.contests} - set(event["contests"])

@@ -16,6 +16,7 @@ from ledger import election as el
 from ledger.errors import EncodingError, EntryTooLarge, LedgerError
 from ledger.schemas import SchemaViolation
 from ledger.settings import ConfigError
+from ledger.store import UnknownLog
 
 PREFIX = "urn:ballot-ledger:problem:"
 
@@ -30,6 +31,10 @@ class Forbidden(LedgerError):
 
 class NotFound(LedgerError):
     """No such resource."""
+
+
+class MethodNotAllowed(LedgerError):
+    """This resource does not accept that method."""
 
 
 class BadRequest(LedgerError):
@@ -96,9 +101,12 @@ class ProblemType:
 
 
 TYPES: dict[type[LedgerError], ProblemType] = {
+    Internal: ProblemType("internal", 500, "Internal error"),
     Unauthorized: ProblemType("unauthorized", 401, "Unauthorized"),
     Forbidden: ProblemType("forbidden", 403, "Forbidden"),
     NotFound: ProblemType("not-found", 404, "Not found"),
+    UnknownLog: ProblemType("not-found", 404, "Not found"),
+    MethodNotAllowed: ProblemType("method-not-allowed", 405, "Method not allowed"),
     BadRequest: ProblemType("bad-request", 400, "Bad request"),
     InvalidJson: ProblemType("invalid-json", 400, "Invalid JSON"),
     UnsupportedMediaType: ProblemType("unsupported-media-type", 415, "Unsupported media type"),
@@ -127,7 +135,6 @@ TYPES: dict[type[LedgerError], ProblemType] = {
     ProofUnavailable: ProblemType("proof-unavailable", 400, "Proof unavailable"),
     Unavailable: ProblemType("unavailable", 503, "Service unavailable"),
     ConfigError: ProblemType("internal", 500, "Internal error"),
-    Internal: ProblemType("internal", 500, "Internal error"),
 }
 
 HTTP_STATUS: dict[int, type[LedgerError]] = {
@@ -135,7 +142,7 @@ HTTP_STATUS: dict[int, type[LedgerError]] = {
     401: Unauthorized,
     403: Forbidden,
     404: NotFound,
-    405: BadRequest,
+    405: MethodNotAllowed,
     413: PayloadTooLarge,
     415: UnsupportedMediaType,
 }
@@ -189,7 +196,7 @@ def catalogue() -> list[dict[str, Any]]:
                 "type": PREFIX + kind.slug,
                 "status": kind.status,
                 "title": kind.title,
-                "detail": (cls.__doc__ or "").strip().replace("\n", " "),
+                "detail": " ".join((cls.__doc__ or "").split()),
             },
         )
     return sorted(seen.values(), key=lambda p: str(p["type"]))

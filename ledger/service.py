@@ -230,6 +230,12 @@ class Ledger:
                 async with conn.transaction():
                     await conn.fetchrow(Q["lock_head"], eid)
                     state = await self._load_state(conn, eid)
+                    if state.phase not in el.ALLOWED[kind]:
+                        raise el.WrongPhase(
+                            f"{kind} is not allowed in phase {state.phase}",
+                            phase=state.phase,
+                            allowed=list(el.ALLOWED[kind]),
+                        )
                     event = build(state)
                     schemas.validate_event(kind, event)
                     new = el.apply(state, kind, event)
@@ -608,6 +614,13 @@ class Ledger:
             raise InvalidDeclaration("the declaration signature does not verify") from exc
         if await self.unopened(eid):
             raise el.WrongPhase("sealed ballots are still being opened")
+        contest = (await self.state(eid)).require_definition().contest(body["contest"])
+        elected = body.get("elected", [])
+        if len(elected) > contest.seats or any(contest.candidate(c) is None for c in elected):
+            raise InvalidDeclaration(
+                "the elected must be at most the seats, all candidates of the contest",
+                contest=contest.id,
+            )
         async with self.pool.acquire() as conn:
             head = await self.store.head(conn, eid)
             if body["counted_size"] > head.size:
@@ -805,6 +818,10 @@ async def _parse_roll(
                 raise InvalidRoll("a line is not JSON", line=line) from exc
             if not el.valid_roll_row(row):
                 raise InvalidRoll("a row does not match the roll row schema", line=line)
+            try:
+                json.dumps(row, ensure_ascii=False).encode()
+            except UnicodeEncodeError as exc:
+                raise InvalidRoll("a row holds text that is not valid Unicode", line=line) from exc
             rows.append((row["voter_id"], row.get("attributes", {})))
     else:
         raise UnsupportedMediaType(

@@ -229,7 +229,10 @@ class LogStore:
     ) -> SignedCheckpoint:
         """Sign and store a checkpoint at the current head, unless one exists at that size."""
         async with conn.transaction():
-            head = _head(await conn.fetchrow(Q["lock_head"], election_id))
+            row = await conn.fetchrow(Q["lock_head"], election_id)
+            if row is None:
+                raise UnknownLog(election=election_id)
+            head = _head(row)
             existing = await conn.fetchrow(Q["checkpoint_at"], election_id, head.size)
             cp = Checkpoint(origin=head.origin, size=head.size, root=head.root)
             if existing is not None:
