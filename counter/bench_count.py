@@ -1,15 +1,20 @@
 """`ballot bench count`: how fast the exact counter is, beside pyrankvote.
 
 1. A seeded profile (default 1,000,000 ballots, 15 candidates in five parties of
-   three, 9 seats; see :func:`generate`) is grouped once (identical rankings
-   summed; timed apart) and counted by ``scottish`` and ``meek``.
+   three, 9 seats; see :func:`generate`) is grouped (identical rankings summed;
+   timed apart) and counted by ``scottish`` and ``meek``; each of our timings is
+   the median of three runs.
 2. pyrankvote's ``single_transferable_vote`` counts the same ballots in the same
    run.  If a calibration run on 10,000 ballots predicts that the whole profile
    would take longer than ``--pyrankvote-budget`` seconds, it is measured on the
    largest of 100,000 / 10,000 ballots that fits the budget and its time is
    extrapolated linearly to the full profile (its cost per round is linear in the
    ballots); the output says which.
-3. All 300 Scottish wards of ``scotland_2017``, read from BLT and counted by
+3. Speed-ups: the issue's target, at least 20x pyrankvote, is judged *end to
+   end* (grouping + count), since pyrankvote is handed the raw ballots; the count
+   of the already grouped profile is reported beside it, each marked as meeting
+   or missing the target.
+4. All 300 Scottish wards of ``scotland_2017``, read from BLT and counted by
    ``scottish``, end to end.
 """
 
@@ -19,6 +24,7 @@ import argparse
 import gc
 import json
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,6 +35,8 @@ from counter.rules import count
 from counter.rules.model import Candidate, Profile, Ranking
 
 PARTY_SHARE = (30, 25, 20, 15, 10)
+TARGET = 20.0  # the issue: at least 20x faster than pyrankvote on the 1M profile
+REPEAT = 3  # our timings are the median of this many runs; pyrankvote runs once
 
 
 def generate(n_ballots: int, n_candidates: int, seed: int) -> list[tuple[Ranking, int]]:
@@ -68,6 +76,16 @@ def generate(n_ballots: int, n_candidates: int, seed: int) -> list[tuple[Ranking
     return out
 
 
+def _median(repeat: int, fn: Any) -> tuple[float, Any]:
+    """The median wall time of ``repeat`` runs of ``fn`` (and its last value)."""
+    times = []
+    value = None
+    for _ in range(repeat):
+        secs, value = _time(fn)
+        times.append(secs)
+    return statistics.median(times), value
+
+
 def _time(fn: Any) -> tuple[float, Any]:
     t0 = time.perf_counter()
     value = fn()
@@ -96,18 +114,23 @@ def main(args: argparse.Namespace) -> int:
     distinct = len(group(raw))
     say(f"  generated in {gen_s:.1f} s; {distinct:,} distinct rankings\n")
     cands = tuple(Candidate(id=str(i + 1), name=nm) for i, nm in enumerate(names))
-    group_s, grouped_ballots = _time(lambda: group(raw, k))
-    say(f"  grouping identical rankings: {group_s:.2f} s (once; the counter's fold keeps it)\n")
+    repeat = max(1, getattr(args, "repeat", REPEAT))
+    group_s, grouped_ballots = _median(repeat, lambda: group(raw, k))
+    say(
+        f"  grouping identical rankings: {group_s:.3f} s "
+        f"(median of {repeat}; {n:,} (ranking, weight) pairs -> {len(grouped_ballots):,})\n"
+    )
     profile = Profile(candidates=cands, ballots=grouped_ballots, seats=seats, grouped=True)
     figures: dict[str, float] = {}
     winners: dict[str, set[str]] = {}
     for rule in ("scottish", "meek"):
-        secs, result = _time(lambda rule=rule: count(profile, rule, seats))
+        secs, result = _median(repeat, lambda rule=rule: count(profile, rule, seats))
         figures[rule] = secs
         winners[rule] = set(result.elected_names)
         say(
-            f"  {rule:9s} {secs:8.2f} s  exact count of the grouped profile "
-            f"({len(result.rounds)} rounds); {secs + group_s:.2f} s with grouping\n"
+            f"  {rule:9s} {secs:8.3f} s  exact count of the grouped profile "
+            f"({len(result.rounds)} rounds; median of {repeat}); "
+            f"end to end with grouping {secs + group_s:.3f} s\n"
         )
 
     calib = min(n, 10_000)
@@ -137,11 +160,20 @@ def main(args: argparse.Namespace) -> int:
     if py_winners is not None and measured_n == n:
         agree = "same" if py_winners == winners["scottish"] else "different"
         say(f"  pyrankvote winners vs scottish: {agree}\n")
+    say(
+        f"  speed-up vs pyrankvote (target: {TARGET:g}x, judged end to end: grouping + count, "
+        "as pyrankvote takes the raw ballots)\n"
+    )
     for rule in ("scottish", "meek"):
+        grouped_x = py_full / figures[rule]
+        e2e_x = py_full / (figures[rule] + group_s)
+        verdict = "meets" if e2e_x >= TARGET else "MISSES"
         say(
-            f"  speed-up {rule} vs pyrankvote: {py_full / figures[rule]:.1f}x on the grouped "
-            f"profile, {py_full / (figures[rule] + group_s):.1f}x including grouping\n"
+            f"    {rule:9s} end to end {e2e_x:6.1f}x ({verdict} {TARGET:g}x); "
+            f"count of the grouped profile alone {grouped_x:6.1f}x"
+            f" ({'meets' if grouped_x >= TARGET else 'misses'})\n"
         )
+    say(f"    grouping alone: {py_full / group_s:.1f}x pyrankvote's whole count\n")
 
     folder = Path(args.scotland) if args.scotland else _default_scotland()
     if folder is not None and (folder / "manifest.json").exists():

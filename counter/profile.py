@@ -7,7 +7,9 @@ sorted, so the order ballots arrive in can never change a result.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
+from operator import itemgetter, mul
 
 from counter.errors import ProfileError
 from counter.rules.lot import canonical_bytes, default_seed
@@ -23,7 +25,53 @@ def group(
 
     A candidate repeated within a ranking keeps only its first place.  With
     ``candidates`` given, every index must lie in ``range(candidates)``.
+
+    Speed: the only per-ballot work is hashing, done in C by ``Counter`` over the
+    ``(ranking, weight)`` pairs; everything else touches only the distinct pairs,
+    through C-level ``map`` passes.  Rankings are sorted by their ``bytes`` image,
+    which orders tuples of indices in ``0..255`` exactly as the tuples compare.
+    Anything else (lists, large or negative indices, a repeated candidate, one
+    ranking under two weights) takes :func:`_group_general`: the same result.
     """
+    items = ballots if isinstance(ballots, list | tuple) else list(ballots)
+    try:
+        pairs = Counter(items)
+    except TypeError:  # an unhashable ranking, e.g. a list
+        return _group_general(items, candidates)
+    rankings = list(map(itemgetter(0), pairs))
+    weights = list(map(itemgetter(1), pairs))
+    if weights.count(1) == len(weights):
+        weights = list(pairs.values())  # one voter per paper: each ranking is listed once
+    elif min(weights) < 0 or len(set(rankings)) < len(rankings):
+        return _group_general(items, candidates)
+    else:
+        weights = list(map(mul, weights, pairs.values()))
+    if not set(map(type, rankings)) <= {tuple}:
+        return _group_general(items, candidates)
+    try:
+        images = list(map(bytes, rankings))  # ValueError unless every index is in 0..255
+    except (TypeError, ValueError):
+        return _group_general(items, candidates)
+    if list(map(len, map(set, images))) != list(map(len, images)):
+        return _group_general(items, candidates)  # a candidate repeated within a ranking
+    if candidates is not None and b"".join(images).translate(
+        None, bytes(range(min(candidates, 256)))
+    ):
+        raise ProfileError(f"a ranking refers to a candidate outside 1..{candidates}")
+    if len(images) < 2:
+        out = tuple(zip(rankings, weights, strict=True))
+    else:
+        pick = itemgetter(*sorted(range(len(images)), key=images.__getitem__))
+        out = tuple(zip(pick(rankings), pick(weights), strict=True))
+    if 0 in weights:
+        return tuple(pair for pair in out if pair[1] != 0)
+    return out
+
+
+def _group_general(
+    ballots: Iterable[tuple[Ranking, int]], candidates: int | None = None
+) -> tuple[tuple[Ranking, int], ...]:
+    """:func:`group` for any iterable rankings, one ballot at a time."""
     totals: dict[Ranking, int] = {}
     get = totals.get
     for ranking, weight in ballots:

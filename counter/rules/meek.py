@@ -39,10 +39,11 @@ elected or excluded candidates, weighted by how many voters share them.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from operator import itemgetter
+from itertools import groupby, repeat
+from operator import add, floordiv, itemgetter, mul
 
 from counter.errors import ProfileError, RuleSpecError
 from counter.rules import constraints as cons
@@ -108,6 +109,210 @@ class _Tree:
         return out
 
 
+# -- the compiled distribution ---------------------------------------------------------
+
+# How a distribution treats a candidate: hopeful (keep 1: the walk stops there, all
+# the value stays), elected (keep between: part stays, the rest goes on) or excluded
+# and withdrawn (keep 0: the whole value goes on, as if the candidate were not there).
+_STOP, _SHARE, _PASS = 0, 1, 2
+
+
+def _gather(indices: Sequence[int]) -> Callable[[list[int]], Sequence[int]]:
+    """``values -> [values[i] for i in indices]``, run in C (a tuple, even for one index)."""
+    if len(indices) == 1:
+        (i,) = indices
+        return lambda values: (values[i],)
+    return itemgetter(*indices)
+
+
+class _Program:
+    """Schedule 1A cl 6-7 for one set of elected and excluded candidates, flattened.
+
+    The value left on a paper when it reaches a candidate depends only on the
+    *elected* candidates it has passed, in order: an excluded candidate keeps
+    nothing (keep 0) and a hopeful one keeps everything (keep 1), ending the walk.
+    So the prefix tree collapses onto *paths*, the sequences of elected candidates
+    a run of papers has passed; path ``p + (c,)`` holds the papers that reach elected
+    ``c`` after ``p``.  The papers at one path all hold the same value, so one
+    distribution is, level by level, one rounding-up per path (``kept = ceil(r x
+    keep / 10**d)``, rest ``r - kept``) and a sum of value x papers per candidate,
+    each a C-level ``map``: the same integers, summed in another order, as the walk
+    of :meth:`_Meek.walk_distribute`.
+
+    Candidates only ever leave the hopeful: the program grows by walking the tree
+    below the papers that had stopped at a candidate who is now elected or excluded
+    (``stops``), and each tree node is walked once in the whole count.
+    """
+
+    __slots__ = (
+        "blocks",
+        "child",
+        "ends",
+        "exhausting",
+        "hopeful",
+        "kind",
+        "level",
+        "parent",
+        "reaching",
+        "stopped",
+        "stops",
+        "through",
+        "tree",
+        "votes_of",
+    )
+
+    def __init__(self, tree: _Tree, kind: list[int]) -> None:
+        self.tree = tree
+        self.kind = [_STOP] * len(kind)  # grown to ``kind`` by :meth:`update`
+        # Paths: 0 is the empty path; path i is parent[i] + (votes_of[i],).
+        self.parent: list[int] = [0]
+        self.votes_of: list[int] = [-1]
+        self.level: list[int] = [0]
+        self.through: list[int] = [0]  # papers reaching votes_of[i] along the path
+        self.exhausting: list[int] = [0]  # papers left with nothing further, at path i
+        self.child: dict[tuple[int, int], int] = {}
+        # Papers stopped at a hopeful candidate: tree children to walk on later, and
+        # the number of papers per path.
+        self.stops: dict[int, list[tuple[int, Child]]] = {c: [] for c in range(len(kind))}
+        self.stopped: dict[int, dict[int, int]] = {c: {} for c in range(len(kind))}
+        self.blocks: list[tuple[int, int, int, Callable[[list[int]], Sequence[int]], list[int]]]
+        self.blocks = []
+        self.ends: list[int] = []
+        self.reaching: list[tuple[int, Callable[[list[int]], Sequence[int]], list[int]]] = []
+        self.hopeful: list[int] = []
+        self.walk(0, 0, len(tree.rank), 0)
+        self.update(kind)
+
+    def path(self, p: int, c: int) -> int:
+        i = self.child.get((p, c))
+        if i is None:
+            i = len(self.parent)
+            self.child[(p, c)] = i
+            self.parent.append(p)
+            self.votes_of.append(c)
+            self.level.append(self.level[p] + 1)
+            self.through.append(0)
+            self.exhausting.append(0)
+        return i
+
+    def walk(self, d: int, lo: int, hi: int, p: int) -> None:
+        """Walk the tree node ``rank[lo:hi]`` at depth ``d``, reached along path ``p``.
+
+        The children are found as in :meth:`_Tree.children`, inline and uncached:
+        each node is walked once.
+        """
+        rank, cum, keys = self.tree.rank, self.tree.cum, self.tree.keys
+        kind, stops, stopped = self.kind, self.stops, self.stopped
+        through_of, exhausting, path = self.through, self.exhausting, self.path
+        todo = [(d, lo, hi, p)]
+        pop, push = todo.pop, todo.append
+        while todo:
+            d, lo, hi, p = pop()
+            if hi - lo == 1:
+                # One ranking: follow its tail, one candidate per level.
+                ranking = rank[lo]
+                through = cum[hi] - cum[lo]
+                last = len(ranking) - 1
+                for at in range(d, last + 1):
+                    c = ranking[at]
+                    k = kind[c]
+                    if k == _STOP:
+                        ending = through if at == last else 0
+                        stops[c].append((p, (c, at + 1, lo, hi, through, ending)))
+                        here = stopped[c]
+                        here[p] = here.get(p, 0) + through
+                        break
+                    if k == _SHARE:
+                        p = path(p, c)
+                        through_of[p] += through
+                else:
+                    exhausting[p] += through
+                continue
+            if len(rank[lo]) == d:
+                lo += 1
+            cd = d + 1
+            while lo < hi:
+                ranking = rank[lo]
+                c = ranking[d]
+                # The last child often runs to the end of the node: no search needed.
+                end = hi if rank[hi - 1][d] == c else bisect_right(rank, c, lo, hi, key=keys[d])
+                through = cum[end] - cum[lo]
+                ending = cum[lo + 1] - cum[lo] if len(ranking) == cd else 0
+                k = kind[c]
+                if k == _STOP:
+                    stops[c].append((p, (c, cd, lo, end, through, ending)))
+                    here = stopped[c]
+                    here[p] = here.get(p, 0) + through
+                else:
+                    q = p
+                    if k == _SHARE:
+                        q = path(p, c)
+                        through_of[q] += through
+                    if ending:
+                        exhausting[q] += ending
+                    if through > ending:
+                        push((cd, lo, end, q))
+                lo = end
+
+    def update(self, kind: list[int]) -> None:
+        """Follow candidates who have left the hopeful; lay out the evaluation."""
+        changed = [c for c in range(len(kind)) if kind[c] != self.kind[c]]
+        self.kind = list(kind)
+        for c in changed:
+            for p, (_, cd, clo, chi, through, end) in self.stops.pop(c):
+                q = p
+                if kind[c] == _SHARE:
+                    q = self.path(p, c)
+                    self.through[q] += through
+                self.exhausting[q] += end
+                if through > end:
+                    self.walk(cd, clo, chi, q)
+            del self.stopped[c]
+        # Positions: by level, then candidate, so a parent comes before its children.
+        order = sorted(range(len(self.parent)), key=lambda i: (self.level[i], self.votes_of[i]))
+        pos = [0] * len(order)
+        for at, i in enumerate(order):
+            pos[i] = at
+        self.blocks = []
+        at = 1
+        for (_, c), members in groupby(order[1:], key=lambda i: (self.level[i], self.votes_of[i])):
+            paths = list(members)
+            self.blocks.append(
+                (
+                    c,
+                    at,
+                    at + len(paths),
+                    _gather([pos[self.parent[i]] for i in paths]),
+                    [self.through[i] for i in paths],
+                )
+            )
+            at += len(paths)
+        self.ends = [self.exhausting[i] for i in order]
+        self.reaching = []
+        for c, here in self.stopped.items():
+            if here:
+                paths = sorted(here)
+                self.reaching.append(
+                    (c, _gather([pos[p] for p in paths]), [here[p] for p in paths])
+                )
+        self.hopeful = [c for c in range(len(kind)) if kind[c] == _STOP]
+
+    def run(self, keep: list[int], scale: int, n: int) -> tuple[list[int], int]:
+        """One distribution: the votes of every candidate and the exhausted value."""
+        votes = [0] * n
+        values = [0] * len(self.ends)
+        values[0] = scale
+        for c, a, b, parents, through in self.blocks:
+            r = parents(values)
+            # floor(-r x keep / scale) = -(r x keep / scale rounded up): cl 7 rounds up.
+            minus_kept = list(map(floordiv, map(mul, r, repeat(-keep[c])), repeat(scale)))
+            votes[c] -= sum(map(mul, minus_kept, through))
+            values[a:b] = map(add, r, minus_kept)
+        for c, at, papers in self.reaching:
+            votes[c] = sum(map(mul, at(values), papers))
+        return votes, sum(map(mul, values, self.ends))
+
+
 class _Meek:
     def __init__(
         self,
@@ -116,6 +321,8 @@ class _Meek:
         seats: int,
         constraints: Sequence[Constraint],
         lot: Lot,
+        *,
+        compiled: bool = True,
     ) -> None:
         prep = prepare(profile)
         if prep.valid == 0:
@@ -147,11 +354,45 @@ class _Meek:
         self.prev_votes: tuple[int, ...] = tuple(self.votes)
         self.prev_exhausted = 0
         self.iterations = 0
+        self.compiled = compiled
+        self.program: _Program | None = None
 
     # -- arithmetic ---------------------------------------------------------------
 
     def distribute(self) -> None:
         """Schedule 1A cl 6-7: share every document's value by the keep values."""
+        kinds = self.kinds() if self.compiled else None
+        if kinds is None:
+            self.walk_distribute()
+        else:
+            program = self.program
+            if program is None or any(
+                old != new and old != _STOP for old, new in zip(program.kind, kinds, strict=True)
+            ):
+                program = self.program = _Program(self.tree, kinds)
+            elif program.kind != kinds:
+                program.update(kinds)
+            self.votes, self.exhausted = program.run(self.keep, self.scale, self.n)
+        self.quota = self.compute_quota()
+
+    def kinds(self) -> list[int] | None:
+        """How :class:`_Program` treats each candidate; None if a keep value is unexpected."""
+        out = []
+        for state, k in zip(self.state, self.keep, strict=True):
+            if state == HOPEFUL:
+                if k != self.scale:
+                    return None
+                out.append(_STOP)
+            elif state == ELECTED:
+                out.append(_SHARE)
+            else:
+                if k != 0:
+                    return None
+                out.append(_PASS)
+        return out
+
+    def walk_distribute(self) -> None:
+        """cl 6-7 document by document (by prefix-tree node): the reference for _Program."""
         votes = [0] * self.n
         keep = self.keep
         scale = self.scale
@@ -179,7 +420,6 @@ class _Meek:
         walk(0, 0, len(self.tree.rank), scale)
         self.votes = votes
         self.exhausted = exhausted
-        self.quota = self.compute_quota()
 
     def compute_quota(self) -> int:
         active = self.total - self.exhausted
@@ -470,14 +710,21 @@ def count_meek(
     seats: int,
     constraints: Sequence[Constraint],
     seed: bytes | None,
+    *,
+    compiled: bool = True,
 ) -> CountResult:
-    """Count ``profile`` by Meek's method under ``params``; pure and deterministic."""
+    """Count ``profile`` by Meek's method under ``params``; pure and deterministic.
+
+    ``compiled=False`` distributes by walking the prefix tree at every iteration
+    (the plain reading of cl 6-7) instead of :class:`_Program`; the results are
+    identical, which a property test checks.
+    """
     if seats < 1:
         raise ProfileError("at least one seat is needed")
     if constraints:
         cons.validate(constraints, profile.candidates, seats)
     lot = Lot(seed=seed, names=tuple(c.name for c in profile.candidates), profile=profile)
-    state = _Meek(params, profile, seats, constraints, lot)
+    state = _Meek(params, profile, seats, constraints, lot, compiled=compiled)
     state.run()
     return state.result()
 

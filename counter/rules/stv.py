@@ -109,10 +109,10 @@ def prepare(profile: Profile) -> Prepared:
     ballots = profile.ballots
     if all(standing) and (profile.grouped or _clean(ballots, n)) and (not ballots or ballots[0][0]):
         # Fast path: a grouped, sorted profile with no repeats needs no rewriting.
-        cum = [0, *accumulate(w for _, w in ballots)]
+        cum = list(accumulate(map(itemgetter(1), ballots), initial=0))
         return Prepared(
             candidates=profile.candidates,
-            rankings=[r for r, _ in ballots],
+            rankings=list(map(itemgetter(0), ballots)),
             cum=cum,
             valid=cum[-1],
             invalid=0,
