@@ -1,4 +1,4 @@
-"""`ballot count` and `ballot bench count`."""
+"""`ballot count`, `ballot counter serve` and `ballot bench count`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ def _cli_error(message: str) -> Exception:
 
 def add_parsers(sub: Any, bench_sub: Any) -> None:
     """Register the counter's subcommands on the top-level and `bench` sub-parsers."""
+    from counter import serve
+
+    counter = sub.add_parser("counter", help="the counter service")
+    counter_sub = counter.add_subparsers(dest="counter_command", required=True, metavar="CMD")
+    serve.add_parser(counter_sub)
+
     p = sub.add_parser(
         "count",
         help="count a BLT ballot file by a named rule",
