@@ -408,6 +408,33 @@ def profile_of(state: FoldState, contest_id: str) -> Profile:
     return Profile(candidates=candidates, ballots=tuple(ballots), seats=c.seats, title=c.title)
 
 
+def standing_constraints(
+    contest: el.Contest, profile: Profile
+) -> tuple[list[Constraint], list[str]]:
+    """The contest's minimums as they apply to the candidates actually standing.
+
+    The election's rule (docs/counting.md): a minimum applies as far as the candidates
+    standing allow. When fewer of a group stand (after nominations, withdrawals and
+    disqualifications) than its minimum, the minimum becomes the number standing: every one of
+    them must be elected. Each such change is stated in the result document.
+    """
+    out: list[Constraint] = []
+    notes: list[str] = []
+    for k in contest.constraints:
+        standing = sum(
+            1 for x in profile.candidates if not x.withdrawn and x.attribute(k.attribute) == k.value
+        )
+        minimum = min(k.min, standing)
+        if minimum < k.min:
+            notes.append(
+                f"minimum {k.attribute}={k.value}:{k.min} applied as {minimum}: only "
+                f"{standing} such candidate(s) standing"
+            )
+        if minimum > 0:
+            out.append(Constraint(attribute=k.attribute, value=k.value, minimum=minimum))
+    return out, notes
+
+
 def count_contest(state: FoldState, contest_id: str) -> tuple[CountResult, dict[str, Any]]:
     """Count one contest by its rule and constraints, the lot seeded by the counted root.
 
@@ -419,11 +446,11 @@ def count_contest(state: FoldState, contest_id: str) -> tuple[CountResult, dict[
     d = state.phase.require_definition()
     c = d.contest(contest_id)
     rule = "bloc" if c.method == "bloc" else (c.rule or "scottish")
-    constraints = [
-        Constraint(attribute=k.attribute, value=k.value, minimum=k.min) for k in c.constraints
-    ]
-    result = count_profile(profile_of(state, contest_id), rule, c.seats, constraints, root)
+    profile = profile_of(state, contest_id)
+    constraints, adjusted = standing_constraints(c, profile)
+    result = count_profile(profile, rule, c.seats, constraints, root)
     document = report.to_json(result)
+    document["constraints_adjusted"] = adjusted
     document["contest"] = contest_id
     document["elected_ids"] = [result.candidates[i].id for i in result.elected]
     document["counted_size"] = size

@@ -76,7 +76,7 @@ async def database(settings: Settings) -> AsyncIterator[Settings]:
 async def serve(settings: Settings) -> None:
     async with database(settings) as ready:
         app = create_app(ready)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, ready.host, ready.port)
         await site.start()

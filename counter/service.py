@@ -41,6 +41,7 @@ import structlog
 
 from counter import blt, metrics
 from counter import fold as fl
+from counter.errors import CounterError
 from counter.store import CounterStore, MirrorEntry, Progress, ProgressMoved, ResultMismatch
 from ledger import election as el
 from ledger import merkle
@@ -446,7 +447,20 @@ class Follower:
             stored = {r.contest_id: r for r in await self.store.results(conn, self.election)}
             for c in d.contests:
                 if c.id not in stored:
-                    _, document = fl.count_contest(state, c.id)
+                    try:
+                        _, document = fl.count_contest(state, c.id)
+                    except CounterError as exc:
+                        # The count cannot run (e.g. no valid rule input): say so loudly, keep
+                        # following, and count the other contests.
+                        metrics.ERRORS.labels("count").inc()
+                        self.log.error("contest_count_failed", contest=c.id, error=str(exc))
+                        await self.store.alert(
+                            conn,
+                            self.election,
+                            f"contest {c.id} cannot be counted: {exc}",
+                            {"contest": c.id},
+                        )
+                        continue
                     text = blt.dump(fl.profile_of(state, c.id), c.seats)
                     try:
                         await self.store.save_result(
@@ -662,6 +676,12 @@ class Counter:
                 metrics.ERRORS.labels("database").inc()
                 follower.status = "retrying"
                 log.warning("follow_retry", election_id=eid, error=str(exc))
+                await asyncio.sleep(self.retry)
+            except Exception:
+                # Never die silently: log the traceback, count it, and try again.
+                metrics.ERRORS.labels("unexpected").inc()
+                follower.status = "retrying"
+                log.exception("follow_crashed", election_id=eid)
                 await asyncio.sleep(self.retry)
 
     def status(self) -> dict[str, Any]:

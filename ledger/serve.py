@@ -67,7 +67,7 @@ def _fields(settings: Settings) -> dict[str, Any]:
 async def serve(settings: Settings) -> None:
     async with database(settings, "ballot_ledger") as ready:
         app = create_app(ready)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, ready.host, ready.port)
         await site.start()

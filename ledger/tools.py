@@ -79,7 +79,7 @@ def _progress() -> Progress:
     )
 
 
-async def _download(url: str, election: str, target: Path) -> int:
+async def download(url: str, election: str, target: Path) -> int:
     """Stream the export to ``target``; return the number of entries."""
     endpoint = f"{url.rstrip('/')}/v1/elections/{election}/export"
     timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
@@ -106,7 +106,7 @@ async def _download(url: str, election: str, target: Path) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    size = asyncio.run(_download(args.url, args.election, args.output))
+    size = asyncio.run(download(args.url, args.election, args.output))
     out.print(f"wrote {args.output}: {size:,} entries of election {args.election}")
     return 0
 
@@ -126,7 +126,7 @@ def run_audit(args: argparse.Namespace) -> int:
         if not args.election:
             raise CliError("--url needs --election")
         path = Path(f"{args.election}.export.ndjson")
-        asyncio.run(_download(args.url, args.election, path))
+        asyncio.run(download(args.url, args.election, path))
     elif args.file:
         path = args.file
     else:

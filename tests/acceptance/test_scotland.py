@@ -28,9 +28,12 @@ DATA = Path(
     )
 )
 
-pytestmark = pytest.mark.skipif(
-    not (DATA / "manifest.json").exists(), reason=f"no Scottish ward data at {DATA}"
-)
+# Outside CI the data may be absent (a bare clone): skip. In CI (CI=true) shared/ is beside
+# the clone, so missing data is a failure, never a silent skip.
+_MISSING = not (DATA / "manifest.json").exists()
+if _MISSING and os.environ.get("CI", "").lower() == "true":
+    raise RuntimeError(f"CI=true but the Scottish acceptance data is missing at {DATA}")
+pytestmark = pytest.mark.skipif(_MISSING, reason=f"no Scottish ward data at {DATA}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

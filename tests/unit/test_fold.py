@@ -146,3 +146,25 @@ def test_fast_ballot_checks_agree_with_the_schemas(kind: str, event: dict[str, o
     """The hand-written ballot event checks accept exactly what the JSON Schemas accept."""
     expected = schemas.validator(f"urn:ballot-ledger:schema:events#/$defs/{kind}").is_valid(event)
     assert fl.valid_ballot_event(kind, event) == expected
+
+
+def test_minimum_applies_as_far_as_candidates_stand() -> None:
+    """When fewer women stand than a contest's minimum, the minimum becomes the number
+    standing, and the result document says so; with enough standing it is unchanged."""
+    from counter.rules.model import Candidate, Profile
+    from ledger import election as el
+
+    d = el.parse_definition(synthetic.definition(seats=3, candidates=6))
+    contest = d.contest("members")
+    assert [(k.value, k.min) for k in contest.constraints] == [("woman", 1)]
+    women_gone = tuple(
+        Candidate(id=c.id, name=c.name, gender=c.gender, withdrawn=c.gender == "woman")
+        for c in contest.candidates
+    )
+    capped, notes = fl.standing_constraints(contest, Profile(candidates=women_gone, ballots=()))
+    assert capped == [] and notes == [
+        "minimum gender=woman:1 applied as 0: only 0 such candidate(s) standing"
+    ]
+    everyone = tuple(Candidate(id=c.id, name=c.name, gender=c.gender) for c in contest.candidates)
+    kept, notes = fl.standing_constraints(contest, Profile(candidates=everyone, ballots=()))
+    assert [k.minimum for k in kept] == [1] and notes == []
