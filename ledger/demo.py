@@ -286,7 +286,7 @@ class Service:
 
     async def start(self) -> None:
         with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen(
+            self.proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once; readiness is awaited below
                 [sys.executable, "-m", "ledger.cli", *self.args],
                 env={**os.environ, **self.env},
                 stdout=fh,
@@ -488,42 +488,44 @@ def _print_result(r: dict[str, Any], title: str) -> None:
         c = by_name[name]
         t.add_row(str(i), name, c["gender"] or "", c["slate"] or "—")
     console.print(t)
-    console.print(f"  valid ballots {doc['valid_ballots']:,}; quota {doc['quota']}")
+    quota = "" if doc["rule"] == "bloc" else f"; quota {doc['quota']}"
+    console.print(f"  valid ballots {doc['valid_ballots']:,}{quota}")
     if doc.get("margins"):
         last = doc["elected"][-1]
-        runner = max(
-            (n for n in doc["margins"] if n not in doc["elected"]),
-            key=lambda n: -float(doc["margins"][n]),
-            default=None,
-        )
+        runner = max((n for n in doc["margins"] if n not in doc["elected"]),
+                     key=lambda n: -float(doc["margins"][n]), default=None)
         if runner:
-            console.print(
-                f"  runner-up {runner}: {doc['margins'][runner]} votes behind the "
-                f"last seat ({last})"
-            )
+            console.print(f"  runner-up {runner}: {doc['margins'][runner]} votes behind the "
+                          f"last seat ({last})")
     else:
-        elected = set(doc["elected"])
-        for rnd in reversed(doc["rounds"]):
-            losers = [n for n in rnd["excluded"] if n not in elected]
-            if losers:
-                loser = losers[-1]
-                live = {
-                    n: float(v) for n, v in rnd["tallies"].items() if n != loser and float(v) > 0
-                }
-                prev = doc["rounds"][rnd["round"] - 2]["tallies"] if rnd["round"] > 1 else {}
-                lowest = min(live, key=lambda n: live[n]) if live else None
-                if lowest and loser in prev:
-                    gap = float(prev[lowest]) - float(prev[loser])
-                    console.print(
-                        f"  last excluded {loser} (round {rnd['round']}): "
-                        f"{gap:,.2f} votes behind {lowest}"
-                    )
-                break
+        console.print(f"  {_stv_margin(doc)}")
+    for note in doc.get("constraints_adjusted", []):
+        console.print(f"  [yellow]{note}[/]")
     for a in doc.get("constraint_actions", []):
         console.print(
             f"  [yellow]constraint {a['constraint']} acted in round {a['round']}[/]: "
             f"{a['action']} {', '.join(a['candidates'])}"
         )
+
+
+def _stv_margin(doc: dict[str, Any]) -> str:
+    """How close the best loser came: at the last stage before their exclusion, the votes
+    between them and the next candidate above (as people argue about for years)."""
+    elected = set(doc["elected"])
+    rounds = doc["rounds"]
+    for i in range(len(rounds) - 1, 0, -1):
+        losers = [n for n in rounds[i]["excluded"] if n not in elected]
+        if not losers:
+            continue
+        loser, before = losers[-1], rounds[i - 1]["tallies"]
+        mine = float(before[loser])
+        above = sorted((float(v), n) for n, v in before.items() if n != loser and float(v) > mine)
+        if above:
+            votes, name = above[0]
+            return (f"runner-up {loser}: {votes - mine:,.2f} votes behind {name} at stage "
+                    f"{rounds[i - 1]['round']}, then excluded")
+        return f"runner-up {loser}: excluded at stage {rounds[i]['round']}"
+    return "no candidate was excluded"
 
 
 async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> int:
@@ -693,7 +695,7 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
                     f"  {contest}: recount equals the declaration: "
                     f"{res.get('matches_declaration', False)}"
                 )
-            voter, papers_receipts = next(iter(receipts.items()))
+            papers_receipts = next(iter(receipts.values()))
             receipt = Receipt.from_json(papers_receipts["members"])
             outcome = await receipt_check.check(
                 receipt,
