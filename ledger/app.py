@@ -525,13 +525,14 @@ def _ledger_ctx(
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         url = settings.database_url
         assert url is not None
-        conn = await asyncpg.connect(url)
-        try:
-            applied = await migrate(conn)
-        finally:
-            await conn.close()
-        if applied:
-            log.info("migrations_applied", versions=applied)
+        if settings.migrate:
+            conn = await asyncpg.connect(url)
+            try:
+                applied = await migrate(conn)
+            finally:
+                await conn.close()
+            if applied:
+                log.info("migrations_applied", versions=applied)
 
         async def init(c: asyncpg.Connection) -> None:
             if settings.db_role:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from ledger.app import create_app
 from ledger.embedded import EmbeddedPostgres
 from ledger.errors import CliError
 from ledger.settings import ConfigError, Settings, load_settings
+from ledger.store import migrate
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +33,10 @@ def add_parsers(sub: Any) -> None:
     serve.add_argument("--port", type=int, help="port to listen on (BALLOT_PORT)")
     serve.add_argument("--data-dir", type=Path, help="keys and embedded database (BALLOT_DATA_DIR)")
     serve.set_defaults(func=run_serve)
+    mig = ledger_sub.add_parser(
+        "migrate", help="apply the database migrations (run as the owner role) and exit"
+    )
+    mig.set_defaults(func=run_migrate)
 
 
 async def ensure_database(admin_url: str, name: str) -> str:
@@ -94,4 +100,27 @@ def run_serve(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     logs.configure(settings.log_format)
     asyncio.run(serve(settings))
+    return 0
+
+
+async def _migrate(settings: Settings) -> list[str]:
+    async with database(settings, "ballot_ledger") as ready:
+        assert ready.database_url is not None
+        conn = await asyncpg.connect(ready.database_url)
+        try:
+            return await migrate(conn)
+        finally:
+            await conn.close()
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    logs.configure(settings.log_format)
+    applied = asyncio.run(_migrate(settings))
+    sys.stdout.write(
+        f"applied migrations: {', '.join(applied)}\n" if applied else "schema is up to date\n"
+    )
     return 0

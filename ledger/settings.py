@@ -42,6 +42,9 @@ class Settings:
     max_batch: int = 1000
     checkpoint_interval: float = 5.0
     db_role: str = "ballot_service"
+    migrate: bool = True
+    """Apply migrations at start. In production run `ballot ledger migrate` as the owner role
+    and serve with this off, so the serving login owns nothing it could alter."""
     pool_size: int = 8
     log_format: str = "auto"
 
@@ -67,7 +70,19 @@ def _list(value: Any) -> tuple[str, ...]:
     return tuple(x.strip() for x in str(value).split(",") if x.strip())
 
 
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
 _CONVERT: dict[str, Callable[[Any], Any]] = {
+    "migrate": _bool,
     "port": int,
     "max_body_bytes": int,
     "max_roll_bytes": int,

@@ -29,6 +29,7 @@ DEFAULT_STATE = Path.home() / ".ballot-ledger" / "receipts.json"
 
 
 def add_parsers(sub: Any) -> None:
+    add_key_parsers(sub)
     p = sub.add_parser("export", help="download an election's whole public log")
     p.add_argument("--url", required=True, help="the ledger's base URL")
     p.add_argument("--election", required=True)
@@ -64,6 +65,36 @@ def add_parsers(sub: Any) -> None:
     c.add_argument("--offline", action="store_true", help="verify without the server")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=run_receipt_check)
+
+
+def add_key_parsers(sub: Any) -> None:
+    k = sub.add_parser("keys", help="signing keys")
+    ksub = k.add_subparsers(dest="keys_command", required=True, metavar="CMD")
+    g = ksub.add_parser("generate", help="make an Ed25519 signing key (C2SP signed-note format)")
+    g.add_argument("name", help="the key's name, e.g. ballot-ledger.example.org/ledger-2026")
+    g.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="file for the private key (created 0600; never overwritten)",
+    )
+    g.set_defaults(func=run_keys_generate)
+
+
+def run_keys_generate(args: argparse.Namespace) -> int:
+    from ledger.keys import Signer
+
+    if args.output.exists():
+        raise CliError(f"{args.output} exists; a key is never overwritten")
+    try:
+        signer = Signer.load_or_create(args.output, args.name)
+    except LedgerError as exc:
+        raise CliError(str(exc)) from exc
+    out.print(f"private key written to {args.output} (mode 0600)")
+    out.print("verifier key (publish it, pin it in auditors' and voters' tools):")
+    sys.stdout.write(signer.verifier.text() + "\n")
+    return 0
 
 
 def _progress() -> Progress:
