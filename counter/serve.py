@@ -12,20 +12,17 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import structlog
-from aiohttp import web
 
 from counter.app import create_app
 from counter.settings import Settings, load_settings
 from ledger import logs
-from ledger.embedded import EmbeddedPostgres
 from ledger.errors import CliError
-from ledger.serve import ensure_database
+from ledger.serve import embedded_url, run_until_signal
 from ledger.settings import ConfigError
 
 log = structlog.get_logger(__name__)
@@ -61,34 +58,13 @@ def add_parser(counter_sub: Any) -> None:
 @contextlib.asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[Settings]:
     """Settings with a database URL: the configured one, or an embedded cluster's."""
-    if settings.database_url:
-        yield settings
-        return
-    cluster = EmbeddedPostgres(data_dir=Path(settings.data_dir) / "postgres")
-    await asyncio.to_thread(cluster.start)
-    try:
-        url = await ensure_database(cluster.admin_url, DATABASE)
+    async with embedded_url(settings.database_url, settings.data_dir, DATABASE) as url:
         yield dataclasses.replace(settings, database_url=url)
-    finally:
-        await asyncio.to_thread(cluster.stop)
 
 
 async def serve(settings: Settings) -> None:
     async with database(settings) as ready:
-        app = create_app(ready)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        site = web.TCPSite(runner, ready.host, ready.port)
-        await site.start()
-        log.info("counter_listening", host=ready.host, port=ready.port)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+        await run_until_signal(create_app(ready), ready.host, ready.port, "counter_listening")
 
 
 def run_serve(args: argparse.Namespace) -> int:

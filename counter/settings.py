@@ -7,7 +7,6 @@ environment wins over the file. See docs/counter.md for the reference.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.keys import Verifier
-from ledger.settings import ConfigError
+from ledger.settings import ConfigError, list_setting, load_values
 
 PREFIX = "BALLOT_COUNTER_"
 
@@ -47,12 +46,6 @@ class Settings:
     log_format: str = "auto"
 
 
-def _list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, list | tuple):
-        return tuple(str(x) for x in value)
-    return tuple(x.strip() for x in str(value).split(",") if x.strip())
-
-
 _CONVERT: dict[str, Callable[[Any], Any]] = {
     "port": int,
     "batch": int,
@@ -62,34 +55,19 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "discover_interval": float,
     "data_dir": Path,
     "key_file": Path,
-    "ledger_keys": _list,
-    "elections": _list,
+    "ledger_keys": list_setting,
+    "elections": list_setting,
 }
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    env = os.environ if env is None else env
-    values: dict[str, Any] = {}
-    config = env.get(PREFIX + "CONFIG")
-    if config:
-        try:
-            values.update(json.loads(Path(config).read_text()))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"cannot read {config}: {exc}") from exc
-    names = set(Settings.__dataclass_fields__)
-    unknown = set(values) - names
-    if unknown:
-        raise ConfigError("unknown settings in the config file", unknown=sorted(unknown))
-    for name in names:
-        key = PREFIX + name.upper()
-        if key in env:
-            values[name] = env[key]
-    for name, value in list(values.items()):
-        if name in _CONVERT and value is not None and not isinstance(value, Path):
-            try:
-                values[name] = _CONVERT[name](value)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"bad value for {name}: {exc}") from exc
+    values = load_values(
+        Settings.__dataclass_fields__,
+        prefix=PREFIX,
+        config_var=PREFIX + "CONFIG",
+        converters=_CONVERT,
+        env=os.environ if env is None else env,
+    )
     values.update(overrides)
     settings = Settings(**values)
     check(settings)

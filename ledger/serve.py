@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -52,40 +53,47 @@ async def ensure_database(admin_url: str, name: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def database(settings: Settings, name: str) -> AsyncIterator[Settings]:
-    """Settings with a database URL: the configured one, or an embedded cluster's."""
-    if settings.database_url:
-        yield settings
+async def embedded_url(url: str | None, data_dir: Path, name: str) -> AsyncIterator[str]:
+    """``url`` when set; otherwise database ``name`` on an embedded cluster under
+    ``data_dir/postgres``, started (or reused) for the duration."""
+    if url:
+        yield url
         return
-    cluster = EmbeddedPostgres(data_dir=Path(settings.data_dir) / "postgres")
+    cluster = EmbeddedPostgres(data_dir=Path(data_dir) / "postgres")
     await asyncio.to_thread(cluster.start)
     try:
-        url = await ensure_database(cluster.admin_url, name)
-        yield Settings(**{**_fields(settings), "database_url": url})
+        yield await ensure_database(cluster.admin_url, name)
     finally:
         await asyncio.to_thread(cluster.stop)
 
 
-def _fields(settings: Settings) -> dict[str, Any]:
-    return {f: getattr(settings, f) for f in Settings.__dataclass_fields__}
+@contextlib.asynccontextmanager
+async def database(settings: Settings, name: str) -> AsyncIterator[Settings]:
+    """Settings with a database URL: the configured one, or an embedded cluster's."""
+    async with embedded_url(settings.database_url, settings.data_dir, name) as url:
+        yield dataclasses.replace(settings, database_url=url)
+
+
+async def run_until_signal(app: web.Application, host: str, port: int, event: str) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM; open long-polls get 2 s to finish."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info(event, host=host, port=port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 async def serve(settings: Settings) -> None:
     async with database(settings, "ballot_ledger") as ready:
-        app = create_app(ready)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        site = web.TCPSite(runner, ready.host, ready.port)
-        await site.start()
-        log.info("ledger_listening", host=ready.host, port=ready.port)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+        await run_until_signal(create_app(ready), ready.host, ready.port, "ledger_listening")
 
 
 def run_serve(args: argparse.Namespace) -> int:

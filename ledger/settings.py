@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ def _tokens(value: Any) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _list(value: Any) -> tuple[str, ...]:
+def list_setting(value: Any) -> tuple[str, ...]:
     if isinstance(value, list | tuple):
         return tuple(str(x) for x in value)
     return tuple(x.strip() for x in str(value).split(",") if x.strip())
@@ -91,37 +91,59 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "checkpoint_interval": float,
     "data_dir": Path,
     "key_file": Path,
-    "admin_tokens": _list,
-    "counter_keys": _list,
+    "admin_tokens": list_setting,
+    "counter_keys": list_setting,
     "frontend_tokens": _tokens,
     "counter_tokens": _tokens,
 }
 
 
-def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    env = os.environ if env is None else env
+def load_values(
+    fields: Iterable[str],
+    *,
+    prefix: str,
+    config_var: str,
+    converters: Mapping[str, Callable[[Any], Any]],
+    env: Mapping[str, str],
+    aliases: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Setting values from a JSON config file (``config_var``) and ``prefix + NAME`` environment
+    variables (the environment wins), each converted to its type; unknown keys are an error."""
     values: dict[str, Any] = {}
-    config = env.get("BALLOT_LEDGER_CONFIG")
+    config = env.get(config_var)
     if config:
         try:
             values.update(json.loads(Path(config).read_text()))
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"cannot read {config}: {exc}") from exc
-    names = set(Settings.__dataclass_fields__)
+    names = set(fields)
     unknown = set(values) - names
     if unknown:
         raise ConfigError("unknown settings in the config file", unknown=sorted(unknown))
-    if "DATABASE_URL" in env:
-        values["database_url"] = env["DATABASE_URL"]
+    for variable, name in (aliases or {}).items():
+        if variable in env:
+            values[name] = env[variable]
     for name in names:
-        key = f"BALLOT_{name.upper()}"
+        key = prefix + name.upper()
         if key in env:
             values[name] = env[key]
     for name, value in list(values.items()):
-        if name in _CONVERT and value is not None and not isinstance(value, Path):
+        if name in converters and value is not None and not isinstance(value, Path):
             try:
-                values[name] = _CONVERT[name](value)
+                values[name] = converters[name](value)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"bad value for {name}: {exc}") from exc
+    return values
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    values = load_values(
+        Settings.__dataclass_fields__,
+        prefix="BALLOT_",
+        config_var="BALLOT_LEDGER_CONFIG",
+        converters=_CONVERT,
+        env=os.environ if env is None else env,
+        aliases={"DATABASE_URL": "database_url"},
+    )
     values.update(overrides)
     return Settings(**values)
