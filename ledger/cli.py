@@ -29,9 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from counter import bench_audit
     from counter import cli as counter_cli
+    from ledger import bench as ledger_bench
 
     counter_cli.add_parsers(sub, bench_sub)
     bench_audit.add_parser(bench_sub)
+    ledger_bench.add_parser(bench_sub)
     return parser
 
 

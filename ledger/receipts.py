@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from ledger.canonical import canonical_bytes
 from ledger.errors import ReceiptError, SignatureError
 from ledger.keys import Keyring, Signer
@@ -26,6 +28,7 @@ from ledger.keys import Keyring, Signer
 RECEIPT_TAG = b"ballot-ledger/receipt/v1\n"
 CODE_BYTES = 10
 _CODE = re.compile(r"^[A-Z2-7]{4}(-[A-Z2-7]{4}){3}$")
+_SAFE_INT = 2**53 - 1
 
 
 def human_code(leaf: bytes) -> str:
@@ -96,14 +99,69 @@ class Receipt:
 def receipt_message(
     *, election: str, index: int, leaf_hash: bytes, chain_hash: bytes, time: str
 ) -> bytes:
-    fields = {
-        "chain_hash": chain_hash.hex(),
-        "election": election,
-        "index": index,
-        "leaf_hash": leaf_hash.hex(),
-        "time": time,
-    }
-    return RECEIPT_TAG + canonical_bytes(fields)
+    """``RECEIPT_TAG || JCS(fields)``. The members are written in their JCS order directly
+    (the hashes are lower-case hex, the strings are encoded by ``canonical_bytes``), which is
+    byte for byte ``canonical_bytes(fields)`` at a fraction of its cost; an index outside the
+    exact integer range goes the long way and is refused there."""
+    if type(index) is not int or not 0 <= index <= _SAFE_INT:
+        fields = {
+            "chain_hash": chain_hash.hex(),
+            "election": election,
+            "index": index,
+            "leaf_hash": leaf_hash.hex(),
+            "time": time,
+        }
+        return RECEIPT_TAG + canonical_bytes(fields)
+    return b"".join(
+        (
+            RECEIPT_TAG,
+            b'{"chain_hash":"',
+            chain_hash.hex().encode(),
+            b'","election":',
+            canonical_bytes(election),
+            b',"index":',
+            str(index).encode(),
+            b',"leaf_hash":"',
+            leaf_hash.hex().encode(),
+            b'","time":',
+            canonical_bytes(time),
+            b"}",
+        )
+    )
+
+
+class ReceiptSigner:
+    """Signs receipts with one ledger key, holding the parsed private key and its key id:
+    building them from the seed costs more than the Ed25519 signature itself."""
+
+    __slots__ = ("_key", "key_id")
+
+    def __init__(self, signer: Signer) -> None:
+        self._key = Ed25519PrivateKey.from_private_bytes(signer.seed)
+        self.key_id = signer.verifier.key_id
+
+    def sign(
+        self,
+        *,
+        election: str,
+        index: int,
+        leaf_hash: bytes,
+        chain_hash: bytes,
+        time: str | None = None,
+    ) -> Receipt:
+        stamp = time or utc_now()
+        message = receipt_message(
+            election=election, index=index, leaf_hash=leaf_hash, chain_hash=chain_hash, time=stamp
+        )
+        return Receipt(
+            election=election,
+            index=index,
+            leaf_hash=leaf_hash,
+            chain_hash=chain_hash,
+            time=stamp,
+            key_id=self.key_id,
+            signature=self._key.sign(message),
+        )
 
 
 def sign_receipt(

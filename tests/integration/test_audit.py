@@ -281,7 +281,11 @@ async def test_audit_cli_exit_codes(real_export: list[bytes], tmp_path: Path) ->
     """`ballot audit FILE --key …` exits 0 on a clean export and 1 on a tampered one."""
     good = tmp_path / "good.ndjson"
     good.write_bytes(b"".join(real_export))
-    i = _index(real_export, "ballot_cast", 1)
+    i = next(
+        e["index"]
+        for e in _entries(real_export)
+        if '"type":"ballot_cast"' in e["entry"] and '"contest":"members"' in e["entry"]
+    )
     bad = tmp_path / "bad.ndjson"
     text = _entries(real_export)[i]["entry"]
     bad.write_bytes(b"".join(_replace_entry(real_export, i, text.replace("members", "youth"))))

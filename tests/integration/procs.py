@@ -1,0 +1,308 @@
+"""Real processes for fault tests: the ledger as ``ballot ledger serve``, private PostgreSQL
+clusters with fsync on, a 64-way load of casts, and the verification of a log against the
+receipts its clients received."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from ledger import embedded, merkle
+from ledger.chain import GENESIS, chain_next
+from ledger.checkpoint import open_checkpoint
+from ledger.embedded import EmbeddedPostgres, _run_as
+from ledger.entry import parse_entry
+from ledger.keys import Keyring, Signer
+from ledger.receipts import Receipt, verify_receipt
+
+from .conftest import ADMIN, FRONTEND, definition
+
+AUTH = {"Authorization": f"Bearer {ADMIN}"}
+FRONT = {"Authorization": f"Bearer {FRONTEND}"}
+DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LedgerProcess:
+    """``ballot ledger serve`` as a child process on a given database."""
+
+    def __init__(self, db_url: str, data_dir: Path, **env: str) -> None:
+        self.db_url, self.data_dir, self.env = db_url, data_dir, env
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.db_url,
+            "BALLOT_PORT": str(self.port),
+            "BALLOT_DATA_DIR": str(self.data_dir),
+            "BALLOT_ADMIN_TOKENS": ADMIN,
+            "BALLOT_FRONTEND_TOKENS": f"{FRONTEND}=*",
+            "BALLOT_CHECKPOINT_INTERVAL": "0.5",
+            "BALLOT_LOG_FORMAT": "json",
+            **self.env,
+        }
+        with (self.data_dir / "ledger.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ledger.cli", "ledger", "serve"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                try:
+                    async with session.get(self.url + "/readyz") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise RuntimeError("the ledger did not become ready")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    @property
+    def key(self) -> Signer:
+        return Signer.parse((self.data_dir / "ledger.key").read_text())
+
+
+class Cluster(EmbeddedPostgres):
+    """A private cluster for one test, durability on, which the test may restart or kill."""
+
+    def pg_ctl(self, *args: str) -> None:
+        self._cmd([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), *args], _run_as())
+
+    def restart_immediate(self) -> None:
+        """Stop in immediate mode (no checkpoint: crash recovery on the way up) and start again
+        on the same port, as ``pg_ctl restart -m immediate`` does."""
+        port = self.port
+        self.stop(mode="immediate")
+        original = embedded._free_port
+        embedded._free_port = lambda: port
+        try:
+            self.start()
+        finally:
+            embedded._free_port = original
+
+    def base_backup_to(self, target: Cluster) -> None:
+        """Make ``target`` a streaming standby of this cluster (``pg_basebackup -R``)."""
+        user = _run_as()
+        target.data_dir = target.data_dir.resolve()
+        target.data_dir.mkdir(parents=True, exist_ok=True)
+        if user is not None:
+            os.chown(target.data_dir, user.pw_uid, user.pw_gid)
+        target.data_dir.chmod(0o700)
+        target._cmd(
+            [
+                str(self.bin_dir / "pg_basebackup"),
+                "-D",
+                str(target.data_dir),
+                "-R",
+                "-X",
+                "stream",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+            ],
+            user,
+        )
+
+
+def private_root(tmp_path: Path) -> Path:
+    """A directory the postgres system user can reach (as root, PostgreSQL runs as it)."""
+    root = tmp_path / "pg"
+    root.mkdir()
+    root.chmod(0o711)
+    for parent in root.parents:
+        if parent.stat().st_mode & 0o001 == 0:
+            parent.chmod(parent.stat().st_mode | 0o011)
+    return root
+
+
+def remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+async def create_database(admin_url: str, name: str = "ballot_ledger") -> str:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+async def open_election(url: str, eid: str, voters: int) -> None:
+    """Define a sealed election without nominations, upload the roll, open the poll."""
+    async with aiohttp.ClientSession(headers=AUTH) as s:
+        roll = "voter_id,age\n" + "".join(f"member-{i:05d},30\n" for i in range(voters))
+        doc = definition(nomination_threshold=0)
+        r = await s.put(f"{url}/v1/elections/{eid}", json=doc)
+        assert r.status == 201, await r.text()
+        r = await s.put(
+            f"{url}/v1/elections/{eid}/roll",
+            data=roll.encode(),
+            headers={"Content-Type": "text/csv"},
+        )
+        assert r.status == 200, await r.text()
+        r = await s.post(f"{url}/v1/elections/{eid}/poll/open")
+        assert r.status == 200, await r.text()
+
+
+def paper(i: int) -> dict[str, Any]:
+    return {
+        "submission_id": f"fault-sub-{i:06d}",
+        "voter_id": f"member-{i:05d}",
+        "selections": {"members": ["ann", "cat", "bob"][: 1 + i % 3]},
+    }
+
+
+class Load:
+    """Clients casting papers from a shared queue; what each learned about each paper."""
+
+    def __init__(self, url: str, eid: str, papers: range) -> None:
+        self.url, self.eid = url, eid
+        self.todo: asyncio.Queue[int] = asyncio.Queue()
+        for i in papers:
+            self.todo.put_nowait(i)
+        self.receipts: dict[int, dict[str, Any]] = {}
+        self.unknown: set[int] = set()
+        """Sent without a definite answer (connection lost, 503): to retry."""
+        self.statuses: dict[int, int] = {}
+        self.refusals: list[tuple[int, str | None]] = []
+        """(status, Retry-After) of every non-2xx answer."""
+
+    async def client(self, *, stop_on_error: bool = True) -> None:
+        """Cast until the queue is empty, or (``stop_on_error``) the server is gone."""
+        async with aiohttp.ClientSession() as session:
+            while not self.todo.empty():
+                i = self.todo.get_nowait()
+                try:
+                    async with session.post(
+                        f"{self.url}/v1/elections/{self.eid}/ballots", json=paper(i), headers=FRONT
+                    ) as r:
+                        body = await r.json()
+                        self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
+                        if r.status in (200, 201):
+                            self.receipts[i] = body["receipts"]["members"]
+                            self.unknown.discard(i)
+                        else:
+                            self.refusals.append((r.status, r.headers.get("Retry-After")))
+                            self.unknown.add(i)
+                except (aiohttp.ClientError, TimeoutError):
+                    self.unknown.add(i)
+                    if stop_on_error:
+                        return
+                    await asyncio.sleep(0.05)
+
+    async def run(self, clients: int = 64, *, stop_on_error: bool = True) -> None:
+        await asyncio.gather(*(self.client(stop_on_error=stop_on_error) for _ in range(clients)))
+
+    def requeue_unknown(self) -> None:
+        for i in sorted(self.unknown):
+            self.todo.put_nowait(i)
+
+
+async def retry_until_answered(load: Load, seconds: float = 30.0) -> None:
+    """Clients retry what they sent without a definite answer (same submission id, same
+    paper), honouring 503s, until every paper has a receipt."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while load.unknown:
+        assert loop.time() < deadline, f"{len(load.unknown)} papers never got a receipt"
+        load.requeue_unknown()
+        await load.run(8, stop_on_error=False)
+        if load.unknown:
+            await asyncio.sleep(0.2)
+
+
+async def public_log(url: str, eid: str) -> tuple[list[dict[str, Any]], str]:
+    """Every entry from the public API, and the latest signed checkpoint note."""
+    async with aiohttp.ClientSession() as s:
+        entries: list[dict[str, Any]] = []
+        while True:
+            async with s.get(
+                f"{url}/v1/elections/{eid}/entries",
+                params={"start": str(len(entries)), "limit": "5000"},
+            ) as r:
+                page = (await r.json())["entries"]
+            if not page:
+                break
+            entries += page
+        async with s.get(f"{url}/v1/elections/{eid}/checkpoint") as r:
+            note = await r.text()
+    return entries, note
+
+
+async def wait_for_checkpoint(url: str, eid: str, seconds: float = 10.0) -> None:
+    """Until the latest checkpoint covers the whole log."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    async with aiohttp.ClientSession() as s:
+        while True:
+            async with s.get(f"{url}/v1/elections/{eid}") as r:
+                size = (await r.json())["size"]
+            async with s.get(f"{url}/v1/elections/{eid}/checkpoints") as r:
+                sizes = (await r.json())["sizes"]
+            if sizes and max(sizes) == size:
+                return
+            assert loop.time() < deadline, f"no checkpoint at size {size}: {sizes[-3:]}"
+            await asyncio.sleep(0.2)
+
+
+def verify_log(
+    entries: list[dict[str, Any]], note: str, key: Signer, receipts: dict[int, dict[str, Any]]
+) -> None:
+    """Chain and tree recomputed from the entries match the signed checkpoint; every receipt
+    verifies and names its entry; no paper is in the log twice, none without a receipt."""
+    keyring = Keyring([key.verifier])
+    cp = open_checkpoint(note, keyring)
+    tree, chain = merkle.MemoryTree(), GENESIS
+    for n, e in enumerate(entries):
+        assert e["index"] == n
+        leaf = merkle.leaf_hash(e["entry"].encode())
+        chain = chain_next(chain, leaf)
+        assert (e["leaf_hash"], e["chain_hash"]) == (leaf.hex(), chain.hex())
+        tree.append(leaf)
+    assert cp.size == len(entries) and cp.root == tree.root()
+    for rc in receipts.values():
+        receipt = Receipt.from_json(rc)
+        verify_receipt(receipt, keyring)
+        assert entries[receipt.index]["leaf_hash"] == rc["leaf_hash"]
+        assert entries[receipt.index]["chain_hash"] == rc["chain_hash"]
+    casts = [parse_entry(e["entry"].encode()) for e in entries]
+    commitments = [c.event["commitment"] for c in casts if c.kind == "ballot_cast"]
+    assert len(commitments) == len(set(commitments)) == len(receipts)
+    assert len({rc["index"] for rc in receipts.values()}) == len(receipts)
