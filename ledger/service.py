@@ -57,7 +57,7 @@ from ledger.problems import (
 )
 from ledger.receipts import Receipt, ReceiptSigner, code_prefix, utc_now
 from ledger.settings import Settings
-from ledger.store import Appended, LogStore, StoredEntry
+from ledger.store import Appended, Head, LogStore, StoredEntry
 
 Q = sql.queries()
 log = structlog.get_logger(__name__)
@@ -66,22 +66,6 @@ OPEN_BATCH = 2000
 _SUBMISSION_ID = re.compile(r"[A-Za-z0-9_.:-]{8,128}")
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _CAST_MEMBERS = frozenset(("submission_id", "voter_id", "selections"))
-VOTED_IN_CONTESTS = """
-SELECT c.contest_id, v.voter_id
-FROM unnest($2::text[]) AS c(contest_id)
-CROSS JOIN unnest($3::text[]) AS v(voter_id)
-CROSS JOIN LATERAL (
-    SELECT 1 FROM participation p
-    WHERE p.election_id = $1 AND p.contest_id = c.contest_id AND p.voter_id = v.voter_id
-    LIMIT 1
-) AS hit
-"""
-"""Who of the batch's voters already voted in the batch's contests. ``voted_contests`` names
-no contest, so it cannot use the primary key ``(election_id, contest_id, voter_id)`` past the
-election and reads every participation row of the election: O(turnout) per batch (90 ms at
-20,000 voters). This probes the key once per (contest, voter); the LATERAL … LIMIT 1 keeps the
-planner from hashing the whole election when its statistics are stale (a fast-growing table).
-To move to ``sql/queries.sql`` as ``voted_contests`` (not a file this change may edit)."""
 
 
 def plainly_valid_cast(body: Any) -> bool:
@@ -276,6 +260,14 @@ class Ledger:
         self._states[eid] = (row["version"], state)
         return state
 
+    async def _state_at(self, conn: asyncpg.Connection, eid: str, version: int) -> el.ElectionState:
+        """The state at ``version`` (read under the head lock): the cache when it is that
+        version, else rebuilt from the log's state events."""
+        cached = self._states.get(eid)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        return await self._load_state(conn, eid)
+
     async def state(self, eid: str) -> el.ElectionState:
         async with self.pool.acquire() as conn:
             return await self._load_state(conn, eid)
@@ -469,10 +461,11 @@ class Ledger:
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():
-                    accepted, pending = await self._check_batch(conn, eid, jobs, results)
+                    accepted, pending, head, state = await self._check_batch(
+                        conn, eid, jobs, results
+                    )
                     if accepted:
-                        await self._append_ballots(conn, eid, jobs, accepted, results)
-                        await self._notify(conn, eid)
+                        await self._append_ballots(conn, head, state, jobs, accepted, results)
             except BaseException:
                 self.store.forget(eid)
                 raise
@@ -496,34 +489,41 @@ class Ledger:
         eid: str,
         jobs: list[CastJob],
         results: dict[int, tuple[dict[str, Any], bool] | LedgerError],
-    ) -> tuple[list[int], dict[int, int]]:
-        """Decide each job under the head lock. Returns (accepted job numbers, duplicates in
-        the batch mapped to the job whose answer they share)."""
-        if await conn.fetchrow(Q["lock_head"], eid) is None:
+    ) -> tuple[list[int], dict[int, int], Head, el.ElectionState]:
+        """Decide each job under the head lock. Returns the accepted job numbers, duplicates in
+        the batch mapped to the job whose answer they share, the locked head and the state."""
+        row = await conn.fetchrow(Q["lock_head_state"], eid)
+        if row is None:
             raise NotFound("no such election", election=eid)
-        state = await self._load_state(conn, eid)
+        head = Head(
+            election_id=eid,
+            origin=row["origin"],
+            size=row["size"],
+            chain_head=bytes(row["chain_head"]),
+            root=bytes(row["root"]),
+        )
+        state = await self._state_at(conn, eid, row["version"])
         sub_ids = list({j.submission_id for j in jobs})
         voter_ids = list({j.voter_id for j in jobs})
-        existing = {
-            r["submission_id"]: r for r in await conn.fetch(Q["existing_submissions"], eid, sub_ids)
-        }
-        roll = {
-            r["voter_id"]: json.loads(r["attributes"])
-            for r in await conn.fetch(Q["roll_attributes"], eid, voter_ids)
-        }
         contest_ids = list({c for j in jobs for c in j.selections})
-        voted = {
-            (r["contest_id"], r["voter_id"])
-            for r in await conn.fetch(VOTED_IN_CONTESTS, eid, contest_ids, voter_ids)
-        }
+        existing: dict[str, Any] = {}
+        roll: dict[str, Any] = {}
+        voted: set[tuple[str, str]] = set()
+        for r in await conn.fetch(Q["batch_reads"], eid, sub_ids, voter_ids, contest_ids):
+            if r["kind"] == "s":
+                existing[r["a"]] = r
+            elif r["kind"] == "r":
+                roll[r["a"]] = json.loads(r["doc"])
+            else:
+                voted.add((r["a"], r["b"]))
         accepted: list[int] = []
         pending: dict[int, int] = {}
         first_of: dict[str, int] = {}
         for i, job in enumerate(jobs):
             prior = existing.get(job.submission_id)
             if prior is not None:
-                if hmac.compare_digest(bytes(prior["request_mac"]), job.mac):
-                    results[i] = (json.loads(prior["response"]), True)
+                if hmac.compare_digest(bytes(prior["mac"]), job.mac):
+                    results[i] = (json.loads(prior["doc"]), True)
                 else:
                     results[i] = SubmissionConflict(submission_id=job.submission_id)
                 continue
@@ -556,17 +556,18 @@ class Ledger:
             voted.update((c, job.voter_id) for c in job.selections)
             first_of[job.submission_id] = i
             accepted.append(i)
-        return accepted, pending
+        return accepted, pending, head, state
 
     async def _append_ballots(
         self,
         conn: asyncpg.Connection,
-        eid: str,
+        head: Head,
+        state: el.ElectionState,
         jobs: list[CastJob],
         accepted: list[int],
         jobs_results: dict[int, tuple[dict[str, Any], bool] | LedgerError],
     ) -> None:
-        state = await self._load_state(conn, eid)
+        eid = head.election_id
         sealed = state.require_definition().sealed
         items: list[tuple[int, str, EntryTemplate, tuple[str, ...], bytes | None]] = []
         for i in accepted:
@@ -577,38 +578,38 @@ class Ledger:
             items.extend((i, *item) for item in prepared[1])
         # DESIGN §6: entries carry no voter id and their order within a batch is shuffled.
         secrets.SystemRandom().shuffle(items)
-        appended = await self.store.append(conn, eid, [t for _, _, t, _, _ in items])
+        placed = await self.store.prepare(conn, head, [t for _, _, t, _, _ in items])
         receipts: dict[int, dict[str, Any]] = defaultdict(dict)
-        sealed_rows = []
+        sealed_rows: list[tuple[int, str, str, bytes]] = []
         stamp = utc_now()
-        for (i, contest_id, _, chosen, secret), a in zip(items, appended, strict=True):
+        for (i, contest_id, _, chosen, secret), a in zip(items, placed.appended, strict=True):
             receipts[i][contest_id] = self.receipt(eid, a, stamp).to_json()
             if secret is not None:
-                sealed_rows.append((eid, a.index, contest_id, json.dumps(list(chosen)), secret))
-        participation = [(eid, c, jobs[i].voter_id) for i in accepted for c in jobs[i].selections]
-        submissions = []
+                sealed_rows.append((a.index, contest_id, json.dumps(list(chosen)), secret))
+        voted = [(c, jobs[i].voter_id) for i in accepted for c in jobs[i].selections]
+        answers: list[tuple[str, bytes, str]] = []
         for i in accepted:
             response = {"submission_id": jobs[i].submission_id, "receipts": receipts[i]}
             jobs_results[i] = (response, False)
-            submissions.append((eid, jobs[i].submission_id, jobs[i].mac, json.dumps(response)))
-        await conn.copy_records_to_table(
-            "participation",
-            records=participation,
-            columns=["election_id", "contest_id", "voter_id"],
+            answers.append((jobs[i].submission_id, jobs[i].mac, json.dumps(response)))
+        columns = [
+            *zip(*placed.entry_rows, strict=True),
+            *zip(*placed.node_rows, strict=True),
+            *(zip(*voted, strict=True) if voted else ((), ())),
+            *(zip(*sealed_rows, strict=True) if sealed_rows else ((), (), (), ())),
+            *zip(*answers, strict=True),
+        ]
+        await conn.execute(
+            Q["append_ballots"],
+            eid,
+            *(list(c) for c in columns),
+            placed.size,
+            placed.chain_head,
+            placed.root,
         )
-        if sealed_rows:
-            await conn.copy_records_to_table(
-                "sealed_ballots",
-                records=sealed_rows,
-                columns=["election_id", "cast_index", "contest_id", "selections", "salt"],
-            )
-        await conn.copy_records_to_table(
-            "submissions",
-            records=submissions,
-            columns=["election_id", "submission_id", "request_mac", "response"],
-        )
-        metrics.APPENDS.labels("ballot_cast").inc(len(appended))
-        metrics.RECEIPTS.inc(len(appended))
+        self.store.written(eid, placed)
+        metrics.APPENDS.labels("ballot_cast").inc(len(placed.appended))
+        metrics.RECEIPTS.inc(len(placed.appended))
 
     # --- closing ----------------------------------------------------------------------------
 

@@ -57,6 +57,54 @@ class StoredEntry:
     chain_hash: bytes
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedAppend:
+    """Entries placed after a head: what to write, and the head after them."""
+
+    appended: list[Appended]
+    entry_rows: list[tuple[int, str, bytes, bytes, bytes]]
+    """(idx, kind, leaf_hash, chain_hash, body)"""
+    node_rows: list[tuple[int, int, bytes]]
+    """(level, idx, hash) of every perfect node the entries complete"""
+    edge: merkle.CompactRange
+    size: int
+    chain_head: bytes
+    root: bytes
+
+
+def prepare_append(
+    head: Head, edge: merkle.CompactRange, templates: Sequence[EntryTemplate], time: str
+) -> PreparedAppend:
+    """Pure: render each entry at its index, hash it into the chain and the tree."""
+    edge = merkle.CompactRange(size=edge.size, hashes=list(edge.hashes))
+    chain = head.chain_head
+    appended: list[Appended] = []
+    entry_rows: list[tuple[int, str, bytes, bytes, bytes]] = []
+    node_rows: list[tuple[int, int, bytes]] = []
+    for offset, tpl in enumerate(templates):
+        index = head.size + offset
+        body = tpl.render(index, time)
+        leaf = merkle.leaf_hash(body)
+        chain = chain_next(chain, leaf)
+        for (level, idx), value in edge.append(leaf):
+            node_rows.append((level, idx, value))
+        entry_rows.append((index, tpl.kind, leaf, chain, body))
+        appended.append(
+            Appended(
+                index=index, kind=tpl.kind, body=body, leaf_hash=leaf, chain_hash=chain, time=time
+            )
+        )
+    return PreparedAppend(
+        appended=appended,
+        entry_rows=entry_rows,
+        node_rows=node_rows,
+        edge=edge,
+        size=edge.size,
+        chain_head=chain,
+        root=edge.root(),
+    )
+
+
 async def migrate(conn: asyncpg.Connection) -> list[str]:
     """Apply the migrations not yet applied, in order; return the versions applied."""
     async with conn.transaction():
@@ -133,6 +181,30 @@ class LogStore:
             )
         return edge
 
+    async def lock(self, conn: asyncpg.Connection, election_id: str) -> Head:
+        """Lock the election's head row for the caller's transaction and return it."""
+        row = await conn.fetchrow(Q["lock_head"], election_id)
+        if row is None:
+            raise UnknownLog(election=election_id)
+        return _head(row)
+
+    async def prepare(
+        self,
+        conn: asyncpg.Connection,
+        head: Head,
+        templates: Sequence[EntryTemplate],
+        *,
+        time: str | None = None,
+    ) -> PreparedAppend:
+        """Render, hash and place ``templates`` after ``head`` (locked by the caller): the rows
+        to write and the new head. No writes; ``written`` must follow in the transaction."""
+        edge = await self._edge(conn, head)
+        return prepare_append(head, edge, templates, time or entry_time())
+
+    def written(self, election_id: str, prepared: PreparedAppend) -> None:
+        """Remember the new right edge (the caller forgets it if the transaction rolls back)."""
+        self._edges[election_id] = prepared.edge
+
     async def append(
         self,
         conn: asyncpg.Connection,
@@ -142,48 +214,25 @@ class LogStore:
         time: str | None = None,
     ) -> list[Appended]:
         """Append entries in order, inside the caller's transaction."""
-        row = await conn.fetchrow(Q["lock_head"], election_id)
-        if row is None:
-            raise UnknownLog(election=election_id)
-        head = _head(row)
-        edge = await self._edge(conn, head)
-        stamp = time or entry_time()
-        chain = head.chain_head
-        out: list[Appended] = []
-        entry_rows = []
-        node_rows = []
-        for offset, tpl in enumerate(templates):
-            index = head.size + offset
-            body = tpl.render(index, stamp)
-            leaf = merkle.leaf_hash(body)
-            chain = chain_next(chain, leaf)
-            for (level, idx), value in edge.append(leaf):
-                node_rows.append((election_id, level, idx, value))
-            entry_rows.append((election_id, index, tpl.kind, leaf, chain, body))
-            out.append(
-                Appended(
-                    index=index,
-                    kind=tpl.kind,
-                    body=body,
-                    leaf_hash=leaf,
-                    chain_hash=chain,
-                    time=stamp,
-                )
-            )
-        if not out:
-            return out
+        head = await self.lock(conn, election_id)
+        prepared = await self.prepare(conn, head, templates, time=time)
+        if not prepared.appended:
+            return []
         await conn.copy_records_to_table(
             "entries",
-            records=entry_rows,
+            records=[(election_id, *r) for r in prepared.entry_rows],
             columns=["election_id", "idx", "kind", "leaf_hash", "chain_hash", "body"],
         )
         await conn.copy_records_to_table(
-            "tree_nodes", records=node_rows, columns=["election_id", "level", "idx", "hash"]
+            "tree_nodes",
+            records=[(election_id, *r) for r in prepared.node_rows],
+            columns=["election_id", "level", "idx", "hash"],
         )
-        await conn.execute(Q["update_head"], election_id, edge.size, chain, edge.root())
-        # Only cache the new edge once the caller commits; until then keep it provisional.
-        self._edges[election_id] = edge
-        return out
+        await conn.execute(
+            Q["update_head"], election_id, prepared.size, prepared.chain_head, prepared.root
+        )
+        self.written(election_id, prepared)
+        return prepared.appended
 
     def forget(self, election_id: str) -> None:
         """Drop the cached edge (after a rolled-back transaction)."""

@@ -64,17 +64,6 @@ UPDATE elections SET roll_salt = $2 WHERE election_id = $1
 SELECT e.election_id, e.phase, l.size, l.origin FROM elections e
 JOIN logs l USING (election_id) ORDER BY e.election_id
 
--- name: existing_submissions
-SELECT submission_id, request_mac, response FROM submissions
-WHERE election_id = $1 AND submission_id = ANY($2::text[])
-
--- name: roll_attributes
-SELECT voter_id, attributes FROM roll WHERE election_id = $1 AND voter_id = ANY($2::text[])
-
--- name: voted_contests
-SELECT contest_id, voter_id FROM participation
-WHERE election_id = $1 AND voter_id = ANY($2::text[])
-
 -- name: delete_roll
 DELETE FROM roll WHERE election_id = $1
 
@@ -120,3 +109,58 @@ WHERE l.size > COALESCE((SELECT max(size) FROM checkpoints c WHERE c.election_id
 
 -- name: checkpoint_notes
 SELECT size, note FROM checkpoints WHERE election_id = $1 AND size <= $2 ORDER BY size
+
+-- name: lock_head_state
+-- The group commit's first statement: lock the head row, read the head and the state version.
+SELECT l.election_id, l.origin, l.size, l.chain_head, l.root, e.version, e.phase
+FROM logs l JOIN elections e ON e.election_id = l.election_id
+WHERE l.election_id = $1
+FOR UPDATE OF l
+
+-- name: batch_reads
+-- Everything a batch is checked against, in one round trip, after the head lock (so in
+-- READ COMMITTED it sees every batch committed before): earlier submissions with these ids,
+-- these voters' roll rows, and who of them already voted in these contests (the primary key
+-- probed once per (contest, voter); LATERAL … LIMIT 1 keeps the planner from reading the whole
+-- election's participation when its statistics are stale).
+SELECT 's' AS kind, submission_id AS a, NULL::text AS b, request_mac AS mac, response::text AS doc
+FROM submissions WHERE election_id = $1 AND submission_id = ANY($2::text[])
+UNION ALL
+SELECT 'r', voter_id, NULL, NULL, attributes::text
+FROM roll WHERE election_id = $1 AND voter_id = ANY($3::text[])
+UNION ALL
+SELECT 'v', c.contest_id, v.voter_id, NULL, NULL
+FROM unnest($4::text[]) AS c(contest_id)
+CROSS JOIN unnest($3::text[]) AS v(voter_id)
+CROSS JOIN LATERAL (
+    SELECT 1 FROM participation p
+    WHERE p.election_id = $1 AND p.contest_id = c.contest_id AND p.voter_id = v.voter_id
+    LIMIT 1
+) AS hit
+
+-- name: append_ballots
+-- The group commit's one write: the entries, the tree nodes they complete, who voted where,
+-- the sealed selections, the answers kept for retries, and the head; then wake the feed.
+-- Every data-modifying CTE runs whether or not it is referenced.
+WITH new_entries AS (
+    INSERT INTO entries (election_id, idx, kind, leaf_hash, chain_hash, body)
+    SELECT $1, i, k, l, c, b
+    FROM unnest($2::bigint[], $3::text[], $4::bytea[], $5::bytea[], $6::bytea[]) AS t(i, k, l, c, b)
+), new_nodes AS (
+    INSERT INTO tree_nodes (election_id, level, idx, hash)
+    SELECT $1, lv, i, h FROM unnest($7::smallint[], $8::bigint[], $9::bytea[]) AS t(lv, i, h)
+), voted AS (
+    INSERT INTO participation (election_id, contest_id, voter_id)
+    SELECT $1, c, v FROM unnest($10::text[], $11::text[]) AS t(c, v)
+), sealed AS (
+    INSERT INTO sealed_ballots (election_id, cast_index, contest_id, selections, salt)
+    SELECT $1, i, c, s::jsonb, salt
+    FROM unnest($12::bigint[], $13::text[], $14::text[], $15::bytea[]) AS t(i, c, s, salt)
+), answered AS (
+    INSERT INTO submissions (election_id, submission_id, request_mac, response)
+    SELECT $1, i, m, r::jsonb FROM unnest($16::text[], $17::bytea[], $18::text[]) AS t(i, m, r)
+), moved AS (
+    UPDATE logs SET size = $19, chain_head = $20, root = $21, updated_at = now()
+    WHERE election_id = $1
+)
+SELECT pg_notify('ballot_log', $1)
