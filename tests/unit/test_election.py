@@ -166,3 +166,34 @@ def test_inconsistent_definitions_are_refused(change: dict[str, Any]) -> None:
     """Unknown rules, duplicate candidates and infeasible minimums are refused."""
     with pytest.raises(el.InvalidDefinition):
         el.parse_definition({"title": "t", **change})
+
+
+cast_ids = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,3}|[A-Z]{1,2}|x\n|", fullmatch=True)
+casts = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "submission_id": st.one_of(
+                st.from_regex(r"[A-Za-z0-9_.:-]{6,10}\n?", fullmatch=True), st.integers()
+            ),
+            "voter_id": st.one_of(st.text(max_size=130), st.integers()),
+            "selections": st.one_of(
+                st.dictionaries(
+                    cast_ids, st.one_of(st.lists(cast_ids, max_size=3), cast_ids), max_size=3
+                ),
+                st.lists(cast_ids, max_size=2),
+            ),
+        },
+        optional={"extra": st.integers()},
+    ),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@given(casts)
+def test_fast_cast_check_never_accepts_what_the_schema_refuses(body: Any) -> None:
+    """The ledger's fast cast check is sufficient for the schema: whatever it accepts, the
+    JSON Schema accepts too (anything it refuses goes on to the full validator)."""
+    from ledger.service import plainly_valid_cast
+
+    if plainly_valid_cast(body):
+        assert schemas.validator(schemas.CAST).is_valid(body)
