@@ -168,8 +168,20 @@ def test_inconsistent_definitions_are_refused(change: dict[str, Any]) -> None:
         el.parse_definition({"title": "t", **change})
 
 
-cast_ids = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,3}|[A-Z]{1,2}|x\n|", fullmatch=True)
+good_ids = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,5}", fullmatch=True)
+odd_ids = st.one_of(good_ids, st.from_regex(r"[A-Z]{1,2}|x\n|-a|", fullmatch=True), st.integers())
 casts = st.one_of(
+    # Mostly well-formed papers, so the fast check accepts often…
+    st.fixed_dictionaries(
+        {
+            "submission_id": st.from_regex(r"[A-Za-z0-9_.:-]{8,12}", fullmatch=True),
+            "voter_id": st.text(min_size=1, max_size=12),
+            "selections": st.dictionaries(
+                good_ids, st.lists(good_ids, max_size=3), min_size=1, max_size=3
+            ),
+        }
+    ),
+    # …and papers with something wrong anywhere, so it must also refuse.
     st.fixed_dictionaries(
         {
             "submission_id": st.one_of(
@@ -178,14 +190,13 @@ casts = st.one_of(
             "voter_id": st.one_of(st.text(max_size=130), st.integers()),
             "selections": st.one_of(
                 st.dictionaries(
-                    cast_ids, st.one_of(st.lists(cast_ids, max_size=3), cast_ids), max_size=3
+                    odd_ids, st.one_of(st.lists(odd_ids, max_size=3), odd_ids), max_size=3
                 ),
-                st.lists(cast_ids, max_size=2),
+                st.lists(odd_ids, max_size=2),
             ),
         },
         optional={"extra": st.integers()},
     ),
-    st.lists(st.integers(), max_size=2),
 )
 
 
@@ -195,5 +206,12 @@ def test_fast_cast_check_never_accepts_what_the_schema_refuses(body: Any) -> Non
     JSON Schema accepts too (anything it refuses goes on to the full validator)."""
     from ledger.service import plainly_valid_cast
 
+    valid = schemas.validator(schemas.CAST).is_valid(body)
     if plainly_valid_cast(body):
-        assert schemas.validator(schemas.CAST).is_valid(body)
+        assert valid
+    elif valid:
+        # Refused by the fast check yet valid: only where the schema is looser (a final
+        # newline its $ admits); the full validator then decides.
+        assert body["submission_id"].endswith("\n") or any(
+            x.endswith("\n") for c, v in body["selections"].items() for x in [c, *v]
+        )
