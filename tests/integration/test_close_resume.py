@@ -4,6 +4,7 @@ restart, each sealed ballot opened exactly once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from pathlib import Path
 
@@ -43,10 +44,8 @@ async def test_openings_resume_after_a_crash(db_url: str, tmp_path: Path) -> Non
             finally:
                 await conn.close()
             closing.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError):
                 await closing
-            except (asyncio.CancelledError, aiohttp.ClientError):
-                pass
         assert 0 < partial < VOTERS, "the kill should land midway through the openings"
         await ledger.start()  # resumes the unfinished closing by itself
         state: dict[str, object] = {}
