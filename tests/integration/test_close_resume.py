@@ -13,7 +13,7 @@ import asyncpg
 
 from ledger.entry import parse_entry
 
-from .procs import AUTH, Load, LedgerProcess, open_election, public_log
+from .procs import AUTH, LedgerProcess, Load, open_election, public_log
 
 EID = "resume-2026"
 VOTERS = 5000
