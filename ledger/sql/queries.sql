@@ -68,17 +68,22 @@ JOIN logs l USING (election_id) ORDER BY e.election_id
 DELETE FROM roll WHERE election_id = $1
 
 -- name: unopened_ballots
+-- Openings go in cast_index order, one batch per transaction, so every sealed ballot at or
+-- below the highest opened cast_index is opened: the next batch is a range scan of the
+-- primary key after it (O(batch), not an anti-join over the whole election).
 SELECT s.cast_index, s.contest_id, s.selections, s.salt
 FROM sealed_ballots s
-LEFT JOIN openings o ON o.election_id = s.election_id AND o.cast_index = s.cast_index
-WHERE s.election_id = $1 AND o.cast_index IS NULL
+WHERE s.election_id = $1
+  AND s.cast_index > COALESCE(
+      (SELECT max(o.cast_index) FROM openings o WHERE o.election_id = $1), -1)
 ORDER BY s.cast_index
 LIMIT $2
 
 -- name: count_unopened
 SELECT count(*) FROM sealed_ballots s
-LEFT JOIN openings o ON o.election_id = s.election_id AND o.cast_index = s.cast_index
-WHERE s.election_id = $1 AND o.cast_index IS NULL
+WHERE s.election_id = $1
+  AND s.cast_index > COALESCE(
+      (SELECT max(o.cast_index) FROM openings o WHERE o.election_id = $1), -1)
 
 -- name: turnout_by_contest
 SELECT contest_id, count(*) AS n FROM participation WHERE election_id = $1 GROUP BY contest_id
@@ -97,8 +102,9 @@ SELECT election_id FROM elections WHERE phase = 'poll_open' AND poll_close <= no
 SELECT e.election_id FROM elections e WHERE e.phase = 'poll_closed' AND e.sealed
   AND EXISTS (
     SELECT 1 FROM sealed_ballots s
-    LEFT JOIN openings o ON o.election_id = s.election_id AND o.cast_index = s.cast_index
-    WHERE s.election_id = e.election_id AND o.cast_index IS NULL)
+    WHERE s.election_id = e.election_id
+      AND s.cast_index > COALESCE(
+          (SELECT max(o.cast_index) FROM openings o WHERE o.election_id = e.election_id), -1))
 
 -- name: checkpoint_sizes
 SELECT size FROM checkpoints WHERE election_id = $1 ORDER BY size
