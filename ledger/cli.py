@@ -27,12 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks that print their figures")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
 
-    from counter import bench_audit
+    from counter import bench_audit, bench_lag, bench_pipeline
     from counter import cli as counter_cli
     from ledger import bench as ledger_bench
 
     counter_cli.add_parsers(sub, bench_sub)
     bench_audit.add_parser(bench_sub)
+    bench_pipeline.add_parser(bench_sub)
+    bench_lag.add_parser(bench_sub)
     ledger_bench.add_parser(bench_sub)
     return parser
 
