@@ -307,11 +307,13 @@ async def entries(request: web.Request) -> web.Response:
     start = _int(request, "start", 0)
     limit = min(_int(request, "limit", 1000), 10000)
     wait = min(_int(request, "wait", 0), 60)
+    grown = ledger.notifier.listen(eid)
     rows = await ledger.entries(eid, start, limit)
     deadline = asyncio.get_running_loop().time() + wait
     while not rows and asyncio.get_running_loop().time() < deadline:
         remaining = deadline - asyncio.get_running_loop().time()
-        await ledger.notifier.wait(eid, min(1.0, remaining))
+        await ledger.notifier.wait(grown, min(1.0, remaining))
+        grown = ledger.notifier.listen(eid)
         rows = await ledger.entries(eid, start, limit)
     next_start = rows[-1].index + 1 if rows else start
     return web.json_response({"entries": [_entry_json(e) for e in rows], "next": next_start})
@@ -331,6 +333,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     idle = 0.0
     while True:
+        grown = ledger.notifier.listen(eid)
         rows = await ledger.entries(eid, start, 1000)
         for e in rows:
             data = json.dumps(_entry_json(e))
@@ -339,7 +342,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
         if rows:
             idle = 0.0
             continue
-        await ledger.notifier.wait(eid, 1.0)
+        await ledger.notifier.wait(grown, 1.0)
         idle += 1.0
         if idle >= 15:
             await response.write(b": keep-alive\n\n")

@@ -176,9 +176,13 @@ class Notifier:
         if event is not None:
             event.set()
 
-    async def wait(self, election: str, seconds: float) -> None:
-        """Return when the log grows, or after ``timeout`` (the polling fallback)."""
-        event = self._events[election]
+    def listen(self, election: str) -> asyncio.Event:
+        """The event the next growth of ``election``'s log sets. Take it *before* reading the
+        log, so that a notification arriving during the read is not lost."""
+        return self._events[election]
+
+    async def wait(self, event: asyncio.Event, seconds: float) -> None:
+        """Return when ``event`` is set, or after ``seconds`` (the polling fallback)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), seconds)
 
