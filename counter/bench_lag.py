@@ -34,7 +34,6 @@ from counter.bench_pipeline import (
     counter_process,
     create_database,
     durability,
-    durable_cluster,
     get_json,
     keys,
     ledger_process,
@@ -42,6 +41,7 @@ from counter.bench_pipeline import (
     paper,
     roll_csv,
 )
+from ledger.bench import durable_cluster
 
 EID = "lag-2026"
 TARGET_P99 = 0.5

@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,10 +49,9 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from ledger.embedded import EmbeddedPostgres
+from ledger.bench import durable_cluster
 from ledger.keys import Signer
 
-DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 EID = "pipeline-2026"
 ADMIN = "bench-admin-token-0123456789"
 FRONTEND = "bench-frontend-token-0123456789"
@@ -107,24 +106,6 @@ def add_parser(bench_sub: Any) -> None:
 
 
 # --- shared with bench_lag ---------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def durable_cluster() -> Iterator[str]:
-    """An admin URL: ``DATABASE_URL``, or a throwaway embedded cluster with fsync on."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield url
-        return
-    root = Path(tempfile.mkdtemp(prefix="ballot-bench-pg-"))
-    root.chmod(0o711)
-    cluster = EmbeddedPostgres(data_dir=root / "data", settings=dict(DURABLE))
-    cluster.start()
-    try:
-        yield cluster.admin_url
-    finally:
-        cluster.stop(mode="immediate")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 async def create_database(admin_url: str, prefix: str) -> str:

@@ -173,18 +173,9 @@ def sign_receipt(
     chain_hash: bytes,
     time: str | None = None,
 ) -> Receipt:
-    stamp = time or utc_now()
-    message = receipt_message(
-        election=election, index=index, leaf_hash=leaf_hash, chain_hash=chain_hash, time=stamp
-    )
-    return Receipt(
-        election=election,
-        index=index,
-        leaf_hash=leaf_hash,
-        chain_hash=chain_hash,
-        time=stamp,
-        key_id=signer.verifier.key_id,
-        signature=signer.sign(message),
+    """Sign one receipt (a service keeps a ``ReceiptSigner`` instead, to parse the key once)."""
+    return ReceiptSigner(signer).sign(
+        election=election, index=index, leaf_hash=leaf_hash, chain_hash=chain_hash, time=time
     )
 
 

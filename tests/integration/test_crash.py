@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,68 +18,12 @@ from ledger.keys import Keyring, Signer
 from ledger.receipts import Receipt, verify_receipt
 
 from .conftest import ADMIN, FRONTEND, definition
+from .procs import LedgerProcess
 
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 FRONT = {"Authorization": f"Bearer {FRONTEND}"}
 EID = "crash-2026"
 VOTERS = 4000
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LedgerProcess:
-    """``ballot ledger serve`` as a child process on the test database."""
-
-    def __init__(self, db_url: str, data_dir: Path) -> None:
-        self.db_url, self.data_dir = db_url, data_dir
-        self.port = _port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.db_url,
-            "BALLOT_PORT": str(self.port),
-            "BALLOT_DATA_DIR": str(self.data_dir),
-            "BALLOT_ADMIN_TOKENS": ADMIN,
-            "BALLOT_FRONTEND_TOKENS": f"{FRONTEND}=*",
-            "BALLOT_CHECKPOINT_INTERVAL": "0.5",
-            "BALLOT_LOG_FORMAT": "json",
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ledger.cli", "ledger", "serve"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                try:
-                    async with session.get(self.url + "/readyz") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError("the ledger did not become ready")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
 
 
 def _paper(i: int) -> dict[str, Any]:
@@ -128,8 +67,11 @@ async def test_sigkill_under_load_loses_no_receipt(db_url: str, tmp_path: Path) 
             roll = "voter_id,age\n" + "".join(f"member-{i:05d},30\n" for i in range(VOTERS))
             doc = definition(nomination_threshold=0)
             assert (await s.put(f"{ledger.url}/v1/elections/{EID}", json=doc)).status == 201
-            r = await s.put(f"{ledger.url}/v1/elections/{EID}/roll", data=roll.encode(),
-                            headers={"Content-Type": "text/csv"})
+            r = await s.put(
+                f"{ledger.url}/v1/elections/{EID}/roll",
+                data=roll.encode(),
+                headers={"Content-Type": "text/csv"},
+            )
             assert r.status == 200
             assert (await s.post(f"{ledger.url}/v1/elections/{EID}/poll/open")).status == 200
         todo: asyncio.Queue[int] = asyncio.Queue()
@@ -137,8 +79,9 @@ async def test_sigkill_under_load_loses_no_receipt(db_url: str, tmp_path: Path) 
             todo.put_nowait(i)
         for _round in range(2):
             unknown: set[int] = set()
-            workers = [asyncio.create_task(_load(ledger.url, todo, receipts, unknown))
-                       for _ in range(64)]
+            workers = [
+                asyncio.create_task(_load(ledger.url, todo, receipts, unknown)) for _ in range(64)
+            ]
             await asyncio.sleep(rng.uniform(0.4, 1.2))
             ledger.kill()
             await asyncio.gather(*workers)
@@ -156,8 +99,10 @@ async def test_sigkill_under_load_loses_no_receipt(db_url: str, tmp_path: Path) 
         async with aiohttp.ClientSession() as s:
             entries: list[dict[str, Any]] = []
             while True:
-                async with s.get(f"{ledger.url}/v1/elections/{EID}/entries",
-                                 params={"start": str(len(entries)), "limit": "5000"}) as r:
+                async with s.get(
+                    f"{ledger.url}/v1/elections/{EID}/entries",
+                    params={"start": str(len(entries)), "limit": "5000"},
+                ) as r:
                     page = (await r.json())["entries"]
                 if not page:
                     break
