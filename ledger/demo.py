@@ -492,11 +492,16 @@ def _print_result(r: dict[str, Any], title: str) -> None:
     console.print(f"  valid ballots {doc['valid_ballots']:,}{quota}")
     if doc.get("margins"):
         last = doc["elected"][-1]
-        runner = max((n for n in doc["margins"] if n not in doc["elected"]),
-                     key=lambda n: -float(doc["margins"][n]), default=None)
+        runner = max(
+            (n for n in doc["margins"] if n not in doc["elected"]),
+            key=lambda n: -float(doc["margins"][n]),
+            default=None,
+        )
         if runner:
-            console.print(f"  runner-up {runner}: {doc['margins'][runner]} votes behind the "
-                          f"last seat ({last})")
+            console.print(
+                f"  runner-up {runner}: {doc['margins'][runner]} votes behind the "
+                f"last seat ({last})"
+            )
     else:
         console.print(f"  {_stv_margin(doc)}")
     for note in doc.get("constraints_adjusted", []):
@@ -522,8 +527,10 @@ def _stv_margin(doc: dict[str, Any]) -> str:
         above = sorted((float(v), n) for n, v in before.items() if n != loser and float(v) > mine)
         if above:
             votes, name = above[0]
-            return (f"runner-up {loser}: {votes - mine:,.2f} votes behind {name} at stage "
-                    f"{rounds[i - 1]['round']}, then excluded")
+            return (
+                f"runner-up {loser}: {votes - mine:,.2f} votes behind {name} at stage "
+                f"{rounds[i - 1]['round']}, then excluded"
+            )
         return f"runner-up {loser}: excluded at stage {rounds[i]['round']}"
     return "no candidate was excluded"
 

@@ -111,8 +111,9 @@ wide_values = st.recursive(
     | st.integers(-(2**60), 2**60)
     | st.text(max_size=12)
     | st.floats(allow_nan=False, allow_infinity=False),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
     max_leaves=16,
 )
 
