@@ -33,15 +33,13 @@ from counter.bench_pipeline import (
     FRONTEND,
     counter_process,
     create_database,
-    durability,
     get_json,
     keys,
     ledger_process,
-    machine,
     paper,
     roll_csv,
 )
-from ledger.bench import durable_cluster
+from ledger.bench import durability, durable_cluster, machine
 
 EID = "lag-2026"
 TARGET_P99 = 0.5

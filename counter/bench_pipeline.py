@@ -35,7 +35,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,7 +48,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from ledger.bench import durable_cluster
+from ledger.bench import durability, durable_cluster, machine
+from ledger.embedded import free_port
 from ledger.keys import Signer
 
 EID = "pipeline-2026"
@@ -117,35 +117,6 @@ async def create_database(admin_url: str, prefix: str) -> str:
     finally:
         await conn.close()
     return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-async def durability(url: str) -> str:
-    """The durability settings of the cluster; refuse to bench without fsync."""
-    conn = await asyncpg.connect(url)
-    try:
-        names = ("fsync", "synchronous_commit", "full_page_writes", "server_version")
-        values = [await conn.fetchval(f"SHOW {n}") for n in names]
-    finally:
-        await conn.close()
-    if values[0] != "on" or values[1] == "off":
-        raise SystemExit("the bench needs fsync and synchronous_commit on")
-    return ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True))
-
-
-def machine() -> str:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores, {model or 'unknown CPU'}, Python {sys.version.split()[0]}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def roll_csv(voters: int) -> bytes:

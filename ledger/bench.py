@@ -30,7 +30,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,7 @@ from typing import Any
 import asyncpg
 
 from ledger import metrics
-from ledger.embedded import EmbeddedPostgres
+from ledger.embedded import EmbeddedPostgres, free_port
 from ledger.keys import Keyring, Signer
 from ledger.receipts import Receipt, verify_receipt
 from ledger.settings import Settings
@@ -244,12 +243,6 @@ def build_requests(port: int, first: int, count: int) -> list[bytes]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _wait_ready(port: int, path: str, proc: asyncio.subprocess.Process) -> None:
     for _ in range(400):
         if proc.returncode is not None:
@@ -348,7 +341,7 @@ async def _append(args: argparse.Namespace, admin_url: str, work: Path) -> int:
     print(f"machine: {machine()}")
     print(f"postgresql: {await durability(url)}")
     voters = args.warmup + args.casts
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -394,7 +387,7 @@ async def _append(args: argparse.Namespace, admin_url: str, work: Path) -> int:
     if ok != args.casts:
         print(f"[warning] statuses: {dict(ledger_run.statuses)}")
     reply_size = len(ledger_run.sample)
-    ceiling_port = _free_port()
+    ceiling_port = free_port()
     ceiling = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "ledger.bench", "ceiling", str(ceiling_port), str(reply_size)]
     )

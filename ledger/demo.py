@@ -25,7 +25,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -44,7 +43,7 @@ from rich.table import Table
 
 from ledger import export as exp
 from ledger import receipt_check
-from ledger.embedded import embedded_cluster
+from ledger.embedded import embedded_cluster, free_port
 from ledger.errors import CliError
 from ledger.keys import Signer
 from ledger.receipts import Receipt
@@ -263,12 +262,6 @@ def ranking(
 
 
 # --- processes ------------------------------------------------------------------------------
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -566,7 +559,7 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             "BALLOT_LOG_FORMAT": "json",
         },
         run_dir / "ledger.log",
-        _port(),
+        free_port(),
     )
     ledger.env["BALLOT_PORT"] = str(ledger.port)
     counter = Service(
@@ -584,7 +577,7 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             "BALLOT_COUNTER_LOG_FORMAT": "json",
         },
         run_dir / "counter.log",
-        _port(),
+        free_port(),
     )
     counter.env["BALLOT_COUNTER_PORT"] = str(counter.port)
     try:

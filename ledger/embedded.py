@@ -81,7 +81,8 @@ def _run_as() -> pwd.struct_passwd | None:
     return pwd.getpwnam("ballotpg")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -170,7 +171,7 @@ class EmbeddedPostgres:
                 ],
                 user,
             )
-        self.port = _free_port()
+        self.port = free_port()
         options = [f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-k {self.data_dir}"]
         options += [f"-c {k}={v}" for k, v in self.settings.items()]
         self._cmd(

@@ -8,7 +8,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ import asyncpg
 from ledger import embedded, merkle
 from ledger.chain import GENESIS, chain_next
 from ledger.checkpoint import open_checkpoint
-from ledger.embedded import EmbeddedPostgres, _run_as
+from ledger.embedded import EmbeddedPostgres, _run_as, free_port
 from ledger.entry import parse_entry
 from ledger.keys import Keyring, Signer
 from ledger.receipts import Receipt, verify_receipt
@@ -30,12 +29,6 @@ from .conftest import ADMIN, FRONTEND, definition
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 FRONT = {"Authorization": f"Bearer {FRONTEND}"}
 DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LedgerProcess:
@@ -106,12 +99,12 @@ class Cluster(EmbeddedPostgres):
         on the same port, as ``pg_ctl restart -m immediate`` does."""
         port = self.port
         self.stop(mode="immediate")
-        original = embedded._free_port
-        embedded._free_port = lambda: port
+        original = embedded.free_port
+        embedded.free_port = lambda: port
         try:
             self.start()
         finally:
-            embedded._free_port = original
+            embedded.free_port = original
 
     def base_backup_to(self, target: Cluster) -> None:
         """Make ``target`` a streaming standby of this cluster (``pg_basebackup -R``)."""

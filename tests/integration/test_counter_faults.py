@@ -15,7 +15,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -30,6 +29,7 @@ from aiohttp.test_utils import TestServer
 from counter import fold as fl
 from ledger import export as exp
 from ledger.app import create_app as create_ledger_app
+from ledger.embedded import free_port
 from ledger.entry import parse_entry
 from ledger.settings import Settings
 from ledger.tools import download
@@ -42,12 +42,6 @@ AUTH = {"Authorization": f"Bearer {ADMIN}"}
 FRONT = {"Authorization": f"Bearer {FRONTEND}"}
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class CounterProcess:
     """``ballot counter serve`` as a child process following the ledger at ``ledger_url``."""
 
@@ -55,7 +49,7 @@ class CounterProcess:
         key_file = data_dir / "counter.key"
         key_file.write_text(COUNTER_SIGNER.text() + "\n")
         key_file.chmod(0o600)
-        self.port = _port()
+        self.port = free_port()
         self.log = data_dir / "counter.log"
         self.env = {
             **os.environ,
@@ -188,7 +182,7 @@ async def test_counter_sigkilled_at_random_instants_ends_equal_to_a_recount(
         return answer
 
     app.middlewares.append(kill_mid_declaration)
-    server = TestServer(app, port=_port())
+    server = TestServer(app, port=free_port())
     await server.start_server()
     ledger_url = str(server.make_url("")).rstrip("/")
     counter = holder["counter"] = CounterProcess(fresh_database("template0"), ledger_url, tmp_path)

@@ -18,7 +18,7 @@ from ledger.keys import Keyring, Signer
 from ledger.receipts import Receipt, verify_receipt
 
 from .conftest import ADMIN, FRONTEND, definition
-from .procs import LedgerProcess
+from .procs import LedgerProcess, public_log
 
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 FRONT = {"Authorization": f"Bearer {FRONTEND}"}
@@ -96,19 +96,7 @@ async def test_sigkill_under_load_loses_no_receipt(db_url: str, tmp_path: Path) 
             assert not still
         # Let the ledger sign a checkpoint over everything, then verify from the public feed.
         await asyncio.sleep(1.2)
-        async with aiohttp.ClientSession() as s:
-            entries: list[dict[str, Any]] = []
-            while True:
-                async with s.get(
-                    f"{ledger.url}/v1/elections/{EID}/entries",
-                    params={"start": str(len(entries)), "limit": "5000"},
-                ) as r:
-                    page = (await r.json())["entries"]
-                if not page:
-                    break
-                entries += page
-            async with s.get(f"{ledger.url}/v1/elections/{EID}/checkpoint") as r:
-                note = await r.text()
+        entries, note = await public_log(ledger.url, EID)
         key = Signer.parse((tmp_path / "ledger.key").read_text()).verifier
         cp = open_checkpoint(note, Keyring([key]))
         tree, chain = merkle.MemoryTree(), GENESIS
