@@ -22,6 +22,7 @@ unconstrained count) would elect.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from counter.errors import ConstraintError
 from counter.rules.model import Candidate, Constraint
@@ -119,3 +120,24 @@ def excludable(
     """Would excluding ``candidate`` still leave every minimum attainable?"""
     rest = [c for c in continuing if c != candidate]
     return feasible(constraints, candidates, elected, rest, vacancies)
+
+
+def exclusion_pool(
+    constraints: Sequence[Constraint],
+    candidates: Sequence[Candidate],
+    elected: Sequence[int],
+    hopeful: Sequence[int],
+    vacancies: int,
+    votes: Sequence[Any],
+) -> tuple[list[int], list[int]]:
+    """Who may be excluded now, and who is shielded: the lowest hopefuls whose exclusion would
+    leave a minimum unattainable. With no excludable hopeful, all of them may be (a minimum
+    that cannot be kept any more does not stop the count)."""
+    if not constraints:
+        return list(hopeful), []
+    open_ = [
+        c for c in hopeful if excludable(constraints, candidates, elected, hopeful, vacancies, c)
+    ]
+    low = min(votes[c] for c in hopeful)
+    shielded = [c for c in hopeful if c not in open_ and votes[c] == low]
+    return (open_ or list(hopeful)), shielded

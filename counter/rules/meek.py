@@ -660,20 +660,11 @@ class _Meek:
                 self.end_round("surplus", tuple(self.elected))
                 continue
             # cl 11-13: exclude the lowest hopeful candidate.
-            candidates = hopeful
-            if self.constraints:
-                open_ = [
-                    c
-                    for c in hopeful
-                    if cons.excludable(
-                        self.constraints, self.cands, self.elected, hopeful, self.vacancies(), c
-                    )
-                ]
-                low = min(self.votes[c] for c in hopeful)
-                shielded = [c for c in hopeful if c not in open_ and self.votes[c] == low]
-                if shielded:
-                    self.act("protected", shielded, "not excluded: needed to meet a minimum")
-                candidates = open_ or hopeful
+            candidates, shielded = cons.exclusion_pool(
+                self.constraints, self.cands, self.elected, hopeful, self.vacancies(), self.votes
+            )
+            if shielded:
+                self.act("protected", shielded, "not excluded: needed to meet a minimum")
             low = min(self.votes[c] for c in candidates)
             tied = [c for c in candidates if self.votes[c] == low]
             loser = self.break_tie(tied, "exclusion", highest=False)

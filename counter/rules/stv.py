@@ -561,20 +561,11 @@ class _Count:
     def choose_exclusion(self) -> list[int]:
         """Scottish 50(1), 51; ERS97 5.2.5: the candidate(s) with the fewest votes."""
         hopeful = self.hopeful()
-        candidates = hopeful
-        if self.constraints:
-            open_ = [
-                c
-                for c in hopeful
-                if cons.excludable(
-                    self.constraints, self.cands, self.elected, hopeful, self.vacancies(), c
-                )
-            ]
-            low = min(self.tally[c] for c in hopeful)
-            shielded = [c for c in hopeful if c not in open_ and self.tally[c] == low]
-            if shielded:
-                self.act("protected", shielded, "not excluded: needed to meet a minimum")
-            candidates = open_ or hopeful
+        candidates, shielded = cons.exclusion_pool(
+            self.constraints, self.cands, self.elected, hopeful, self.vacancies(), self.tally
+        )
+        if shielded:
+            self.act("protected", shielded, "not excluded: needed to meet a minimum")
         low = min(self.tally[c] for c in candidates)
         tied = [c for c in candidates if self.tally[c] == low]
         first = self.break_tie(tied, "exclusion", highest=False)
