@@ -166,6 +166,7 @@ async def test_counter_sigkilled_at_random_instants_ends_equal_to_a_recount(
     app = create_ledger_app(settings, SIGNER)
     holder: dict[str, CounterProcess] = {}
     declaring = asyncio.Event()
+    killed_mid_declaration = asyncio.Event()
 
     @web.middleware
     async def kill_mid_declaration(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -175,8 +176,14 @@ async def test_counter_sigkilled_at_random_instants_ends_equal_to_a_recount(
             and not declaring.is_set()
         ):
             declaring.set()
-            response: web.StreamResponse = await handler(request)
-            holder["counter"].kill()  # committed by the ledger, never heard by the counter
+            try:
+                response: web.StreamResponse = await handler(request)
+            finally:
+                # Committed by the ledger, never heard by the counter. In `finally`: if the
+                # client was already gone, aiohttp may cancel the handler, and the counter the
+                # test has started since must be killed all the same.
+                holder["counter"].kill()
+                killed_mid_declaration.set()
             return response
         answer: web.StreamResponse = await handler(request)
         return answer
@@ -215,7 +222,9 @@ async def test_counter_sigkilled_at_random_instants_ends_equal_to_a_recount(
             if not declaring.is_set():
                 counter.kill()  # a random instant after the close: following openings, counting
                 counter.start()
-            await _until(lambda: asyncio.sleep(0, declaring.is_set()), 30, "a declaration")
+            await _until(
+                lambda: asyncio.sleep(0, killed_mid_declaration.is_set()), 30, "a declaration"
+            )
             assert counter.proc is not None
             counter.proc.wait(10)  # killed by the ledger's middleware mid-declaration
             counter.start()
