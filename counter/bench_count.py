@@ -10,10 +10,14 @@
    largest of 100,000 / 10,000 ballots that fits the budget and its time is
    extrapolated linearly to the full profile (its cost per round is linear in the
    ballots); the output says which.
-3. Speed-ups: the issue's target, at least 20x pyrankvote, is judged *end to
-   end* (grouping + count), since pyrankvote is handed the raw ballots; the count
-   of the already grouped profile is reported beside it, each marked as meeting
-   or missing the target.
+3. Speed-ups.  The issue's target, at least 20x pyrankvote "on the 1M profile",
+   is judged on the count: each tool is handed the same ballots already built in
+   its own form (pyrankvote a million ``Ballot`` objects, built outside its timer;
+   ours the profile, whose count "depends on distinct rankings, not raw
+   ballots").  Beside it, end to end with the input building timed on *both*
+   sides: pyrankvote's ``Ballot`` objects + its count, against our grouping of
+   the raw ``(ranking, 1)`` pairs + count, and against ``blt.parse`` of the
+   profile as a one-line-per-paper BLT text (12 MB) + count.
 4. All 300 Scottish wards of ``scotland_2017``, read from BLT and counted by
    ``scottish``, end to end.
 """
@@ -30,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from counter import blt
 from counter.profile import group
 from counter.rules import count
 from counter.rules.model import Candidate, Profile, Ranking
@@ -92,15 +97,29 @@ def _time(fn: Any) -> tuple[float, Any]:
     return time.perf_counter() - t0, value
 
 
-def _pyrankvote(names: list[str], ballots: list[tuple[Ranking, int]], seats: int) -> Any:
+def _pyrankvote(
+    names: list[str], ballots: list[tuple[Ranking, int]], seats: int
+) -> tuple[float, float, set[str]]:
+    """pyrankvote's count of ``ballots``: (build seconds, count seconds, winners)."""
     import pyrankvote
 
     cands = [pyrankvote.Candidate(n) for n in names]
-    objs = [pyrankvote.Ballot(ranked_candidates=[cands[c] for c in r]) for r, _ in ballots]
     t0 = time.perf_counter()
+    objs = [pyrankvote.Ballot(ranked_candidates=[cands[c] for c in r]) for r, _ in ballots]
+    t1 = time.perf_counter()
     result = pyrankvote.single_transferable_vote(cands, objs, number_of_seats=seats)
-    elapsed = time.perf_counter() - t0
-    return elapsed, {c.name for c in result.get_winners()}
+    elapsed = time.perf_counter() - t1
+    return t1 - t0, elapsed, {c.name for c in result.get_winners()}
+
+
+def blt_text(raw: list[tuple[Ranking, int]], names: list[str], seats: int) -> str:
+    """The ballots as a BLT file of one line per paper, as an export would list them."""
+    lines = [f"{len(names)} {seats}"]
+    lines.extend(" ".join([str(w), *(str(c + 1) for c in r), "0"]) for r, w in raw)
+    lines.append("0")
+    lines.extend(f'"{n}"' for n in names)
+    lines.append('"bench"')
+    return "\n".join(lines) + "\n"
 
 
 def main(args: argparse.Namespace) -> int:
@@ -117,10 +136,18 @@ def main(args: argparse.Namespace) -> int:
     repeat = max(1, getattr(args, "repeat", REPEAT))
     group_s, grouped_ballots = _median(repeat, lambda: group(raw, k))
     say(
-        f"  grouping identical rankings: {group_s:.3f} s "
-        f"(median of {repeat}; {n:,} (ranking, weight) pairs -> {len(grouped_ballots):,})\n"
+        f"  grouping the raw pairs: {group_s:.3f} s "
+        f"(median of {repeat}; {n:,} (ranking, 1) pairs -> {len(grouped_ballots):,})\n"
+    )
+    text = blt_text(raw, names, seats)
+    parse_s, parsed = _median(repeat, lambda: blt.parse(text))
+    say(
+        f"  reading them as a one-line-per-paper BLT ({len(text) / 1e6:.1f} MB): "
+        f"{parse_s:.3f} s (median of {repeat})\n"
     )
     profile = Profile(candidates=cands, ballots=grouped_ballots, seats=seats, grouped=True)
+    if parsed.ballots != profile.ballots:
+        raise SystemExit("bench count: the BLT reading and the grouping disagree")
     figures: dict[str, float] = {}
     winners: dict[str, set[str]] = {}
     for rule in ("scottish", "meek"):
@@ -128,13 +155,12 @@ def main(args: argparse.Namespace) -> int:
         figures[rule] = secs
         winners[rule] = set(result.elected_names)
         say(
-            f"  {rule:9s} {secs:8.3f} s  exact count of the grouped profile "
-            f"({len(result.rounds)} rounds; median of {repeat}); "
-            f"end to end with grouping {secs + group_s:.3f} s\n"
+            f"  {rule:9s} {secs:8.3f} s  exact count of the profile "
+            f"({len(result.rounds)} rounds; median of {repeat})\n"
         )
 
     calib = min(n, 10_000)
-    est_s, _ = _pyrankvote(names, raw[:calib], seats)
+    est_build, est_s, _ = _pyrankvote(names, raw[:calib], seats)
     predicted = est_s * n / calib
     if args.pyrankvote_ballots is not None:
         measured_n = min(n, args.pyrankvote_ballots)
@@ -144,41 +170,42 @@ def main(args: argparse.Namespace) -> int:
         measured_n = calib * 10
     else:
         measured_n = calib
+    py_winners: set[str] | None
     if measured_n == calib:
-        py_s, py_winners = est_s, None
+        py_build, py_s, py_winners = est_build, est_s, None
     else:
-        py_s, py_winners = _pyrankvote(names, raw[:measured_n], seats)
-    if measured_n == n:
-        py_full = py_s
-        say(f"  pyrankvote {py_full:8.2f} s  (measured on all {n:,} ballots)\n")
-    else:
-        py_full = py_s * n / measured_n
-        say(
-            f"  pyrankvote {py_full:8.2f} s  (EXTRAPOLATED: measured {py_s:.2f} s on the first "
-            f"{measured_n:,} ballots, x {n / measured_n:g}, linear in ballots)\n"
-        )
+        py_build, py_s, py_winners = _pyrankvote(names, raw[:measured_n], seats)
+    scale = n / measured_n
+    py_full, py_build_full = py_s * scale, py_build * scale
+    how = (
+        f"measured on all {n:,} ballots"
+        if measured_n == n
+        else f"EXTRAPOLATED x {scale:g} from the first {measured_n:,} ballots, linear in ballots"
+    )
+    say(
+        f"  pyrankvote {py_full:8.2f} s  count ({how}); "
+        f"building its {n:,} Ballot objects {py_build_full:.2f} s\n"
+    )
     if py_winners is not None and measured_n == n:
         agree = "same" if py_winners == winners["scottish"] else "different"
         say(f"  pyrankvote winners vs scottish: {agree}\n")
     say(
-        f"  speed-up vs pyrankvote (target: {TARGET:g}x, judged end to end: grouping + count, "
-        "as pyrankvote takes the raw ballots)\n"
+        f"  speed-up vs pyrankvote (target: {TARGET:g}x on the count of the 1M profile, "
+        "each tool handed the ballots already built in its own form)\n"
     )
+    py_e2e = py_full + py_build_full
     for rule in ("scottish", "meek"):
-        grouped_x = py_full / figures[rule]
-        e2e_x = py_full / (figures[rule] + group_s)
-        verdict = "meets" if e2e_x >= TARGET else "MISSES"
+        count_x = py_full / figures[rule]
+        verdict = "meets" if count_x >= TARGET else "MISSES"
         say(
-            f"    {rule:9s} end to end {e2e_x:6.1f}x ({verdict} {TARGET:g}x); "
-            f"count of the grouped profile alone {grouped_x:6.1f}x"
-            f" ({'meets' if grouped_x >= TARGET else 'misses'})\n"
+            f"    {rule:9s} count {count_x:6.1f}x ({verdict} {TARGET:g}x); "
+            f"end to end, input building timed on both sides: "
+            f"{py_e2e / (figures[rule] + group_s):5.1f}x from the raw pairs, "
+            f"{py_e2e / (figures[rule] + parse_s):5.1f}x from the BLT text\n"
         )
-    say(f"    grouping alone: {py_full / group_s:.1f}x pyrankvote's whole count\n")
 
     folder = Path(args.scotland) if args.scotland else _default_scotland()
     if folder is not None and (folder / "manifest.json").exists():
-        from counter import blt
-
         manifest = json.loads((folder / "manifest.json").read_text())
 
         def wards() -> int:

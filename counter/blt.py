@@ -21,6 +21,7 @@ and their order is ignored.  Text after ``#`` on a ballot line is a comment.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from counter.errors import BltError
@@ -50,6 +51,73 @@ def _quoted_strings(line: str, lineno: int) -> list[str]:
         out.append("".join(buf))
         i = j + 1
     return out
+
+
+def _values(line: str, lineno: int) -> list[int]:
+    """The integers of one ballot line (its ``(id)`` prefix dropped)."""
+    if line.startswith("("):
+        close = line.find(")")
+        if close < 0:
+            raise BltError("unterminated ballot id", line=lineno)
+        line = line[close + 1 :].strip()
+    tokens = line.split()
+    if "-" in tokens or any("=" in t for t in tokens):
+        raise BltError("skipped ('-') or equal ('=') ranks are not supported", line=lineno)
+    try:
+        return [int(t) for t in tokens]
+    except ValueError:
+        raise BltError(f"not a ballot line: {line!r}", line=lineno) from None
+
+
+def _ballot(values: list[int], lineno: int, ncand: int) -> tuple[Ranking, int]:
+    """``(ranking, weight)`` from a ballot line's integers: weight, preferences, 0."""
+    if len(values) < 2 or values[-1] != 0:
+        raise BltError("a ballot line is: weight preferences... 0", line=lineno)
+    weight, prefs = values[0], values[1:-1]
+    if weight < 0:
+        raise BltError("a ballot weight must not be negative", line=lineno)
+    for p in prefs:
+        if not 1 <= p <= ncand:
+            raise BltError(f"preference {p} is not a candidate (1..{ncand})", line=lineno)
+    return tuple(p - 1 for p in prefs), weight
+
+
+def _ballot_block(
+    lines: list[str], start: int, ncand: int
+) -> tuple[list[tuple[Ranking, int]], int] | None:
+    """The ballot lines from ``start`` to a bare ``0`` line, grouped as text first.
+
+    A file of a million one-paper lines repeats far fewer distinct lines: they are
+    counted by ``Counter`` (hashing in C) and only the distinct ones are parsed,
+    each weight multiplied by how often its line occurs.  Returns the ballots and
+    the index after the ``0`` line, or ``None`` when the block is not plain (no bare
+    ``0`` line, a line that is itself a terminator, or any error): the caller then
+    reads line by line, which reports the error with its line number.
+    """
+    try:
+        end = lines.index("0", start)
+    except ValueError:
+        return None
+    out: list[tuple[Ranking, int]] = []
+    to_index = (-1).__add__  # 1-based candidate ids to 0-based indices, in C
+    try:
+        for text, times in Counter(lines[start:end]).items():
+            if "#" in text or "(" in text:  # a comment or a ballot id: the full reader
+                content = text.split("#", 1)[0].strip()
+                values = _values(content, 0) if content else []
+            else:
+                values = list(map(int, text.split()))  # "-" and "=" raise ValueError
+            if not values:
+                continue  # a blank line
+            if len(values) < 2 or values[-1] != 0 or values[0] < 0:
+                return None  # an earlier terminator ("0 ") or a malformed line
+            prefs = values[1:-1]
+            if prefs and (min(prefs) < 1 or max(prefs) > ncand):
+                return None
+            out.append((tuple(map(to_index, prefs)), values[0] * times))
+    except (BltError, ValueError):
+        return None
+    return out, end + 1
 
 
 def parse(text: str) -> Profile:
@@ -85,37 +153,24 @@ def parse(text: str) -> Profile:
 
     add_withdrawn(numbers[2:], lineno)
     ballots: list[tuple[Ranking, int]] = []
-    first_ballot_line = True
-    while True:
+    lineno, line = next_content()
+    values = _values(line, lineno)
+    if values and all(v < 0 for v in values):  # the withdrawn candidates' own line
+        add_withdrawn(values, lineno)
         lineno, line = next_content()
-        if line.startswith("("):
-            close = line.find(")")
-            if close < 0:
-                raise BltError("unterminated ballot id", line=lineno)
-            line = line[close + 1 :].strip()
-        tokens = line.split()
-        if "-" in tokens or any("=" in t for t in tokens):
-            raise BltError("skipped ('-') or equal ('=') ranks are not supported", line=lineno)
-        try:
-            values = [int(t) for t in tokens]
-        except ValueError:
-            raise BltError(f"not a ballot line: {line!r}", line=lineno) from None
-        if first_ballot_line and values and all(v < 0 for v in values):
-            add_withdrawn(values, lineno)
-            first_ballot_line = False
-            continue
-        first_ballot_line = False
-        if values == [0]:
-            break
-        if len(values) < 2 or values[-1] != 0:
-            raise BltError("a ballot line is: weight preferences... 0", line=lineno)
-        weight, prefs = values[0], values[1:-1]
-        if weight < 0:
-            raise BltError("a ballot weight must not be negative", line=lineno)
-        for p in prefs:
-            if not 1 <= p <= ncand:
-                raise BltError(f"preference {p} is not a candidate (1..{ncand})", line=lineno)
-        ballots.append((tuple(p - 1 for p in prefs), weight))
+        values = _values(line, lineno)
+    block_tried = False
+    while values != [0]:
+        ballots.append(_ballot(values, lineno, ncand))
+        if not block_tried:  # once: on failure, line by line to the end of the ballots
+            block_tried = True
+            block = _ballot_block(lines, idx, ncand)
+            if block is not None:
+                ballots.extend(block[0])
+                idx = block[1]
+                break
+        lineno, line = next_content()
+        values = _values(line, lineno)
     strings: list[str] = []
     while idx < len(lines) and len(strings) < ncand + 1:
         raw = lines[idx].strip()

@@ -10,6 +10,7 @@ lot is actually drawn).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -93,7 +94,15 @@ def count(
     n_seats = seats if seats is not None else profile.seats
     if n_seats is None:
         raise ProfileError("the number of seats is not given")
-    return chosen.run(profile, n_seats, tuple(constraints), seed)
+    # A count allocates many short-lived, acyclic objects (tree paths, parcels): the
+    # cyclic collector's passes over them find nothing and cost ~15% of a large count.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return chosen.run(profile, n_seats, tuple(constraints), seed)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 __all__ = ["RULES", "Candidate", "Constraint", "CountResult", "Profile", "Rule", "count", "resolve"]

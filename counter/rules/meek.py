@@ -269,13 +269,14 @@ class _Program:
                     self.walk(cd, clo, chi, q)
             del self.stopped[c]
         # Positions: by level, then candidate, so a parent comes before its children.
-        order = sorted(range(len(self.parent)), key=lambda i: (self.level[i], self.votes_of[i]))
+        place = list(zip(self.level, self.votes_of, strict=True))
+        order = sorted(range(len(place)), key=place.__getitem__)
         pos = [0] * len(order)
         for at, i in enumerate(order):
             pos[i] = at
         self.blocks = []
         at = 1
-        for (_, c), members in groupby(order[1:], key=lambda i: (self.level[i], self.votes_of[i])):
+        for (_, c), members in groupby(order[1:], key=place.__getitem__):
             paths = list(members)
             self.blocks.append(
                 (

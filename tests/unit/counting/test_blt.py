@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from counter import blt
 from counter.errors import BltError
+from counter.profile import make_profile
 
 SAMPLE = """3 2 -2
 # a comment
@@ -57,3 +60,57 @@ def test_malformed_files_are_refused_with_a_line_number(text: str, message: str)
     """A malformed BLT raises BltError saying what and where."""
     with pytest.raises(BltError, match=message):
         blt.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("2 1\n1 1 0\n1 2 0\n1 1 0\n1 3 0\n0\nA\nB\n", 5),
+        ("2 1\n1 1 0\n1 2 0\n(b3 1 1 0\n0\nA\nB\n", 4),
+        ("2 1\n1 1 0\n1 2 0\n1 x 0\n1 1 0\n0\nA\nB\n", 4),
+    ],
+)
+def test_an_error_deep_in_many_ballot_lines_names_its_own_line(text: str, line: int) -> None:
+    """The grouped fast path never hides where a bad line is."""
+    with pytest.raises(BltError, match=f"line {line}"):
+        blt.parse(text)
+
+
+_LINE_STYLES = st.sampled_from(["{w} {p} 0", "{w}  {p}   0 ", "(id) {w} {p} 0", "{w} {p} 0 # c"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.lists(st.integers(1, 4), max_size=5),
+            _LINE_STYLES,
+        ),
+        max_size=40,
+    ),
+    st.sampled_from(["0", "0 ", "0 # end"]),
+    st.booleans(),
+)
+def test_lines_grouped_as_text_read_as_the_same_profile(
+    ballots: list[tuple[int, list[int], str]], terminator: str, blank_lines: bool
+) -> None:
+    """A file of repeated lines, in any spelling, reads as the sum of its ballots.
+
+    The reader groups identical lines before parsing them; the result must equal
+    the profile grouped from the ballots one by one, whatever the terminator and
+    the spacing, comments and ids of the lines.
+    """
+    body = []
+    for weight, prefs, style in ballots:
+        body.append(style.format(w=weight, p=" ".join(map(str, prefs))))
+        if blank_lines:
+            body.append("")
+    text = "\n".join(["4 2", *body, terminator, "A", "B", "C", "D", "T"]) + "\n"
+    expected = make_profile(
+        "ABCD",
+        [(tuple(dict.fromkeys(p - 1 for p in prefs)), w) for w, prefs, _ in ballots],
+        seats=2,
+        title="T",
+    )
+    assert blt.parse(text) == expected
