@@ -236,9 +236,10 @@ async def declare(request: web.Request) -> web.Response:
 @routes.post("/v1/elections/{election}/ballots")
 async def cast(request: web.Request) -> web.Response:
     _auth(request, "frontend")
-    response, replayed = await request.app[LEDGER].cast(_election(request), await _json(request))
+    text, replayed = await request.app[LEDGER].cast(_election(request), await _json(request))
     headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return web.json_response(response, status=200 if replayed else 201, headers=headers)
+    # The JSON text the ledger stored for retries is the body: no second json.dumps.
+    return web.json_response(text=text, status=200 if replayed else 201, headers=headers)
 
 
 # --- public reads ------------------------------------------------------------------------------

@@ -465,9 +465,10 @@ def _histogram_totals() -> tuple[float, float]:
     return total, count
 
 
-async def _feed(ledger: Any, first: int, count: int, inflight: int) -> list[dict[str, Any]]:
+async def _feed(ledger: Any, first: int, count: int, inflight: int) -> list[str]:
+    """Cast papers ``first ..`` from ``inflight`` tasks; the answers' JSON texts."""
     todo = iter(range(first, first + count))
-    answers: list[dict[str, Any]] = []
+    answers: list[str] = []
 
     async def worker() -> None:
         for i in todo:
@@ -531,7 +532,7 @@ async def _sequencer(args: argparse.Namespace, admin_url: str, work: Path) -> in
         answers = await _feed(ledger, args.warmup, args.casts, args.inflight)
         seconds = time.perf_counter() - started
         s1, c1 = _histogram_totals()
-        receipt = Receipt.from_json(answers[-1]["receipts"]["members"])
+        receipt = Receipt.from_json(json.loads(answers[-1])["receipts"]["members"])
         verify_receipt(receipt, Keyring([signer.verifier]))
         async with pool.acquire() as conn:
             body_len = await conn.fetchval(

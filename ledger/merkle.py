@@ -145,13 +145,9 @@ def consistency_proof(old: int, new: int, nodes: Mapping[NodeId, bytes]) -> list
     return [range_hash(a, b, nodes) for a, b in _consistency_ranges(old, new)]
 
 
-def verify_inclusion(
-    index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes
-) -> None:
-    """RFC 9162 §2.1.3.2: check that ``leaf`` is at ``index`` in the tree with ``root``.
-
-    Raises ``ProofError`` with the evidence on failure.
-    """
+def inclusion_root(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    """RFC 9162 §2.1.3.2: the root that ``proof`` leads to from ``leaf`` at ``index`` in a
+    tree of ``size`` leaves. Raises ``ProofError`` if the proof has the wrong shape."""
     if not 0 <= index < size:
         raise ProofError("leaf index outside the tree", index=index, size=size)
     fn, sn, value = index, size - 1, leaf
@@ -171,6 +167,17 @@ def verify_inclusion(
         sn >>= 1
     if sn != 0:
         raise ProofError("inclusion proof too short", index=index, size=size)
+    return value
+
+
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes
+) -> None:
+    """RFC 9162 §2.1.3.2: check that ``leaf`` is at ``index`` in the tree with ``root``.
+
+    Raises ``ProofError`` with the evidence on failure.
+    """
+    value = inclusion_root(index, size, leaf, proof)
     if value != root:
         raise ProofError(
             "inclusion proof does not lead to the root",

@@ -1,6 +1,7 @@
 """Checking a receipt against the ledger, trusting nothing the server says that can be checked.
 
-1. The receipt's signature, by a pinned ledger key.
+1. The receipt's signature, by a pinned ledger key: the receipt's leaf, folded up its batch
+   path, gives the batch root that the signature covers (docs/log-format.md §8).
 2. The latest signed checkpoint (signature by a pinned key, origin of this election's log).
 3. If a checkpoint was seen before (the state file remembers it): a consistency proof from it
    to the new one. A server that now shows another history cannot produce one: that is a
@@ -113,7 +114,10 @@ async def check(
         )
     keyring = Keyring(Verifier.parse(k) for k in mine["keys"])
     verify_receipt(receipt, keyring)
-    out.steps.append(f"receipt signature verifies (key {receipt.key_id.hex()})")
+    out.steps.append(
+        f"receipt signature verifies (key {receipt.key_id.hex()}, batch of "
+        f"{receipt.batch.size}, position {receipt.batch.position})"
+    )
     code = receipt.code
     if offline:
         saved = mine.get("receipts", {}).get(code)

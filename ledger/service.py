@@ -7,7 +7,8 @@ phase rules of ``ledger.election.apply`` are checked on the state *under that lo
 Casting goes through a per-election ``Sequencer``: concurrent casts queue up while a batch
 commits, and the next batch takes everything queued (up to ``max_batch``), checks each paper
 against the roll, the participation table and the rest of the batch, shuffles the accepted
-entries, appends them, and commits once. Receipts are answered only after COMMIT returns.
+entries, appends them, signs all their receipts with one signature (docs/log-format.md §8),
+and commits once. Receipts are answered only after COMMIT returns.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class CastJob:
     prepared: tuple[bool, list[BallotItem]] | None = None
     """(sealed, entries) built before the job is queued, while the batch in flight waits on
     the database; rebuilt under the lock if the election's ``sealed`` differs."""
-    future: asyncio.Future[tuple[dict[str, Any], bool]] = field(
+    future: asyncio.Future[tuple[str, bool]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
@@ -425,10 +426,12 @@ class Ledger:
 
     # --- casting ----------------------------------------------------------------------------
 
-    async def cast(self, eid: str, body: Any) -> tuple[dict[str, Any], bool]:
+    async def cast(self, eid: str, body: Any) -> tuple[str, bool]:
         """Validate one voter's ballot paper and queue it for the next batch.
 
-        Returns (response, replayed): the receipts, and whether this is an idempotent replay.
+        Returns (response, replayed): the JSON text of the response (``submission_id`` and
+        the receipts by contest), the very text kept for retries, which is the HTTP body; and
+        whether this is an idempotent replay.
         """
         if not plainly_valid_cast(body):
             schemas.validate(schemas.CAST, body)
@@ -460,7 +463,7 @@ class Ledger:
 
     async def commit_batch(self, eid: str, jobs: list[CastJob]) -> None:
         """One group commit: check, shuffle, append, record, COMMIT; then answer every job."""
-        results: dict[int, tuple[dict[str, Any], bool] | LedgerError] = {}
+        results: dict[int, tuple[str, bool] | LedgerError] = {}
         started = time.perf_counter()
         async with self.pool.acquire() as conn:
             try:
@@ -492,7 +495,7 @@ class Ledger:
         conn: asyncpg.Connection,
         eid: str,
         jobs: list[CastJob],
-        results: dict[int, tuple[dict[str, Any], bool] | LedgerError],
+        results: dict[int, tuple[str, bool] | LedgerError],
     ) -> tuple[list[int], dict[int, int], Head, el.ElectionState]:
         """Decide each job under the head lock. Returns the accepted job numbers, duplicates in
         the batch mapped to the job whose answer they share, the locked head and the state."""
@@ -527,7 +530,7 @@ class Ledger:
             prior = existing.get(job.submission_id)
             if prior is not None:
                 if hmac.compare_digest(bytes(prior["mac"]), job.mac):
-                    results[i] = (json.loads(prior["doc"]), True)
+                    results[i] = (prior["doc"], True)
                 else:
                     results[i] = SubmissionConflict(submission_id=job.submission_id)
                 continue
@@ -569,7 +572,7 @@ class Ledger:
         state: el.ElectionState,
         jobs: list[CastJob],
         accepted: list[int],
-        jobs_results: dict[int, tuple[dict[str, Any], bool] | LedgerError],
+        jobs_results: dict[int, tuple[str, bool] | LedgerError],
     ) -> None:
         eid = head.election_id
         sealed = state.require_definition().sealed
@@ -585,17 +588,24 @@ class Ledger:
         placed = await self.store.prepare(conn, head, [t for _, _, t, _, _ in items])
         receipts: dict[int, dict[str, Any]] = defaultdict(dict)
         sealed_rows: list[tuple[int, str, str, bytes]] = []
-        stamp = utc_now()
-        for (i, contest_id, _, chosen, secret), a in zip(items, placed.appended, strict=True):
-            receipts[i][contest_id] = self.receipt(eid, a, stamp).to_json()
+        # One signature for the whole batch (docs/log-format.md §8): every receipt carries it
+        # and its path to the batch's root; all share the batch's time stamp.
+        signed = self.receipts.sign_batch(
+            eid, [(a.index, a.leaf_hash, a.chain_hash) for a in placed.appended], utc_now()
+        )
+        for (i, contest_id, _, chosen, secret), a, receipt in zip(
+            items, placed.appended, signed, strict=True
+        ):
+            receipts[i][contest_id] = receipt.to_json()
             if secret is not None:
                 sealed_rows.append((a.index, contest_id, json.dumps(list(chosen)), secret))
         voted = [(c, jobs[i].voter_id) for i in accepted for c in jobs[i].selections]
         answers: list[tuple[str, bytes, str]] = []
         for i in accepted:
-            response = {"submission_id": jobs[i].submission_id, "receipts": receipts[i]}
-            jobs_results[i] = (response, False)
-            answers.append((jobs[i].submission_id, jobs[i].mac, json.dumps(response)))
+            # Dumped once: the stored answer for retries is also the HTTP body.
+            text = json.dumps({"submission_id": jobs[i].submission_id, "receipts": receipts[i]})
+            jobs_results[i] = (text, False)
+            answers.append((jobs[i].submission_id, jobs[i].mac, text))
         columns = [
             *zip(*placed.entry_rows, strict=True),
             *zip(*placed.node_rows, strict=True),
@@ -806,7 +816,7 @@ class Sequencer:
         self.queue: asyncio.Queue[CastJob] = asyncio.Queue()
         self.task = asyncio.create_task(self._run(), name=f"sequencer:{election}")
 
-    async def submit(self, job: CastJob) -> tuple[dict[str, Any], bool]:
+    async def submit(self, job: CastJob) -> tuple[str, bool]:
         if self.task.done():
             raise Unavailable("the sequencer has stopped")
         await self.queue.put(job)

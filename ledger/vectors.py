@@ -16,7 +16,13 @@ from ledger.chain import CHAIN_TAG, GENESIS, chain_next
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.entry import template
 from ledger.keys import Signer
-from ledger.receipts import RECEIPT_TAG, receipt_message, sign_receipt
+from ledger.receipts import (
+    RECEIPT_BATCH_TAG,
+    RECEIPT_TAG,
+    ReceiptSigner,
+    batch_message,
+    receipt_message,
+)
 
 TEST_SIGNER = Signer(name="ballot-ledger.example/test-vectors", seed=bytes(range(32)))
 ELECTION = "vectors-2026"
@@ -55,27 +61,32 @@ def generate() -> dict[str, Any]:
     checkpoint = sign_checkpoint(
         Checkpoint(origin=ORIGIN, size=size, root=tree.root()), [TEST_SIGNER]
     )
-    third = entries[3]
-    receipt = sign_receipt(
-        TEST_SIGNER,
-        election=ELECTION,
-        index=3,
-        leaf_hash=bytes.fromhex(str(third["leaf_hash"])),
-        chain_hash=bytes.fromhex(str(third["chain_hash"])),
-        time="2026-11-23T09:00:00.123456Z",
+    batch = [
+        (
+            i,
+            bytes.fromhex(str(entries[i]["leaf_hash"])),
+            bytes.fromhex(str(entries[i]["chain_hash"])),
+        )
+        for i in (2, 3, 4)
+    ]
+    receipts = ReceiptSigner(TEST_SIGNER).sign_batch(
+        ELECTION, batch, time="2026-11-23T09:00:00.123456Z"
     )
-    message = receipt_message(
-        election=ELECTION,
-        index=3,
-        leaf_hash=receipt.leaf_hash,
-        chain_hash=receipt.chain_hash,
-        time=receipt.time,
-    )
+    messages = [
+        receipt_message(
+            election=ELECTION, index=i, leaf_hash=leaf, chain_hash=chain, time=receipts[0].time
+        )
+        for i, leaf, chain in batch
+    ]
+    batch_tree = merkle.MemoryTree()
+    batch_tree.extend(merkle.leaf_hash(m) for m in messages)
+    signed = batch_message(root=batch_tree.root(), size=batch_tree.size)
     return {
         "description": "ballot-ledger log format test vectors; see docs/log-format.md",
         "chain_tag_hex": CHAIN_TAG.hex(),
         "genesis_hex": GENESIS.hex(),
         "receipt_tag_hex": RECEIPT_TAG.hex(),
+        "receipt_batch_tag_hex": RECEIPT_BATCH_TAG.hex(),
         "key": {
             "name": TEST_SIGNER.name,
             "seed_hex": TEST_SIGNER.seed.hex(),
@@ -97,8 +108,13 @@ def generate() -> dict[str, Any]:
         ],
         "checkpoint": {"size": size, "root_hex": tree.root().hex(), "note": checkpoint.note},
         "receipt": {
-            "json": receipt.to_json(),
-            "signed_message_hex": message.hex(),
+            "batch_leaves": [
+                {"index": i, "message_hex": m.hex(), "leaf_hex": merkle.leaf_hash(m).hex()}
+                for (i, _, _), m in zip(batch, messages, strict=True)
+            ],
+            "batch_root_hex": batch_tree.root().hex(),
+            "signed_message_hex": signed.hex(),
+            "json": receipts[1].to_json(),
         },
     }
 

@@ -17,6 +17,7 @@ from ledger.chain import GENESIS, chain_next
 from ledger.checkpoint import open_checkpoint
 from ledger.entry import parse_entry
 from ledger.keys import Keyring
+from ledger.receipts import Receipt, verify_receipt
 
 from .conftest import (
     AUTH_ADMIN,
@@ -104,6 +105,19 @@ async def test_two_thousand_voters_from_64_clients(client: AppClient) -> None:
     for rc in receipts:
         assert by_index[rc["index"]]["leaf_hash"] == rc["leaf_hash"]
         assert by_index[rc["index"]]["chain_hash"] == rc["chain_hash"]
+        verify_receipt(Receipt.from_json(rc), KEYRING)
+    # One signature per batch: the receipts sharing it are the whole batch, in index order,
+    # with one time stamp; and 64 clients make batches of more than one.
+    batches: dict[str, list[dict[str, Any]]] = {}
+    for rc in receipts:
+        batches.setdefault(rc["signature"], []).append(rc)
+    for batch in batches.values():
+        batch.sort(key=lambda rc: rc["batch"]["position"])
+        assert [rc["batch"]["position"] for rc in batch] == list(range(len(batch)))
+        assert {rc["batch"]["size"] for rc in batch} == {len(batch)}
+        assert [rc["index"] for rc in batch] == sorted(rc["index"] for rc in batch)
+        assert len({rc["time"] for rc in batch}) == 1
+    assert len(batches) < len(receipts)
 
 
 async def test_retry_returns_the_same_receipts_and_reuse_conflicts(client: AppClient) -> None:
@@ -114,6 +128,12 @@ async def test_retry_returns_the_same_receipts_and_reuse_conflicts(client: AppCl
     assert first[0] == 201
     again = await asyncio.gather(*(cast(client, body) for _ in range(5)))
     assert all(s == 200 and b == first[1] for s, b in again)
+    # The body is the answer's JSON text as stored (jsonb), which is what json.dumps of the
+    # parsed answer gives: byte for byte what a json_response of the answer sent.
+    r = await client.post(f"/v1/elections/{EID}/ballots", json=body, headers=AUTH_FRONTEND)
+    assert r.status == 200 and r.content_type == "application/json" and r.charset == "utf-8"
+    text = await r.text()
+    assert text == json.dumps(json.loads(text))
     changed = paper("v003", sub="retry-0001", members=["bob", "ann"], youth=["yan"])
     status, problem = await cast(client, changed)
     assert status == 409 and problem["type"].endswith("submission-conflict")

@@ -1,22 +1,42 @@
-"""Keys, signed-note checkpoints and receipts: sign, verify, and fail on any change."""
+"""Keys, signed-note checkpoints and batch-signed receipts: sign, verify, fail on any change."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
+from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from ledger import merkle
+from ledger.canonical import canonical_bytes
 from ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger.errors import CheckpointError, KeyFormatError, ReceiptError, SignatureError
 from ledger.keys import Keyring, Signer, Verifier
-from ledger.receipts import Receipt, code_prefix, human_code, sign_receipt, verify_receipt
+from ledger.receipts import (
+    RECEIPT_BATCH_TAG,
+    RECEIPT_TAG,
+    BatchProof,
+    Receipt,
+    ReceiptItem,
+    ReceiptSigner,
+    batch_message,
+    batch_root,
+    code_prefix,
+    human_code,
+    receipt_message,
+    sign_receipt,
+    verify_receipt,
+)
 
 SIGNER = Signer(name="ballot-ledger.test/ledger", seed=bytes(range(32)))
 OTHER = Signer(name="ballot-ledger.test/other", seed=bytes(range(1, 33)))
 KEYRING = Keyring([SIGNER.verifier])
 CP = Checkpoint(origin="ballot-ledger.test/elections/e1", size=42, root=bytes(range(32)))
+TIME = "2026-11-23T05:21:16.000000Z"
 
 
 def test_key_texts_round_trip() -> None:
@@ -81,33 +101,208 @@ def _receipt() -> Receipt:
         index=7,
         leaf_hash=bytes(range(32)),
         chain_hash=bytes(range(32, 64)),
-        time="2026-11-23T05:21:16.000000Z",
+        time=TIME,
     )
 
 
+def _items(k: int, first: int = 7, salt: bytes = b"") -> list[ReceiptItem]:
+    """``k`` receipt items for consecutive indices from ``first``."""
+    return [
+        (
+            first + n,
+            hashlib.sha256(b"leaf" + salt + n.to_bytes(4, "big")).digest(),
+            hashlib.sha256(b"chain" + salt + n.to_bytes(4, "big")).digest(),
+        )
+        for n in range(k)
+    ]
+
+
+def _round_trip(receipt: Receipt) -> Receipt:
+    return Receipt.from_json(json.loads(json.dumps(receipt.to_json())))
+
+
 def test_receipt_round_trip_and_code() -> None:
-    """A receipt survives JSON, verifies, and its code maps back to its leaf prefix."""
+    """A receipt survives JSON, verifies, and its code maps back to its leaf prefix; a receipt
+    signed alone is a batch of one whose root is its own leaf."""
     receipt = _receipt()
-    again = Receipt.from_json(receipt.to_json())
+    again = _round_trip(receipt)
     assert again == receipt
     verify_receipt(again, KEYRING)
     assert receipt.code == human_code(receipt.leaf_hash)
     assert code_prefix(receipt.code.lower()) == receipt.leaf_hash[:10]
+    assert receipt.batch == BatchProof(size=1, position=0, path=())
+    assert receipt.to_json()["batch"] == {"size": 1, "position": 0, "path": []}
+    leaf = merkle.leaf_hash(
+        receipt_message(
+            election="e1",
+            index=7,
+            leaf_hash=receipt.leaf_hash,
+            chain_hash=receipt.chain_hash,
+            time=TIME,
+        )
+    )
+    SIGNER.verifier.verify(batch_message(root=leaf, size=1), receipt.signature)
 
 
-@pytest.mark.parametrize("field", ["election", "index", "leaf_hash", "chain_hash", "time"])
-def test_receipt_with_any_field_changed_fails(field: str) -> None:
-    """Changing any signed field of a receipt makes its signature fail."""
-    data = _receipt().to_json()
-    del data["code"]
+def test_receipt_message_is_the_jcs_of_its_fields() -> None:
+    """The directly written message is byte for byte the tag and RFC 8785 of the fields, and
+    the batch message is the batch tag and RFC 8785 of root and size."""
+    for election, index in [("e1", 0), ('caf\u00e9-\u2713 "q"', 7), ("e", 2**53 - 1)]:
+        fields = {
+            "chain_hash": bytes(range(32, 64)).hex(),
+            "election": election,
+            "index": index,
+            "leaf_hash": bytes(range(32)).hex(),
+            "time": TIME,
+        }
+        message = receipt_message(
+            election=election,
+            index=index,
+            leaf_hash=bytes(range(32)),
+            chain_hash=bytes(range(32, 64)),
+            time=TIME,
+        )
+        assert message == RECEIPT_TAG + canonical_bytes(fields)
+    root = bytes(range(32))
+    assert batch_message(root=root, size=3) == (
+        b"ballot-ledger/receipt-batch/v1\n" + b'{"root":"' + root.hex().encode() + b'","size":3}'
+    )
+    assert RECEIPT_BATCH_TAG == b"ballot-ledger/receipt-batch/v1\n"
+
+
+def test_every_receipt_of_every_batch_size_verifies() -> None:
+    """For every batch size 1..70: one signature, over RECEIPT_BATCH_TAG || JCS(root, size)
+    where root is the RFC 9162 root of the receipts' message leaves in index order; each
+    receipt's path is merkle's inclusion proof of its position, and it survives JSON and
+    verifies."""
+    signer = ReceiptSigner(SIGNER)
+    for k in range(1, 71):
+        items = _items(k)
+        receipts = signer.sign_batch("e1", items, TIME)
+        assert [r.index for r in receipts] == [i for i, _, _ in items]
+        assert len({r.signature for r in receipts}) == 1
+        tree = merkle.MemoryTree()
+        tree.extend(
+            merkle.leaf_hash(
+                receipt_message(election="e1", index=i, leaf_hash=h, chain_hash=c, time=TIME)
+            )
+            for i, h, c in items
+        )
+        SIGNER.verifier.verify(batch_message(root=tree.root(), size=k), receipts[0].signature)
+        for position, receipt in enumerate(receipts):
+            assert receipt.batch.size == k and receipt.batch.position == position
+            assert list(receipt.batch.path) == tree.inclusion_proof(position)
+            leaf = tree.nodes[(0, position)]
+            merkle.verify_inclusion(position, k, leaf, receipt.batch.path, tree.root())
+            assert batch_root(leaf, receipt.batch) == tree.root()
+            again = _round_trip(receipt)
+            assert again == receipt
+            verify_receipt(again, KEYRING)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 70), st.data())
+def test_batch_items_in_any_order(k: int, data: st.DataObject) -> None:
+    """Items given in any order are signed in index order and returned in the order given."""
+    items = _items(k, first=data.draw(st.integers(0, 10**6)))
+    shuffled = data.draw(st.permutations(items))
+    receipts = ReceiptSigner(SIGNER).sign_batch("e1", shuffled, TIME)
+    assert [(r.index, r.leaf_hash, r.chain_hash) for r in receipts] == list(shuffled)
+    ordered = sorted(receipts, key=lambda r: r.index)
+    assert [r.batch.position for r in ordered] == list(range(k))
+    assert ordered == ReceiptSigner(SIGNER).sign_batch("e1", items, TIME)
+    for receipt in receipts:
+        verify_receipt(receipt, KEYRING)
+
+
+def test_batch_edge_cases() -> None:
+    """An empty batch signs nothing; an index twice in a batch is refused; the time defaults
+    to now, the same for the whole batch."""
+    signer = ReceiptSigner(SIGNER)
+    assert signer.sign_batch("e1", []) == []
+    with pytest.raises(ValueError, match="twice"):
+        signer.sign_batch("e1", [*_items(3), _items(1, first=8, salt=b"x")[0]])
+    receipts = signer.sign_batch("e1", _items(5))
+    assert len({r.time for r in receipts}) == 1
+    for receipt in receipts:
+        verify_receipt(receipt, KEYRING)
+
+
+def _tamper(data: dict[str, Any], field: str, draw: st.DataObject) -> None:
+    """Change ``field`` of a receipt's JSON (or of its batch) to another valid-looking value."""
+    batch = data["batch"]
     if field == "index":
-        data["index"] = 8
+        data["index"] = draw.draw(st.integers(0, 2**53 - 1).filter(lambda i: i != data["index"]))
     elif field in ("leaf_hash", "chain_hash"):
-        data[field] = "ff" + data[field][2:]
+        raw = bytearray(bytes.fromhex(data[field]))
+        raw[draw.draw(st.integers(0, 31))] ^= 1 << draw.draw(st.integers(0, 7))
+        data[field] = raw.hex()
+    elif field == "time":
+        data["time"] = data["time"].replace("16.", "17.")
+    elif field == "election":
+        data["election"] = draw.draw(st.sampled_from(["e2", "e1 ", "E1", "e1x"]))
+    elif field == "position":
+        batch["position"] = draw.draw(st.integers(0, 80).filter(lambda p: p != batch["position"]))
+    elif field == "size":
+        batch["size"] = draw.draw(st.integers(1, 80).filter(lambda k: k != batch["size"]))
+    elif field == "path":
+        n = draw.draw(st.integers(0, len(batch["path"]) - 1))
+        raw = bytearray(bytes.fromhex(batch["path"][n]))
+        raw[draw.draw(st.integers(0, 31))] ^= 1 << draw.draw(st.integers(0, 7))
+        batch["path"][n] = raw.hex()
     else:
-        data[field] = data[field] + "x"
+        sig = bytearray(base64.b64decode(data["signature"]))
+        sig[draw.draw(st.integers(0, 63))] ^= 1 << draw.draw(st.integers(0, 7))
+        data["signature"] = base64.b64encode(bytes(sig)).decode()
+
+
+FIELDS = [
+    "election",
+    "index",
+    "leaf_hash",
+    "chain_hash",
+    "time",
+    "position",
+    "size",
+    "path",
+    "signature",
+]
+
+
+@pytest.mark.parametrize("field", FIELDS)
+@settings(max_examples=40, deadline=None)
+@given(k=st.integers(1, 70), data=st.data())
+def test_receipt_with_any_field_changed_fails(field: str, k: int, data: st.DataObject) -> None:
+    """Changing any signed field, the batch position, size or a path element, or a bit of the
+    signature, makes the receipt fail (malformed, or its signature does not verify)."""
+    if field == "path":
+        assume(k > 1)
+    receipts = ReceiptSigner(SIGNER).sign_batch("e1", _items(k), TIME)
+    receipt = data.draw(st.sampled_from(receipts))
+    changed = receipt.to_json()
+    del changed["code"]
+    _tamper(changed, field, data)
     with pytest.raises(ReceiptError):
-        verify_receipt(Receipt.from_json(data), KEYRING)
+        verify_receipt(Receipt.from_json(changed), KEYRING)
+
+
+@settings(max_examples=40, deadline=None)
+@given(k=st.integers(1, 70), other=st.integers(1, 70), data=st.data())
+def test_receipt_moved_into_another_batch_fails(k: int, other: int, data: st.DataObject) -> None:
+    """A receipt under another batch's signature fails, even with that batch's size and the
+    path of the receipt at its position there."""
+    signer = ReceiptSigner(SIGNER)
+    mine = signer.sign_batch("e1", _items(k), TIME)
+    theirs = signer.sign_batch("e1", _items(other, first=7 + k), TIME)
+    receipt = data.draw(st.sampled_from(mine))
+    host = data.draw(st.sampled_from(theirs))
+    moved = receipt.to_json()
+    moved["signature"] = host.to_json()["signature"]
+    with pytest.raises(ReceiptError, match="does not verify"):
+        verify_receipt(Receipt.from_json(moved), KEYRING)
+    moved["batch"] = host.to_json()["batch"]
+    with pytest.raises(ReceiptError, match="does not verify"):
+        verify_receipt(Receipt.from_json(moved), KEYRING)
 
 
 def test_receipt_signature_flip_and_unknown_key_fail() -> None:
@@ -116,10 +311,57 @@ def test_receipt_signature_flip_and_unknown_key_fail() -> None:
     sig = bytearray(base64.b64decode(data["signature"]))
     sig[0] ^= 1
     data["signature"] = base64.b64encode(bytes(sig)).decode()
-    with pytest.raises(ReceiptError):
+    with pytest.raises(ReceiptError, match="signature does not verify"):
         verify_receipt(Receipt.from_json(data), KEYRING)
-    with pytest.raises(ReceiptError):
+    with pytest.raises(ReceiptError, match="unknown key"):
         verify_receipt(_receipt(), Keyring([OTHER.verifier]))
+
+
+def test_path_of_the_wrong_length_fails() -> None:
+    """A path one element too long or too short for its position and size is refused."""
+    receipt = ReceiptSigner(SIGNER).sign_batch("e1", _items(5), TIME)[2]
+    longer = receipt.to_json()
+    longer["batch"]["path"].append("00" * 32)
+    with pytest.raises(ReceiptError, match="too long"):
+        verify_receipt(Receipt.from_json(longer), KEYRING)
+    shorter = receipt.to_json()
+    shorter["batch"]["path"].pop()
+    with pytest.raises(ReceiptError, match="too short"):
+        verify_receipt(Receipt.from_json(shorter), KEYRING)
+
+
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [
+        (None, "malformed receipt batch"),
+        ([], "malformed receipt batch"),
+        ({"size": 1, "position": 0}, "malformed receipt batch"),
+        ({"size": 1, "position": 0, "path": [], "root": "00"}, "malformed receipt batch"),
+        ({"size": 0, "position": 0, "path": []}, "size"),
+        ({"size": True, "position": 0, "path": []}, "size"),
+        ({"size": "3", "position": 0, "path": []}, "size"),
+        ({"size": 2**53, "position": 0, "path": []}, "size"),
+        ({"size": 3, "position": -1, "path": []}, "position"),
+        ({"size": 3, "position": 1.0, "path": []}, "position"),
+        ({"size": 3, "position": 3, "path": []}, "outside the batch"),
+        ({"size": 3, "position": 0, "path": "00" * 32}, "path"),
+        ({"size": 3, "position": 0, "path": ["00" * 32] * 65}, "path"),
+        ({"size": 3, "position": 0, "path": ["00" * 31]}, "path element"),
+        ({"size": 3, "position": 0, "path": ["zz" * 32]}, "path element"),
+        ({"size": 3, "position": 0, "path": [7]}, "path element"),
+    ],
+)
+def test_malformed_batch_is_refused(batch: Any, message: str) -> None:
+    """A receipt whose batch object is missing or malformed is refused with a clear error."""
+    data = _receipt().to_json()
+    data["batch"] = batch
+    with pytest.raises(ReceiptError, match=message):
+        Receipt.from_json(data)
+    del data["batch"]
+    with pytest.raises(ReceiptError, match="batch"):
+        Receipt.from_json(data)
+    with pytest.raises(ReceiptError, match="JSON object"):
+        Receipt.from_json([data])
 
 
 def test_bad_code_is_refused() -> None:

@@ -1,0 +1,96 @@
+"""The fast hash verifier's pure core: entry lines, spans, and joining them at any cut."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger import merkle
+from ledger.chain import GENESIS, chain_next
+from ledger.errors import LedgerError
+from ledger.export import entry_line
+from ledger.verify import VerifyError, _entry, check_lines, join
+
+BODIES = st.one_of(
+    st.builds(
+        lambda k, v: f'{{"k":"{k}","v":{v}}}'.encode(), st.text("abc", max_size=5), st.integers()
+    ),
+    st.text(max_size=40).map(str.encode),  # quotes, backslashes, control and non-ASCII
+)
+
+
+def _log(bodies: list[bytes]) -> tuple[list[bytes], merkle.MemoryTree]:
+    """Export lines (no newline) for ``bodies``, and the tree of their leaves."""
+    tree = merkle.MemoryTree()
+    chain = GENESIS
+    lines = []
+    for i, body in enumerate(bodies):
+        leaf = merkle.leaf_hash(body)
+        chain = chain_next(chain, leaf)
+        tree.append(leaf)
+        lines.append(entry_line(i, body, leaf, chain).rstrip(b"\n"))
+    return lines, tree
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 10**9), BODIES)
+def test_an_entry_line_gives_back_the_exact_entry_bytes(index: int, body: bytes) -> None:
+    """Sliced (plain text) or parsed (anything escaped), the entry's bytes come back exact."""
+    leaf, chain = merkle.leaf_hash(body), bytes(range(32))
+    line = entry_line(index, body, leaf, chain).rstrip(b"\n")
+    assert _entry(line, index) == (body, leaf.hex().encode(), chain.hex().encode())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(BODIES, min_size=1, max_size=70), st.data())
+def test_spans_cut_anywhere_join_to_every_root(bodies: list[bytes], data: st.DataObject) -> None:
+    """Cut the log into spans at arbitrary points: every checkpoint root still verifies."""
+    lines, tree = _log(bodies)
+    n = len(lines)
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, n - 1), max_size=4)) if n > 1 else []))
+    sizes = frozenset(range(n + 1))
+    roots = {s: tree.root(s) for s in sizes}
+    bounds = [0, *cuts, n]
+    spans = [check_lines(lines[a:b], a, sizes) for a, b in pairwise(bounds)]
+    join(spans, roots, n)
+
+
+def test_every_kind_of_tampering_is_caught() -> None:
+    """A changed entry, hash, chain value, root, a missing, repeated or moved line: refused."""
+    bodies = [f'{{"n":{i},"s":"x\\"y"}}'.encode() for i in range(40)]
+    lines, tree = _log(bodies)
+    sizes = frozenset({7, 16, 33, 40})
+    roots = {s: tree.root(s) for s in sizes}
+
+    def run(ls: list[bytes], rs: dict[int, bytes] = roots, cut: int = 19) -> None:
+        join([check_lines(ls[:cut], 0, sizes), check_lines(ls[cut:], cut, sizes)], rs, 40)
+
+    run(lines)
+    changed = list(lines)
+    changed[5] = changed[5].replace(b'\\"n\\":5', b'\\"n\\":6')
+    with pytest.raises(VerifyError, match="leaf hash differs"):
+        run(changed)
+    for k in (3, 19, 20):  # a forged chain value: inside a span and at a cut
+        forged = list(lines)
+        forged[k] = forged[k][:-10] + b"000000" + forged[k][-4:]
+        with pytest.raises(VerifyError, match="chain value differs"):
+            run(forged)
+    with pytest.raises(VerifyError):  # a missing line
+        run(lines[:10] + lines[11:])
+    with pytest.raises(VerifyError):  # two lines swapped
+        run([*lines[:10], lines[11], lines[10], *lines[12:]])
+    with pytest.raises(VerifyError, match="checkpoint root differs"):
+        run(lines, {**roots, 33: bytes(32)})
+    with pytest.raises(VerifyError, match="beyond the log"):
+        run(lines, {**roots, 41: bytes(32)})
+    with pytest.raises(VerifyError, match="malformed entry line"):
+        run([*lines[:12], b'{"kind":"entry","index":12,"entry":"{', *lines[13:]])
+
+
+def test_a_line_of_another_kind_among_the_entries_is_refused() -> None:
+    lines, _ = _log([b"{}", b"[]"])
+    with pytest.raises(LedgerError, match="checkpoint line among the entries"):
+        check_lines([lines[0], b'{"kind":"checkpoint","size":1,"note":""}'], 0)
