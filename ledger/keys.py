@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
@@ -41,6 +42,12 @@ def key_id(name: str, public_key: bytes) -> bytes:
 def _check_name(name: str) -> None:
     if not name or "+" in name or any(c.isspace() for c in name):
         raise KeyFormatError("a key name is non-empty, with no '+' and no white space", name=name)
+
+
+@functools.lru_cache(maxsize=64)
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    """The parsed key, kept: an audit verifies thousands of checkpoints by one key."""
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +91,7 @@ class Verifier:
     def verify(self, message: bytes, signature: bytes) -> None:
         """Raise ``SignatureError`` unless ``signature`` is this key's over ``message``."""
         try:
-            Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, message)
+            _public_key(self.public_key).verify(signature, message)
         except (InvalidSignature, ValueError) as exc:
             raise SignatureError(key=self.name, key_id=self.key_id_hex) from exc
 

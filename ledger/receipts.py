@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -281,6 +282,47 @@ def batch_paths(tree: merkle.MemoryTree) -> list[list[bytes]]:
 
     walk(0, tree.size)
     return paths
+
+
+def receipt_texts(receipts: Sequence[Receipt]) -> list[str]:
+    """``json.dumps(r.to_json())`` of each receipt, byte for byte, written directly.
+
+    The receipts of a batch share their election, time, key, signature and size, and most
+    of their path hashes (the top of the batch tree is on every other path): each is
+    encoded once. A test pins the equality with ``json.dumps``.
+    """
+    hexes: dict[bytes, str] = {}
+    common: dict[tuple[str, str, bytes, bytes, int], tuple[str, str]] = {}
+    out: list[str] = []
+    for r in receipts:
+        key = (r.election, r.time, r.key_id, r.signature, r.batch.size)
+        shared = common.get(key)
+        if shared is None:
+            shared = (
+                '{"election": ' + json.dumps(r.election) + ', "index": ',
+                ', "time": '
+                + json.dumps(r.time)
+                + ', "key_id": "'
+                + r.key_id.hex()
+                + '", "signature": "'
+                + base64.b64encode(r.signature).decode()
+                + '", "code": "',
+            )
+            common[key] = shared
+        path = []
+        for node in r.batch.path:
+            h = hexes.get(node)
+            if h is None:
+                h = hexes[node] = node.hex()
+            path.append(h)
+        out.append(
+            f'{shared[0]}{r.index}, "leaf_hash": "{r.leaf_hash.hex()}", "chain_hash": '
+            f'"{r.chain_hash.hex()}"{shared[1]}{human_code(r.leaf_hash)}", "batch": '
+            f'{{"size": {r.batch.size}, "position": {r.batch.position}, "path": '
+            + ('["' + '", "'.join(path) + '"]' if path else "[]")
+            + "}}"
+        )
+    return out
 
 
 class ReceiptSigner:

@@ -116,26 +116,25 @@ WHERE l.size > COALESCE((SELECT max(size) FROM checkpoints c WHERE c.election_id
 -- name: checkpoint_notes
 SELECT size, note FROM checkpoints WHERE election_id = $1 AND size <= $2 ORDER BY size
 
--- name: lock_head_state
--- The group commit's first statement: lock the head row, read the head and the state version.
-SELECT l.election_id, l.origin, l.size, l.chain_head, l.root, e.version, e.phase
+-- name: batch_reads
+-- The group commit's first round trip (no lock, no transaction: a batch's write below is a
+-- compare-and-set on the head, so a batch checked against a stale head is retried): the head
+-- and the state version ('h'), earlier submissions with these ids ('s'), these voters' roll
+-- rows ('r'), and who of them already voted in these contests ('v'; the primary key probed
+-- once per (contest, voter); LATERAL … LIMIT 1 keeps the planner from reading the whole
+-- election's participation when its statistics are stale).
+SELECT 'h' AS kind, l.origin AS a, e.phase AS b, l.chain_head AS mac, NULL::text AS doc,
+       l.size AS size, e.version AS version, l.root AS root
 FROM logs l JOIN elections e ON e.election_id = l.election_id
 WHERE l.election_id = $1
-FOR UPDATE OF l
-
--- name: batch_reads
--- Everything a batch is checked against, in one round trip, after the head lock (so in
--- READ COMMITTED it sees every batch committed before): earlier submissions with these ids,
--- these voters' roll rows, and who of them already voted in these contests (the primary key
--- probed once per (contest, voter); LATERAL … LIMIT 1 keeps the planner from reading the whole
--- election's participation when its statistics are stale).
-SELECT 's' AS kind, submission_id AS a, NULL::text AS b, request_mac AS mac, response::text AS doc
+UNION ALL
+SELECT 's', submission_id, NULL, request_mac, response::text, NULL, NULL, NULL
 FROM submissions WHERE election_id = $1 AND submission_id = ANY($2::text[])
 UNION ALL
-SELECT 'r', voter_id, NULL, NULL, attributes::text
+SELECT 'r', voter_id, NULL, NULL, attributes::text, NULL, NULL, NULL
 FROM roll WHERE election_id = $1 AND voter_id = ANY($3::text[])
 UNION ALL
-SELECT 'v', c.contest_id, v.voter_id, NULL, NULL
+SELECT 'v', c.contest_id, v.voter_id, NULL, NULL, NULL, NULL, NULL
 FROM unnest($4::text[]) AS c(contest_id)
 CROSS JOIN unnest($3::text[]) AS v(voter_id)
 CROSS JOIN LATERAL (
@@ -144,29 +143,39 @@ CROSS JOIN LATERAL (
     LIMIT 1
 ) AS hit
 
+
 -- name: append_ballots
--- The group commit's one write: the entries, the tree nodes they complete, who voted where,
--- the sealed selections, the answers kept for retries, and the head; then wake the feed.
--- Every data-modifying CTE runs whether or not it is referenced.
-WITH new_entries AS (
+-- The group commit's one write, one statement and so one transaction: move the head from
+-- size $22 (compare-and-set: the UPDATE takes the head row's lock, and in READ COMMITTED
+-- re-reads a row another writer moved, which then no longer matches), and only then insert
+-- the entries, the tree nodes they complete, who voted where, the sealed selections and the
+-- answers kept for retries, and wake the feed. Returns one row if the head moved; none if
+-- another writer moved it first: then nothing was written and the batch is checked again.
+WITH moved AS (
+    UPDATE logs SET size = $19, chain_head = $20, root = $21, updated_at = now()
+    WHERE election_id = $1 AND size = $22
+    RETURNING election_id
+), new_entries AS (
     INSERT INTO entries (election_id, idx, kind, leaf_hash, chain_hash, body)
-    SELECT $1, i, k, l, c, b
-    FROM unnest($2::bigint[], $3::text[], $4::bytea[], $5::bytea[], $6::bytea[]) AS t(i, k, l, c, b)
+    SELECT m.election_id, i, k, l, c, b
+    FROM moved m,
+         unnest($2::bigint[], $3::text[], $4::bytea[], $5::bytea[], $6::bytea[]) AS t(i, k, l, c, b)
 ), new_nodes AS (
     INSERT INTO tree_nodes (election_id, level, idx, hash)
-    SELECT $1, lv, i, h FROM unnest($7::smallint[], $8::bigint[], $9::bytea[]) AS t(lv, i, h)
+    SELECT m.election_id, lv, i, h
+    FROM moved m, unnest($7::smallint[], $8::bigint[], $9::bytea[]) AS t(lv, i, h)
 ), voted AS (
     INSERT INTO participation (election_id, contest_id, voter_id)
-    SELECT $1, c, v FROM unnest($10::text[], $11::text[]) AS t(c, v)
+    SELECT m.election_id, c, v FROM moved m, unnest($10::text[], $11::text[]) AS t(c, v)
 ), sealed AS (
     INSERT INTO sealed_ballots (election_id, cast_index, contest_id, selections, salt)
-    SELECT $1, i, c, s::jsonb, salt
-    FROM unnest($12::bigint[], $13::text[], $14::text[], $15::bytea[]) AS t(i, c, s, salt)
+    SELECT m.election_id, i, c, s::jsonb, salt
+    FROM moved m, unnest($12::bigint[], $13::text[], $14::text[], $15::bytea[]) AS t(i, c, s, salt)
 ), answered AS (
     INSERT INTO submissions (election_id, submission_id, request_mac, response)
-    SELECT $1, i, m, r::jsonb FROM unnest($16::text[], $17::bytea[], $18::text[]) AS t(i, m, r)
-), moved AS (
-    UPDATE logs SET size = $19, chain_head = $20, root = $21, updated_at = now()
-    WHERE election_id = $1
+    SELECT m.election_id, i, mac, r::jsonb
+    FROM moved m, unnest($16::text[], $17::bytea[], $18::text[]) AS t(i, mac, r)
 )
-SELECT pg_notify('ballot_log', $1)
+SELECT true AS appended, pg_notify('ballot_log', election_id) FROM moved
+
+

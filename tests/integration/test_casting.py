@@ -134,11 +134,19 @@ async def test_retry_returns_the_same_receipts_and_reuse_conflicts(client: AppCl
     assert r.status == 200 and r.content_type == "application/json" and r.charset == "utf-8"
     text = await r.text()
     assert text == json.dumps(json.loads(text))
+    # A fresh answer is written directly (receipts.receipt_texts): the same bytes too.
+    fresh = paper("v004", sub="fresh-0001", members=["ann"], youth=["yan"])
+    r = await client.post(f"/v1/elections/{EID}/ballots", json=fresh, headers=AUTH_FRONTEND)
+    assert r.status == 201
+    text = await r.text()
+    assert text == json.dumps(json.loads(text))
     changed = paper("v003", sub="retry-0001", members=["bob", "ann"], youth=["yan"])
     status, problem = await cast(client, changed)
     assert status == 409 and problem["type"].endswith("submission-conflict")
     entries = await feed(client, EID)
-    assert sum(parse_entry(e["entry"].encode()).kind == "ballot_cast" for e in entries) == 2
+    assert (
+        sum(parse_entry(e["entry"].encode()).kind == "ballot_cast" for e in entries) == 4
+    )  # v003 and v004
 
 
 async def test_one_bad_paper_does_not_fail_its_batch(client: AppClient) -> None:

@@ -28,6 +28,7 @@ from ledger.receipts import (
     code_prefix,
     human_code,
     receipt_message,
+    receipt_texts,
     sign_receipt,
     verify_receipt,
 )
@@ -368,3 +369,18 @@ def test_bad_code_is_refused() -> None:
     """A malformed human code is a clear error."""
     with pytest.raises(ReceiptError):
         code_prefix("ABCD-EFGH")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.text(min_size=1, max_size=12),
+    st.lists(st.integers(0, 2**40), min_size=1, max_size=70, unique=True),
+)
+def test_receipt_texts_are_json_dumps_of_the_receipts(election: str, indices: list[int]) -> None:
+    """The service writes each receipt's JSON directly; it must be ``json.dumps(to_json())``."""
+    items = [
+        (i, hashlib.sha256(b"l%d" % i).digest(), hashlib.sha256(b"c%d" % i).digest())
+        for i in indices
+    ]
+    signed = ReceiptSigner(SIGNER).sign_batch(election, items, TIME)
+    assert receipt_texts(signed) == [json.dumps(r.to_json()) for r in signed]
