@@ -13,7 +13,9 @@ signing all receipts with one signature (docs/log-format.md §8), one statement 
 head by compare-and-set and inserts everything, in one transaction with one fsync. Every state
 change appends an event and so moves the head: a batch checked against a stale head or state
 writes nothing and is checked again, under the head row's lock (so it cannot fail twice).
-Receipts are answered only after the batch commits.
+The sequencer is pipelined: while one batch's write commits, the next is read, checked,
+hashed and signed on top of it, and sends its write once the first has committed.
+Receipts are answered only after their batch commits.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import collections
 import contextlib
 import csv
 import hashlib
@@ -41,7 +44,7 @@ import asyncpg
 import structlog
 
 from ledger import election as el
-from ledger import metrics, schemas, sql
+from ledger import merkle, metrics, schemas, sql
 from ledger.canonical import canonical_bytes
 from ledger.checkpoint import SignedCheckpoint
 from ledger.election import declaration_message
@@ -132,6 +135,29 @@ class CastJob:
 
 BallotItem = tuple[str, EntryTemplate, tuple[str, ...], bytes | None]
 """(contest, entry template, selections, salt of a sealed ballot)."""
+
+
+@dataclass(slots=True)
+class InFlight:
+    """A batch whose write is on its way to the database: what the next batch builds on
+    while it commits. The next batch is read, checked, hashed and signed meanwhile, and sends
+    its write once this one has committed, expecting ``head`` (compare-and-set); if this
+    batch failed, the next one writes nothing and is checked again."""
+
+    head: Head | None = None
+    """The head after this batch (None until it is prepared)."""
+    edge: merkle.CompactRange | None = None
+    """The tree's right edge after this batch."""
+    voted: set[tuple[str, str]] = field(default_factory=set)
+    """(contest, voter) appended by this batch and the batches it built on."""
+    submissions: set[str] = field(default_factory=set)
+    """Submission ids answered by this batch: a retry of one waits for the next batch."""
+    sent: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the batch is prepared (or over): the next batch may start."""
+    committed: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    """Whether the batch's write committed; the next batch sends its own only after."""
 
 
 def ballot_items(
@@ -467,44 +493,69 @@ class Ledger:
             seq = self._sequencers[eid] = Sequencer(self, eid)
         return await seq.submit(job)
 
-    async def commit_batch(self, eid: str, jobs: list[CastJob]) -> None:
+    async def commit_batch(
+        self,
+        eid: str,
+        jobs: list[CastJob],
+        base: InFlight | None = None,
+        mine: InFlight | None = None,
+    ) -> list[CastJob]:
         """One group commit in two round trips: read the head and everything the batch is
         checked against; check, shuffle, hash and sign; then one statement that moves the head
         by compare-and-set and inserts everything (one transaction, one fsync). If another
         writer moved the head in between, nothing was written and the batch is checked again,
-        under the head row's lock. Every job is answered only once its batch has committed."""
+        under the head row's lock. Every job is answered only once its batch has committed.
+
+        With ``base``, the batch builds on a batch still committing (the ``Sequencer`` keeps
+        one in flight while it prepares the next); ``mine`` is filled for the batch after.
+        Returns the jobs deferred to a later batch (retries of a submission in ``base``)."""
         results: dict[int, tuple[str, bool] | LedgerError] = {}
+        deferred: list[int] = []
+        mine = mine if mine is not None else InFlight()
         started = time.perf_counter()
-        async with self.pool.acquire() as conn:
-            for locked in (False, True):
-                results.clear()
-                try:
-                    if locked:
-                        # Checked again after another writer moved the head: this time under
-                        # the head row's lock, so the compare-and-set cannot fail twice.
-                        async with conn.transaction():
-                            await conn.fetchrow(Q["lock_head"], eid)
-                            done, pending = await self._try_batch(conn, eid, jobs, results)
-                    else:
-                        done, pending = await self._try_batch(conn, eid, jobs, results)
-                except asyncpg.UniqueViolationError:
-                    # Another ledger process wrote the same voter or submission first: the
-                    # statement wrote nothing; the locked check sees what it wrote.
-                    self.store.forget(eid)
-                    if locked:
+        try:
+            async with self.pool.acquire() as conn:
+                for locked in (False, True):
+                    results.clear()
+                    deferred.clear()
+                    try:
+                        if locked:
+                            # Checked again after the head moved: this time under the head
+                            # row's lock (and on what is committed), so the compare-and-set
+                            # cannot fail twice.
+                            async with conn.transaction():
+                                await conn.fetchrow(Q["lock_head"], eid)
+                                done, pending = await self._try_batch(
+                                    conn, eid, jobs, results, None, mine, deferred
+                                )
+                        else:
+                            done, pending = await self._try_batch(
+                                conn, eid, jobs, results, base, mine, deferred
+                            )
+                    except asyncpg.UniqueViolationError:
+                        # Another ledger process wrote the same voter or submission first:
+                        # the statement wrote nothing; the locked check sees what it wrote.
+                        self.store.forget(eid)
+                        if locked:
+                            raise
+                        continue
+                    except BaseException:
+                        self.store.forget(eid)
                         raise
-                    continue
-                except BaseException:
+                    if done:
+                        break
                     self.store.forget(eid)
-                    raise
-                if done:
-                    break
-                self.store.forget(eid)
-                log.info("batch_head_moved", election_id=eid, locked=locked)
-            else:
-                raise Unavailable("the log's head moved under a locked batch")
-        # COMMIT has returned: answer every job in the batch.
+                    log.info("batch_head_moved", election_id=eid, locked=locked)
+                else:
+                    raise Unavailable("the log's head moved under a locked batch")
+        finally:
+            mine.sent.set()
+            if not mine.committed.done() and (base is None or mine.committed is not base.committed):
+                mine.committed.set_result(False)
+        # The batch has committed: answer every job in it.
         for i, job in enumerate(jobs):
+            if i in deferred:
+                continue
             first = pending.get(i)
             outcome = results[first] if first is not None else results[i]
             if first is not None and isinstance(outcome, tuple):
@@ -514,8 +565,9 @@ class Ledger:
                     job.future.set_exception(outcome)
                 else:
                     job.future.set_result(outcome)
-        metrics.BATCH_SIZE.observe(len(jobs))
+        metrics.BATCH_SIZE.observe(len(jobs) - len(deferred))
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+        return [jobs[i] for i in deferred]
 
     async def _try_batch(
         self,
@@ -523,13 +575,32 @@ class Ledger:
         eid: str,
         jobs: list[CastJob],
         results: dict[int, tuple[str, bool] | LedgerError],
+        base: InFlight | None,
+        mine: InFlight,
+        deferred: list[int],
     ) -> tuple[bool, dict[int, int]]:
         """Check the batch and append what it accepts: (False if the head moved meanwhile, and
         nothing was written; duplicates in the batch mapped to the job they share)."""
-        accepted, pending, head, state = await self._check_batch(conn, eid, jobs, results)
+        accepted, pending, head, edge, state = await self._check_batch(
+            conn, eid, jobs, results, base, deferred
+        )
+        on_base = edge is not None and base is not None
+        inherited = set(base.voted) if base is not None and on_base else set()
         if not accepted:
+            # Nothing to write: the batch after builds on what this one built on.
+            mine.head, mine.edge, mine.voted = head, edge, inherited
+            mine.submissions = set(base.submissions) if base is not None and on_base else set()
+            if base is not None and on_base:
+                mine.committed = base.committed  # this head is committed when base's is
+            elif not mine.committed.done():
+                mine.committed.set_result(True)  # the head read, committed
+            mine.sent.set()
             return True, pending
-        return await self._append_ballots(conn, head, state, jobs, accepted, results), pending
+        mine.voted = inherited
+        appended = await self._append_ballots(
+            conn, head, state, jobs, accepted, results, mine, edge, base if on_base else None
+        )
+        return appended, pending
 
     async def _check_batch(
         self,
@@ -537,10 +608,14 @@ class Ledger:
         eid: str,
         jobs: list[CastJob],
         results: dict[int, tuple[str, bool] | LedgerError],
-    ) -> tuple[list[int], dict[int, int], Head, el.ElectionState]:
-        """Decide each job against one read of the head and the database. Returns the
-        accepted job numbers, duplicates in the batch mapped to the job whose answer they
-        share, the head read and the state."""
+        base: InFlight | None = None,
+        deferred: list[int] | None = None,
+    ) -> tuple[list[int], dict[int, int], Head, merkle.CompactRange | None, el.ElectionState]:
+        """Decide each job against one read of the head and the database, and ``base``, a
+        batch still committing (its head, its voters; a retry of one of its submissions is
+        put in ``deferred``). Returns the accepted job numbers, duplicates in the batch mapped
+        to the job whose answer they share, the head to append after (with its tree edge if
+        it is ``base``'s, not yet committed) and the state."""
         sub_ids = list({j.submission_id for j in jobs})
         voter_ids = list({j.voter_id for j in jobs})
         contest_ids = list({c for j in jobs for c in j.selections})
@@ -559,6 +634,14 @@ class Ledger:
             root=bytes(row["root"]),
         )
         state = await self._state_at(conn, eid, row["version"])
+        in_flight: set[str] = set()
+        edge: merkle.CompactRange | None = None
+        # ``base`` is read once: a base checked again under the lock changes its members.
+        base_head, base_edge = (base.head, base.edge) if base is not None else (None, None)
+        if base_head is not None and base_edge is not None and base_head.size > head.size:
+            head, edge = base_head, base_edge  # still committing: build on it
+            voted.update(base.voted if base is not None else ())
+            in_flight = set(base.submissions) if base is not None else set()
         for r in rows:
             if r["kind"] == "h":
                 continue
@@ -578,6 +661,9 @@ class Ledger:
                     results[i] = (prior["doc"], True)
                 else:
                     results[i] = SubmissionConflict(submission_id=job.submission_id)
+                continue
+            if job.submission_id in in_flight and deferred is not None:
+                deferred.append(i)  # answered by the batch still committing: ask again after
                 continue
             if job.submission_id in first_of:
                 j = first_of[job.submission_id]
@@ -608,7 +694,7 @@ class Ledger:
             voted.update((c, job.voter_id) for c in job.selections)
             first_of[job.submission_id] = i
             accepted.append(i)
-        return accepted, pending, head, state
+        return accepted, pending, head, edge, state
 
     async def _append_ballots(
         self,
@@ -618,9 +704,13 @@ class Ledger:
         jobs: list[CastJob],
         accepted: list[int],
         jobs_results: dict[int, tuple[str, bool] | LedgerError],
+        mine: InFlight | None = None,
+        base_edge: merkle.CompactRange | None = None,
+        after: InFlight | None = None,
     ) -> bool:
         """Append the accepted papers after ``head``; False (nothing written) if the head has
-        moved since it was read."""
+        moved since it was read. ``mine`` learns the new head, voters and submissions just
+        before the write is sent, for the batch after to build on."""
         eid = head.election_id
         sealed = state.require_definition().sealed
         items: list[tuple[int, str, EntryTemplate, tuple[str, ...], bytes | None]] = []
@@ -632,7 +722,9 @@ class Ledger:
             items.extend((i, *item) for item in prepared[1])
         # DESIGN §6: entries carry no voter id and their order within a batch is shuffled.
         secrets.SystemRandom().shuffle(items)
-        placed = await self.store.prepare(conn, head, [t for _, _, t, _, _ in items])
+        placed = await self.store.prepare(
+            conn, head, [t for _, _, t, _, _ in items], edge=base_edge
+        )
         receipts: dict[int, list[str]] = defaultdict(list)
         sealed_rows: list[tuple[int, str, str, bytes]] = []
         # One signature for the whole batch (docs/log-format.md §8): every receipt carries it
@@ -665,6 +757,23 @@ class Ledger:
             *(zip(*sealed_rows, strict=True) if sealed_rows else ((), (), (), ())),
             *zip(*answers, strict=True),
         ]
+        # The next batch may build on this one from here: remember the new edge now (it is
+        # forgotten if the write fails), and say what the write adds.
+        self.store.written(eid, placed)
+        if mine is not None:
+            mine.head = Head(
+                election_id=eid,
+                origin=head.origin,
+                size=placed.size,
+                chain_head=placed.chain_head,
+                root=placed.root,
+            )
+            mine.edge = placed.edge
+            mine.voted.update(voted)
+            mine.submissions = {jobs[i].submission_id for i in accepted}
+            mine.sent.set()
+        if after is not None and not await asyncio.shield(after.committed):
+            return False  # the batch this one built on did not commit: nothing is sent
         moved = await conn.fetchrow(
             Q["append_ballots"],
             eid,
@@ -673,10 +782,12 @@ class Ledger:
             placed.chain_head,
             placed.root,
             head.size,
+            head.chain_head,
         )
         if moved is None:
             return False  # another writer moved the head: nothing was written
-        self.store.written(eid, placed)
+        if mine is not None and not mine.committed.done():
+            mine.committed.set_result(True)
         metrics.APPENDS.labels("ballot_cast").inc(len(placed.appended))
         metrics.RECEIPTS.inc(len(placed.appended))
         return True
@@ -864,12 +975,16 @@ class Ledger:
 
 
 class Sequencer:
-    """Group commit for one election: one batch in flight, the next gathers meanwhile."""
+    """Group commit for one election, pipelined: while one batch's write commits, the next
+    batch is read, checked, hashed and signed on top of it, and its write waits in PostgreSQL
+    behind the first (the head row's lock), so the database and the ledger's CPU work at the
+    same time. At most two batches are in flight; the one after waits for the older."""
 
     def __init__(self, ledger: Ledger, election: str) -> None:
         self.ledger = ledger
         self.election = election
         self.queue: asyncio.Queue[CastJob] = asyncio.Queue()
+        self.deferred: collections.deque[CastJob] = collections.deque()
         self.task = asyncio.create_task(self._run(), name=f"sequencer:{election}")
 
     async def submit(self, job: CastJob) -> tuple[str, bool]:
@@ -882,36 +997,68 @@ class Sequencer:
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
+        while self.deferred:
+            _refuse(self.deferred.popleft(), Unavailable("the ledger is shutting down"))
         while not self.queue.empty():
-            job = self.queue.get_nowait()
-            if not job.future.done():
-                job.future.set_exception(Unavailable("the ledger is shutting down"))
+            _refuse(self.queue.get_nowait(), Unavailable("the ledger is shutting down"))
+
+    async def _take(self) -> list[CastJob]:
+        """The next batch: jobs deferred by the last batch first, then what is queued."""
+        batch: list[CastJob] = []
+        while self.deferred and len(batch) < self.ledger.settings.max_batch:
+            batch.append(self.deferred.popleft())
+        if not batch:
+            batch.append(await self.queue.get())
+        while len(batch) < self.ledger.settings.max_batch and not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+        return batch
 
     async def _run(self) -> None:
-        while True:
-            batch = [await self.queue.get()]
-            while len(batch) < self.ledger.settings.max_batch and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-            try:
-                await self.ledger.commit_batch(self.election, batch)
-            except asyncio.CancelledError:
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(Unavailable("the ledger is shutting down"))
-                raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning(
-                    "batch_failed", election_id=self.election, error=str(exc), size=len(batch)
-                )
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(Unavailable("the database is unavailable"))
-                await asyncio.sleep(0.2)
-            except Exception as exc:
-                log.exception("batch_crashed", election_id=self.election, size=len(batch))
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+        flying: list[tuple[asyncio.Task[None], InFlight]] = []
+        try:
+            while True:
+                batch = await self._take()
+                while flying and (len(flying) >= 2 or flying[0][0].done()):
+                    await flying.pop(0)[0]
+                base = flying[-1][1] if flying else None
+                mine = InFlight()
+                task = asyncio.create_task(self._commit(batch, base, mine))
+                sent = asyncio.create_task(mine.sent.wait())
+                await asyncio.wait({task, sent}, return_when=asyncio.FIRST_COMPLETED)
+                sent.cancel()
+                flying.append((task, mine))
+        except asyncio.CancelledError:
+            for task, _ in flying:
+                task.cancel()
+            await asyncio.gather(*(task for task, _ in flying), return_exceptions=True)
+            raise
+
+    async def _commit(self, batch: list[CastJob], base: InFlight | None, mine: InFlight) -> None:
+        """One batch, with every failure answered to its jobs."""
+        try:
+            self.deferred.extend(
+                await self.ledger.commit_batch(self.election, batch, base=base, mine=mine)
+            )
+        except asyncio.CancelledError:
+            for job in batch:
+                _refuse(job, Unavailable("the ledger is shutting down"))
+            raise
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("batch_failed", election_id=self.election, error=str(exc), size=len(batch))
+            for job in batch:
+                _refuse(job, Unavailable("the database is unavailable"))
+            await asyncio.sleep(0.2)
+        except Exception as exc:
+            log.exception("batch_crashed", election_id=self.election, size=len(batch))
+            for job in batch:
+                _refuse(job, exc)
+        finally:
+            mine.sent.set()
+
+
+def _refuse(job: CastJob, exc: BaseException) -> None:
+    if not job.future.done():
+        job.future.set_exception(exc)
 
 
 def _b64(text: str) -> bytes:

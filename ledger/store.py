@@ -195,10 +195,13 @@ class LogStore:
         templates: Sequence[EntryTemplate],
         *,
         time: str | None = None,
+        edge: merkle.CompactRange | None = None,
     ) -> PreparedAppend:
-        """Render, hash and place ``templates`` after ``head`` (locked by the caller): the rows
-        to write and the new head. No writes; ``written`` must follow in the transaction."""
-        edge = await self._edge(conn, head)
+        """Render, hash and place ``templates`` after ``head`` (locked by the caller, or the
+        head a batch still committing will leave, with its ``edge``): the rows to write and
+        the new head. No writes; ``written`` must follow in the transaction."""
+        if edge is None or edge.size != head.size or edge.root() != head.root:
+            edge = await self._edge(conn, head)
         return prepare_append(head, edge, templates, time or entry_time())
 
     def written(self, election_id: str, prepared: PreparedAppend) -> None:

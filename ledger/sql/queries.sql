@@ -146,14 +146,16 @@ CROSS JOIN LATERAL (
 
 -- name: append_ballots
 -- The group commit's one write, one statement and so one transaction: move the head from
--- size $22 (compare-and-set: the UPDATE takes the head row's lock, and in READ COMMITTED
--- re-reads a row another writer moved, which then no longer matches), and only then insert
--- the entries, the tree nodes they complete, who voted where, the sealed selections and the
--- answers kept for retries, and wake the feed. Returns one row if the head moved; none if
--- another writer moved it first: then nothing was written and the batch is checked again.
+-- size $22 with chain value $23 (a compare-and-set: the UPDATE takes the head row's lock, and
+-- in READ COMMITTED re-reads a row another batch or writer moved, which then no longer
+-- matches), and only then insert the entries, the tree nodes they complete, who voted where,
+-- the sealed selections and the answers kept for retries, and wake the feed. Returns one row
+-- if the head moved; none if it had moved on: then nothing was written and the batch is
+-- checked again. The ledger sends the next batch's write while this one commits: it waits
+-- here on the row lock, and expects the head this one leaves.
 WITH moved AS (
     UPDATE logs SET size = $19, chain_head = $20, root = $21, updated_at = now()
-    WHERE election_id = $1 AND size = $22
+    WHERE election_id = $1 AND size = $22 AND chain_head = $23
     RETURNING election_id
 ), new_entries AS (
     INSERT INTO entries (election_id, idx, kind, leaf_hash, chain_hash, body)
