@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from ledger import merkle
-from ledger.app import LEDGER
+from ledger.app import LEDGER, create_app
 from ledger.chain import GENESIS, chain_next
 from ledger.checkpoint import open_checkpoint
 from ledger.entry import parse_entry
@@ -273,3 +275,39 @@ async def test_roll_of_100k_rows_streams_in(client: AppClient, fmt: str) -> None
     assert summary["contests"]["youth"]["eligible"] == expected_youth
     entries = await feed(client, EID)
     assert "member-0" not in "".join(e["entry"] for e in entries)
+
+
+async def test_pipelined_small_batches_keep_every_answer_and_refuse_every_double_vote(
+    settings: Any, aiohttp_client: Any
+) -> None:
+    """Batches of 4, so that most are prepared while the one before commits: each paper sent
+    three times at once gets one receipt (the retries, in the same or a later batch, replay
+    it); of two papers by one voter exactly one is appended; the log has nothing else."""
+    client = await aiohttp_client(create_app(dataclasses.replace(settings, max_batch=4), SIGNER))
+    await setup_election(client)
+    voters = [f"v{i:03d}" for i in range(60)]
+    bodies = [paper(v) for v in voters for _ in range(3)]
+    bodies += [paper(v, sub=f"other-{v}-0001", members=["bob"]) for v in voters[::3]]
+    random.Random(7).shuffle(bodies)
+    results = await asyncio.gather(*(cast(client, b) for b in bodies))
+    answers: dict[str, list[tuple[int, Any]]] = {}
+    for body, result in zip(bodies, results, strict=True):
+        answers.setdefault(body["submission_id"], []).append(result)
+    won: dict[str, int] = {}
+    for sub, got in answers.items():
+        statuses = sorted(s for s, _ in got)
+        if statuses[0] == 409:
+            assert set(statuses) == {409}, (sub, statuses)
+            continue
+        assert statuses == [200] * (len(got) - 1) + [201], (sub, statuses)
+        assert all(b == got[0][1] for _, b in got), sub
+        voter = next(b["voter_id"] for b in bodies if b["submission_id"] == sub)
+        won[voter] = won.get(voter, 0) + 1
+    assert won == {v: 1 for v in voters}
+    entries = await feed(client, EID)
+    casts = [parse_entry(e["entry"].encode()) for e in entries]
+    assert sum(c.kind == "ballot_cast" for c in casts) == sum(
+        len(next(b for b in bodies if b["submission_id"] == sub)["selections"])
+        for sub, got in answers.items()
+        if got[0][0] != 409
+    )
