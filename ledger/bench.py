@@ -166,6 +166,35 @@ def paper(i: int) -> dict[str, Any]:
     }
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far (user + system) by this process, by the ledger (the ``serve``
+    child) and by every PostgreSQL process, read from ``/proc``; {} where there is no /proc.
+    The bench's cluster is its own, so every ``postgres`` process is the bench's."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"load generator": 0.0, "ledger": 0.0, "postgresql": 0.0}
+    me = str(os.getpid())
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return {}
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used = (int(fields[11]) + int(fields[12])) / tick
+        if pid == me:
+            out["load generator"] += used
+        elif name.startswith("postgres"):
+            out["postgresql"] += used
+        elif b"ledger.cli\0ledger\0serve" in cmd:
+            out["ledger"] += used
+    return out
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     n = len(ordered)
@@ -375,7 +404,9 @@ async def _append(args: argparse.Namespace, admin_url: str, work: Path) -> int:
         await drive(port, warm, args.clients)
         _, before = await _get(port, "/metrics")
         requests = build_requests(port, args.warmup, args.casts)
+        cpu0 = cpu_seconds()
         ledger_run = await drive(port, requests, args.clients)
+        cpu1 = cpu_seconds()
         _, after = await _get(port, "/metrics")
         _, head = await _get(port, base)
         size = json.loads(head)["size"]
@@ -424,6 +455,15 @@ async def _append(args: argparse.Namespace, admin_url: str, work: Path) -> int:
         f"p50 <= {_bucket_quantile(delta, 0.5):.0f}, p95 <= {_bucket_quantile(delta, 0.95):.0f}"
         f"; mean commit {1000 * (cs1 - cs0) / max(cc1 - cc0, 1):.1f} ms"
     )
+    if cpu0 and ok:
+        used = {k: cpu1[k] - cpu0[k] for k in cpu0}
+        print(
+            "         CPU per cast: "
+            + ", ".join(f"{k} {v / ok * 1e6:.0f} us" for k, v in used.items())
+            + f"; sum {sum(used.values()) / ok * 1e6:.0f} us; busy "
+            + ", ".join(f"{k} {v / ledger_run.seconds:.0%}" for k, v in used.items())
+            + " of one core"
+        )
     print(
         f"ceiling: {ceiling_rate:9,.0f} req/s    (bare aiohttp, same body, {reply_size}-byte "
         f"reply, same load generator)"
