@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import collections
 import contextlib
 import csv
 import hashlib
@@ -548,9 +547,12 @@ class Ledger:
                     log.info("batch_head_moved", election_id=eid, locked=locked)
                 else:
                     raise Unavailable("the log's head moved under a locked batch")
+                # Committed (the statement, or the locked transaction, has returned): the
+                # batch built on this one may send its write.
+                mine.committed.set_result(True)
         finally:
             mine.sent.set()
-            if not mine.committed.done() and (base is None or mine.committed is not base.committed):
+            if not mine.committed.done():
                 mine.committed.set_result(False)
         # The batch has committed: answer every job in it.
         for i, job in enumerate(jobs):
@@ -585,20 +587,28 @@ class Ledger:
             conn, eid, jobs, results, base, deferred
         )
         on_base = edge is not None and base is not None
-        inherited = set(base.voted) if base is not None and on_base else set()
         if not accepted:
-            # Nothing to write: the batch after builds on what this one built on.
-            mine.head, mine.edge, mine.voted = head, edge, inherited
-            mine.submissions = set(base.submissions) if base is not None and on_base else set()
-            if base is not None and on_base:
-                mine.committed = base.committed  # this head is committed when base's is
-            elif not mine.committed.done():
-                mine.committed.set_result(True)  # the head read, committed
+            # Nothing to write. Refusals may rest on ``base`` (its voters), so they wait until
+            # it has committed; if it did not, the batch is checked again.
+            if base is not None and on_base and not await asyncio.shield(base.committed):
+                return False, pending
+            mine.head, mine.edge = head, edge
+            mine.voted, mine.submissions = set(), set()
             mine.sent.set()
             return True, pending
-        mine.voted = inherited
+        # The batch after is prepared only once ``base`` is over: this batch's own voters and
+        # submissions are all it needs besides what the database shows.
+        mine.voted, mine.submissions = set(), set()
         appended = await self._append_ballots(
-            conn, head, state, jobs, accepted, results, mine, edge, base if on_base else None
+            conn,
+            head,
+            state,
+            jobs,
+            accepted,
+            results,
+            mine,
+            edge,
+            base if on_base else None,
         )
         return appended, pending
 
@@ -786,8 +796,6 @@ class Ledger:
         )
         if moved is None:
             return False  # another writer moved the head: nothing was written
-        if mine is not None and not mine.committed.done():
-            mine.committed.set_result(True)
         metrics.APPENDS.labels("ballot_cast").inc(len(placed.appended))
         metrics.RECEIPTS.inc(len(placed.appended))
         return True
@@ -984,7 +992,6 @@ class Sequencer:
         self.ledger = ledger
         self.election = election
         self.queue: asyncio.Queue[CastJob] = asyncio.Queue()
-        self.deferred: collections.deque[CastJob] = collections.deque()
         self.task = asyncio.create_task(self._run(), name=f"sequencer:{election}")
 
     async def submit(self, job: CastJob) -> tuple[str, bool]:
@@ -997,48 +1004,49 @@ class Sequencer:
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
-        while self.deferred:
-            _refuse(self.deferred.popleft(), Unavailable("the ledger is shutting down"))
         while not self.queue.empty():
             _refuse(self.queue.get_nowait(), Unavailable("the ledger is shutting down"))
 
     async def _take(self) -> list[CastJob]:
-        """The next batch: jobs deferred by the last batch first, then what is queued."""
-        batch: list[CastJob] = []
-        while self.deferred and len(batch) < self.ledger.settings.max_batch:
-            batch.append(self.deferred.popleft())
-        if not batch:
-            batch.append(await self.queue.get())
+        batch = [await self.queue.get()]
         while len(batch) < self.ledger.settings.max_batch and not self.queue.empty():
             batch.append(self.queue.get_nowait())
         return batch
 
     async def _run(self) -> None:
         flying: list[tuple[asyncio.Task[None], InFlight]] = []
+        batch: list[CastJob] = []  # taken, and not yet given to a task
         try:
             while True:
                 batch = await self._take()
                 while flying and (len(flying) >= 2 or flying[0][0].done()):
-                    await flying.pop(0)[0]
+                    await flying[0][0]  # stays tracked until it is over
+                    flying.pop(0)
                 base = flying[-1][1] if flying else None
                 mine = InFlight()
                 task = asyncio.create_task(self._commit(batch, base, mine))
-                sent = asyncio.create_task(mine.sent.wait())
-                await asyncio.wait({task, sent}, return_when=asyncio.FIRST_COMPLETED)
-                sent.cancel()
                 flying.append((task, mine))
+                batch = []
+                sent = asyncio.create_task(mine.sent.wait())
+                try:
+                    await asyncio.wait({task, sent}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    sent.cancel()
         except asyncio.CancelledError:
+            for job in batch:
+                _refuse(job, Unavailable("the ledger is shutting down"))
             for task, _ in flying:
                 task.cancel()
             await asyncio.gather(*(task for task, _ in flying), return_exceptions=True)
             raise
 
     async def _commit(self, batch: list[CastJob], base: InFlight | None, mine: InFlight) -> None:
-        """One batch, with every failure answered to its jobs."""
+        """One batch, with every failure answered to its jobs. Jobs it defers (retries of a
+        submission still committing) go back to the queue, which wakes the next batch."""
         try:
-            self.deferred.extend(
-                await self.ledger.commit_batch(self.election, batch, base=base, mine=mine)
-            )
+            deferred = await self.ledger.commit_batch(self.election, batch, base=base, mine=mine)
+            for job in deferred:
+                self.queue.put_nowait(job)
         except asyncio.CancelledError:
             for job in batch:
                 _refuse(job, Unavailable("the ledger is shutting down"))
