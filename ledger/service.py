@@ -148,7 +148,8 @@ class InFlight:
     edge: merkle.CompactRange | None = None
     """The tree's right edge after this batch."""
     voted: set[tuple[str, str]] = field(default_factory=set)
-    """(contest, voter) appended by this batch and the batches it built on."""
+    """(contest, voter) appended by this batch (the batch before it is over by the time the
+    batch after is checked, so the database shows the rest)."""
     submissions: set[str] = field(default_factory=set)
     """Submission ids answered by this batch: a retry of one waits for the next batch."""
     sent: asyncio.Event = field(default_factory=asyncio.Event)
@@ -586,29 +587,18 @@ class Ledger:
         accepted, pending, head, edge, state = await self._check_batch(
             conn, eid, jobs, results, base, deferred
         )
-        on_base = edge is not None and base is not None
+        built_on = base if edge is not None else None  # the batch still committing, if any
         if not accepted:
-            # Nothing to write. Refusals may rest on ``base`` (its voters), so they wait until
-            # it has committed; if it did not, the batch is checked again.
-            if base is not None and on_base and not await asyncio.shield(base.committed):
+            # Nothing to write. Refusals may rest on ``built_on`` (its voters), so they wait
+            # until it has committed; if it did not, the batch is checked again.
+            if built_on is not None and not await asyncio.shield(built_on.committed):
                 return False, pending
             mine.head, mine.edge = head, edge
             mine.voted, mine.submissions = set(), set()
             mine.sent.set()
             return True, pending
-        # The batch after is prepared only once ``base`` is over: this batch's own voters and
-        # submissions are all it needs besides what the database shows.
-        mine.voted, mine.submissions = set(), set()
         appended = await self._append_ballots(
-            conn,
-            head,
-            state,
-            jobs,
-            accepted,
-            results,
-            mine,
-            edge,
-            base if on_base else None,
+            conn, head, state, jobs, accepted, results, mine, edge, built_on
         )
         return appended, pending
 
@@ -646,12 +636,17 @@ class Ledger:
         state = await self._state_at(conn, eid, row["version"])
         in_flight: set[str] = set()
         edge: merkle.CompactRange | None = None
-        # ``base`` is read once: a base checked again under the lock changes its members.
-        base_head, base_edge = (base.head, base.edge) if base is not None else (None, None)
-        if base_head is not None and base_edge is not None and base_head.size > head.size:
-            head, edge = base_head, base_edge  # still committing: build on it
-            voted.update(base.voted if base is not None else ())
-            in_flight = set(base.submissions) if base is not None else set()
+        if (
+            base is not None
+            and base.head is not None
+            and base.edge is not None
+            and base.head.size > head.size
+        ):
+            # Still committing: build on it. Its head and edge are taken here, once, and
+            # returned: a base checked again under the lock replaces them.
+            head, edge = base.head, base.edge
+            voted.update(base.voted)
+            in_flight = set(base.submissions)
         for r in rows:
             if r["kind"] == "h":
                 continue
@@ -779,7 +774,7 @@ class Ledger:
                 root=placed.root,
             )
             mine.edge = placed.edge
-            mine.voted.update(voted)
+            mine.voted = set(voted)
             mine.submissions = {jobs[i].submission_id for i in accepted}
             mine.sent.set()
         if after is not None and not await asyncio.shield(after.committed):
