@@ -72,23 +72,10 @@ class Span:
     at: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)  # size -> edge then
 
 
-def _entry(line: bytes, index: int) -> tuple[bytes, bytes, bytes]:
-    """``(entry bytes, leaf hex, chain hex)`` of one entry line, which must have ``index``."""
-    head = b"%s%d%s" % (_PREFIX, index, _ENTRY)
-    if line.startswith(head) and line.endswith(b'"}') and len(line) >= len(head) + _TAIL:
-        text = line[len(head) : -_TAIL]
-        tail = line[-_TAIL:]
-        body = text.translate(None, _DROP)
-        # Plain iff no raw control byte, every backslash began a \" and every quote was
-        # so escaped: then the dropped bytes are exactly the escapes, and ``body`` is the
-        # JSON string's value.
-        dropped = len(text) - len(body)
-        if (
-            text.count(b'\\"') == dropped == text.count(b'"')
-            and tail.startswith(_LEAF)
-            and tail[len(_LEAF) + 64 : len(_LEAF) + 64 + len(_CHAIN)] == _CHAIN
-        ):
-            return body, tail[len(_LEAF) : len(_LEAF) + 64], tail[-66:-2]
+def _parsed_entry(line: bytes, index: int) -> tuple[bytes, bytes, bytes]:
+    """``(entry bytes, leaf hex, chain hex)`` of an entry line that is not in the plain form
+    ``check_lines`` slices (any other escape, spacing or member order), which must have
+    ``index``."""
     try:
         obj = json.loads(line)
         if obj["kind"] != "entry":
@@ -114,7 +101,10 @@ def check_lines(lines: Iterable[bytes], first: int, sizes: frozenset[int] = froz
     for line in lines:
         if not line:
             continue
-        # The fast path of _entry, inline (it is most of the time per entry).
+        # Plain iff the line is as ``entry_line`` writes it, with no raw control byte, every
+        # backslash the start of a \" and every quote so escaped: then the dropped bytes are
+        # exactly the escapes and ``body`` is the JSON string's value. Inline: it is most of
+        # the time per entry. Anything else is parsed.
         head = b"%s%d%s" % (_PREFIX, index, _ENTRY)
         text = line[len(head) : tail_at]
         tail = line[tail_at:]
@@ -128,7 +118,7 @@ def check_lines(lines: Iterable[bytes], first: int, sizes: frozenset[int] = froz
         ):
             leaf_hex, chain_hex = tail[len(_LEAF) : leaf_end], tail[-66:-2]
         else:
-            body, leaf_hex, chain_hex = _entry(line, index)
+            body, leaf_hex, chain_hex = _parsed_entry(line, index)
         leaf = sha(b"\x00" + body).digest()
         if hexlify(leaf) != leaf_hex:
             raise VerifyError("leaf hash differs", index=index, computed=leaf.hex())

@@ -12,7 +12,7 @@ from ledger import merkle
 from ledger.chain import GENESIS, chain_next
 from ledger.errors import LedgerError
 from ledger.export import entry_line
-from ledger.verify import VerifyError, _entry, check_lines, join
+from ledger.verify import VerifyError, _parsed_entry, check_lines, join
 
 BODIES = st.one_of(
     st.builds(
@@ -38,10 +38,13 @@ def _log(bodies: list[bytes]) -> tuple[list[bytes], merkle.MemoryTree]:
 @settings(max_examples=300, deadline=None)
 @given(st.integers(0, 10**9), BODIES)
 def test_an_entry_line_gives_back_the_exact_entry_bytes(index: int, body: bytes) -> None:
-    """Sliced (plain text) or parsed (anything escaped), the entry's bytes come back exact."""
+    """Sliced (plain text) or parsed (anything escaped), the entry's bytes come back exact:
+    the leaf hash of what was read is the leaf hash of ``body``, and the chain value is read."""
     leaf, chain = merkle.leaf_hash(body), bytes(range(32))
     line = entry_line(index, body, leaf, chain).rstrip(b"\n")
-    assert _entry(line, index) == (body, leaf.hex().encode(), chain.hex().encode())
+    span = check_lines([line], index)
+    assert (span.first_leaf, span.first_chain, span.size) == (leaf, chain, 1)
+    assert _parsed_entry(line, index) == (body, leaf.hex().encode(), chain.hex().encode())
 
 
 @settings(max_examples=150, deadline=None)
