@@ -167,10 +167,14 @@ class LogStore:
             raise LedgerError("tree nodes missing from the store", missing=sorted(missing)[:5])
         return found
 
-    async def _edge(self, conn: asyncpg.Connection, head: Head) -> merkle.CompactRange:
-        cached = self._edges.get(head.election_id)
-        if cached is not None and cached.size == head.size and cached.root() == head.root:
-            return merkle.CompactRange(size=cached.size, hashes=list(cached.hashes))
+    async def _edge(
+        self, conn: asyncpg.Connection, head: Head, given: merkle.CompactRange | None = None
+    ) -> merkle.CompactRange:
+        """The tree's right edge at ``head``: ``given`` or the cached one if it is that
+        head's (``prepare_append`` copies it), else rebuilt from the stored nodes."""
+        for known in (given, self._edges.get(head.election_id)):
+            if known is not None and known.size == head.size and known.root() == head.root:
+                return known
         nodes = await self.nodes(conn, head.election_id, merkle.root_nodes(head.size))
         edge = merkle.CompactRange.from_nodes(head.size, nodes)
         if edge.root() != head.root:
@@ -200,8 +204,7 @@ class LogStore:
         """Render, hash and place ``templates`` after ``head`` (locked by the caller, or the
         head a batch still committing will leave, with its ``edge``): the rows to write and
         the new head. No writes; ``written`` must follow in the transaction."""
-        if edge is None or edge.size != head.size or edge.root() != head.root:
-            edge = await self._edge(conn, head)
+        edge = await self._edge(conn, head, edge)
         return prepare_append(head, edge, templates, time or entry_time())
 
     def written(self, election_id: str, prepared: PreparedAppend) -> None:
