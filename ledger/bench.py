@@ -36,7 +36,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from typing import Any
 import asyncpg
 
 from ledger import metrics
-from ledger.embedded import EmbeddedPostgres, free_port
+from ledger.embedded import free_port, throwaway_cluster
 from ledger.keys import Keyring, Signer
 from ledger.receipts import Receipt, verify_receipt
 from ledger.settings import Settings
@@ -94,22 +94,9 @@ def add_parser(bench_sub: Any) -> None:
 # --- database --------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def durable_cluster() -> Iterator[str]:
+def durable_cluster() -> contextlib.AbstractContextManager[str]:
     """An admin URL: ``DATABASE_URL``, or a throwaway embedded cluster with fsync on."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield url
-        return
-    root = Path(tempfile.mkdtemp(prefix="ballot-bench-pg-"))
-    root.chmod(0o711)
-    cluster = EmbeddedPostgres(data_dir=root / "data", settings=dict(DURABLE))
-    cluster.start()
-    try:
-        yield cluster.admin_url
-    finally:
-        cluster.stop(mode="immediate")
-        shutil.rmtree(root, ignore_errors=True)
+    return throwaway_cluster("ballot-bench-pg-", DURABLE)
 
 
 async def create_database(admin_url: str) -> str:

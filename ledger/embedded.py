@@ -17,6 +17,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,3 +228,22 @@ def database_url(data_dir: Path | None = None, database: str = "postgres") -> It
         return
     with embedded_cluster(data_dir) as cluster:
         yield cluster.url(database)
+
+
+@contextlib.contextmanager
+def throwaway_cluster(prefix: str, settings: dict[str, str]) -> Iterator[str]:
+    """An admin URL: ``DATABASE_URL`` when set, or a fresh cluster in a new temporary
+    directory (readable by the ``postgres`` user), stopped at once and removed on exit."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o711)
+    cluster = EmbeddedPostgres(data_dir=root / "data", settings=dict(settings))
+    cluster.start()
+    try:
+        yield cluster.admin_url
+    finally:
+        cluster.stop(mode="immediate")
+        shutil.rmtree(root, ignore_errors=True)

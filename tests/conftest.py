@@ -8,13 +8,9 @@ off (these clusters are thrown away), and stop it at the end.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import tempfile
 import threading
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,7 +18,7 @@ import asyncpg
 import pytest
 
 from ledger import sql
-from ledger.embedded import FAST_SETTINGS, EmbeddedPostgres
+from ledger.embedded import FAST_SETTINGS, throwaway_cluster
 
 T = TypeVar("T")
 
@@ -63,19 +59,8 @@ async def _execute(url: str, *statements: str) -> None:
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:
     """Admin URL of the PostgreSQL cluster the tests use."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
+    with throwaway_cluster("ballot-test-pg-", FAST_SETTINGS) as url:
         yield url
-        return
-    root = Path(tempfile.mkdtemp(prefix="ballot-test-pg-"))
-    root.chmod(0o711)
-    cluster = EmbeddedPostgres(data_dir=root / "data", settings=dict(FAST_SETTINGS))
-    cluster.start()
-    try:
-        yield cluster.admin_url
-    finally:
-        cluster.stop(mode="immediate")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
