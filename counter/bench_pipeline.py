@@ -31,17 +31,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +43,7 @@ import aiohttp
 import asyncpg
 
 from ledger.bench import durability, durable_cluster, machine
+from ledger.child import Service
 from ledger.embedded import free_port
 from ledger.keys import Signer
 
@@ -140,54 +135,9 @@ def paper(i: int, contests: int = 2) -> dict[str, Any]:
     }
 
 
-@dataclass
-class Process:
-    """``ballot <args>`` as a child process, its output in ``log``; ready on ``/readyz``."""
-
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    log: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self, within: float = 60.0) -> None:
-        with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once; readiness below
-                [sys.executable, "-m", "ledger.cli", *self.args],
-                env={**os.environ, **self.env},
-                stdout=fh,
-                stderr=fh,
-            )
-        deadline = time.monotonic() + within
-        async with aiohttp.ClientSession() as session:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise SystemExit(f"the {self.name} exited at start; see {self.log}")
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(self.url + "/readyz") as r:
-                        if r.status == 200:
-                            return
-                await asyncio.sleep(0.05)
-        raise SystemExit(f"the {self.name} did not become ready; see {self.log}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def ledger_process(url: str, work: Path, key_file: Path, counter_key: Signer) -> Process:
+def ledger_process(url: str, work: Path, key_file: Path, counter_key: Signer) -> Service:
     port = free_port()
-    return Process(
+    return Service(
         "ledger",
         ["ledger", "serve"],
         {
@@ -207,10 +157,10 @@ def ledger_process(url: str, work: Path, key_file: Path, counter_key: Signer) ->
 
 
 def counter_process(
-    url: str, work: Path, ledger: Process, ledger_key: Signer, counter_key_file: Path, batch: int
-) -> Process:
+    url: str, work: Path, ledger: Service, ledger_key: Signer, counter_key_file: Path, batch: int
+) -> Service:
     port = free_port()
-    return Process(
+    return Service(
         "counter",
         ["counter", "serve"],
         {
@@ -359,9 +309,9 @@ async def _pipeline(args: argparse.Namespace, admin_url: str, work: Path) -> int
         counter_url, work, ledger, ledger_key, counter_file, args.counter_batch
     )
     try:
-        await ledger.start()
+        await ledger.start(within=60.0)
         t0 = time.perf_counter()
-        await counter.start()
+        await counter.start(within=60.0)
         base = f"{counter.url}/v1/elections/{EID}"
         size = int(t["size"])
         followed: float | None = None
@@ -390,7 +340,7 @@ async def _pipeline(args: argparse.Namespace, admin_url: str, work: Path) -> int
             # A restart: the new process refolds its own mirror before it follows again.
             counter.stop()
             t0 = time.perf_counter()
-            await counter.start()
+            await counter.start(within=60.0)
             restarted: float | None = None
             while restarted is None:
                 await asyncio.sleep(0.1)

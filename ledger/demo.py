@@ -24,9 +24,6 @@ import contextlib
 import os
 import random
 import secrets
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -43,6 +40,7 @@ from rich.table import Table
 
 from ledger import export as exp
 from ledger import receipt_check
+from ledger.child import Service
 from ledger.embedded import embedded_cluster, free_port
 from ledger.errors import CliError
 from ledger.keys import Signer
@@ -262,48 +260,6 @@ def ranking(
 
 
 # --- processes ------------------------------------------------------------------------------
-
-
-@dataclass
-class Service:
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    log: Path
-    port: int
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once; readiness is awaited below
-                [sys.executable, "-m", "ledger.cli", *self.args],
-                env={**os.environ, **self.env},
-                stdout=fh,
-                stderr=fh,
-            )
-        async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                if self.proc.poll() is not None:
-                    raise CliError(f"the {self.name} exited at start; see {self.log}")
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(self.url + "/readyz") as r:
-                        if r.status == 200:
-                            return
-                await asyncio.sleep(0.1)
-        raise CliError(f"the {self.name} did not become ready; see {self.log}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 # --- the run --------------------------------------------------------------------------------
