@@ -142,6 +142,41 @@ async def _cast(ledger: TestClient[Any, Any]) -> int:
     return papers
 
 
+async def ledger_and_counter(
+    ledger_settings: Settings,
+    fresh_database: Any,
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    tmp_path: Path,
+) -> tuple[TestClient[Any, Any], TestClient[Any, Any]]:
+    """The ledger on a TCP test server, and a counter with its own database following it."""
+    server = TestServer(create_ledger_app(ledger_settings, SIGNER))
+    ledger = await aiohttp_client(server)
+    counter_settings = CounterSettings(
+        ledger_url=str(server.make_url("")).rstrip("/"),
+        ledger_keys=(SIGNER.verifier.text(),),
+        ledger_token=COUNTER,
+        database_url=fresh_database(),
+        data_dir=tmp_path / "counter",
+        wait=2,
+        retry=0.1,
+        discover_interval=0.2,
+        batch=50,
+    )
+    counter = await aiohttp_client(create_counter_app(counter_settings, COUNTER_SIGNER))
+    return ledger, counter
+
+
+async def wait_declared(counter: TestClient[Any, Any]) -> None:
+    """Until the counter has counted and declared every contest of ``DEFINITION``."""
+
+    async def declared() -> bool:
+        body = await (await counter.get(f"/v1/elections/{EID}/results")).json()
+        results = body.get("results", [])
+        return len(results) == len(DEFINITION["contests"]) and all(r["declared"] for r in results)
+
+    await _wait_for(declared, 120.0)
+
+
 @pytest.fixture
 def ledger_settings(settings: Settings) -> Settings:
     return settings
@@ -157,20 +192,9 @@ async def test_counter_follows_counts_and_declares_what_ballot_count_says(
     """The counter verifies the ledger's log as it grows, shows sealed turnout only while the
     poll is open, counts and declares each contest after close, and its results equal
     ``ballot count`` on the exported BLT with the counted root as the lot seed."""
-    server = TestServer(create_ledger_app(ledger_settings, SIGNER))
-    ledger = await aiohttp_client(server)
-    counter_settings = CounterSettings(
-        ledger_url=str(server.make_url("")).rstrip("/"),
-        ledger_keys=(SIGNER.verifier.text(),),
-        ledger_token=COUNTER,
-        database_url=fresh_database(),
-        data_dir=tmp_path / "counter",
-        wait=2,
-        retry=0.1,
-        discover_interval=0.2,
-        batch=50,
+    ledger, counter = await ledger_and_counter(
+        ledger_settings, fresh_database, aiohttp_client, tmp_path
     )
-    counter = await aiohttp_client(create_counter_app(counter_settings, COUNTER_SIGNER))
 
     await _run_election(ledger)
     papers = await _cast(ledger)
@@ -199,12 +223,7 @@ async def test_counter_follows_counts_and_declares_what_ballot_count_says(
     r = await ledger.post(f"/v1/elections/{EID}/poll/close", headers=AUTH_ADMIN)
     assert r.status == 200, await r.text()
 
-    async def declared() -> bool:
-        body = await (await counter.get(f"/v1/elections/{EID}/results")).json()
-        results = body.get("results", [])
-        return len(results) == 3 and all(r["declared"] for r in results)
-
-    await _wait_for(declared)
+    await wait_declared(counter)
     info = await (await ledger.get(f"/v1/elections/{EID}")).json()
     assert info["phase"] == "declared"
     body = await (await counter.get(f"/v1/elections/{EID}/results")).json()
