@@ -85,7 +85,9 @@ class Verifier:
             raise KeyFormatError("verifier key is not an Ed25519 key", length=len(raw))
         verifier = cls(name=name, public_key=raw[1:])
         if verifier.key_id_hex != hex_id:
-            raise KeyFormatError("verifier key id is not the key's (8 lower-case hex digits)", given=hex_id)
+            raise KeyFormatError(
+                "verifier key id is not the key's (8 lower-case hex digits)", given=hex_id
+            )
         return verifier
 
     def verify(self, message: bytes, signature: bytes) -> None:
@@ -143,7 +145,9 @@ class Signer:
             raise KeyFormatError("private key is not an Ed25519 key")
         signer = cls(name=name, seed=raw[1:])
         if signer.verifier.key_id_hex != hex_id:
-            raise KeyFormatError("private key id is not the key's (8 lower-case hex digits)", given=hex_id)
+            raise KeyFormatError(
+                "private key id is not the key's (8 lower-case hex digits)", given=hex_id
+            )
         return signer
 
     @classmethod

@@ -22,9 +22,7 @@ def _padding_variants(text: str) -> list[str]:
     data = text.rstrip("=")
     unused = {1: 2, 2: 4}.get(text.count("="), 0)  # "=": 2 unused bits, "==": 4
     last = ALPHABET.index(data[-1])
-    return [
-        data[:-1] + ALPHABET[last ^ bits] + text[len(data) :] for bits in range(1, 1 << unused)
-    ]
+    return [data[:-1] + ALPHABET[last ^ bits] + text[len(data) :] for bits in range(1, 1 << unused)]
 
 
 @settings(max_examples=300, deadline=None)
@@ -117,5 +115,5 @@ def test_malformed_hex_is_refused(text: object) -> None:
 
 def test_decode_error_is_a_value_error() -> None:
     """Callers that catch ValueError from a decoder still catch the strict one's errors."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="lower-case hex"):
         hex_strict("zz", 1)

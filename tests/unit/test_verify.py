@@ -97,3 +97,21 @@ def test_a_line_of_another_kind_among_the_entries_is_refused() -> None:
     lines, _ = _log([b"{}", b"[]"])
     with pytest.raises(LedgerError, match="checkpoint line among the entries"):
         check_lines([lines[0], b'{"kind":"checkpoint","size":1,"note":""}'], 0)
+
+
+def test_a_chain_value_in_upper_case_is_refused_wherever_the_file_is_cut() -> None:
+    """An entry line's chain value in upper-case hex is refused, also on the first line of a
+    span (read as bytes there), so the verdict does not depend on where the file is cut."""
+    lines, tree = _log([f'{{"n":{i}}}'.encode() for i in range(24)])
+    roots = {24: tree.root()}
+
+    def run(ls: list[bytes], cut: int) -> None:
+        join([check_lines(ls[:cut], 0), check_lines(ls[cut:], cut)], roots, 24)
+
+    for k in (0, 3, 19):
+        upper = list(lines)
+        chain = upper[k][-66:-2]
+        upper[k] = upper[k][:-66] + chain.upper() + upper[k][-2:]
+        for cut in (k, 12):
+            with pytest.raises(VerifyError, match="chain value"):
+                run(upper, cut)
