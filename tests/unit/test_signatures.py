@@ -15,8 +15,15 @@ from hypothesis import strategies as st
 from ledger import merkle
 from ledger.canonical import canonical_bytes
 from ledger.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint_body, sign_checkpoint
-from ledger.errors import CheckpointError, KeyFormatError, ReceiptError, SignatureError
+from ledger.errors import (
+    CheckpointError,
+    KeyFormatError,
+    ReceiptError,
+    SignatureError,
+    VerificationError,
+)
 from ledger.keys import Keyring, Signer, Verifier
+from ledger.receipt_check import _hashes
 from ledger.receipts import (
     RECEIPT_BATCH_TAG,
     RECEIPT_TAG,
@@ -466,3 +473,14 @@ def test_receipt_texts_are_json_dumps_of_the_receipts(election: str, indices: li
     ]
     signed = ReceiptSigner(SIGNER).sign_batch(election, items, TIME)
     assert receipt_texts(signed) == [json.dumps(r.to_json()) for r in signed]
+
+
+def test_receipt_check_reads_proofs_and_saved_roots_strictly() -> None:
+    """``ballot receipt check`` reads the server's proofs and its saved roots as 32-byte
+    lower-case hex, in the published ``{"proof": [...]}`` or a saved bare list."""
+    good = bytes(range(32)).hex()
+    assert _hashes({"proof": [good]}, "proof") == [bytes(range(32))]
+    assert _hashes([good, good], "proof") == [bytes(range(32))] * 2
+    for bad in ([good.upper()], [good[:-2]], [" " + good[1:]], [7], good, {"proof": None}):
+        with pytest.raises(VerificationError, match="proof"):
+            _hashes(bad, "proof")
