@@ -11,17 +11,19 @@ followed by a blank line and one or more signature lines
 (the line starts with U+2014 EM DASH and a space). Each signature is over the body bytes
 exactly, including the final newline of the body. A verifier accepts a checkpoint when at least
 one signature is by a key it trusts and verifies; signatures by unknown keys are ignored, a
-signature by a trusted key that does not verify is an error.
+signature by a trusted key that does not verify is an error. Roots and signatures are read as
+canonical base64 (``ledger.encoding``): one spelling per value, so that the signed note of a
+checkpoint has one text.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from dataclasses import dataclass
 
-from ledger.errors import CheckpointError, SignatureError
+from ledger.encoding import b64_strict
+from ledger.errors import CheckpointError, DecodeError, SignatureError
 from ledger.keys import Keyring, Signer
 
 _SIG_PREFIX = "\u2014 "
@@ -68,11 +70,9 @@ def parse_checkpoint_body(body: str) -> Checkpoint:
     if not _SIZE.match(size_text):
         raise CheckpointError("tree size is not a decimal number", size=size_text)
     try:
-        root = base64.b64decode(root_text, validate=True)
-    except binascii.Error as exc:
-        raise CheckpointError("root is not base64", root=root_text) from exc
-    if len(root) != 32:
-        raise CheckpointError("root is not 32 bytes", length=len(root))
+        root = b64_strict(root_text, 32, what="root")
+    except DecodeError as exc:
+        raise CheckpointError(exc.message, root=root_text[:80]) from exc
     return Checkpoint(origin=origin, size=int(size_text), root=root)
 
 
@@ -100,14 +100,16 @@ def open_checkpoint(note: str, keyring: Keyring, *, origin: str | None = None) -
             raise CheckpointError("malformed signature line", line=line[:80])
         try:
             name, blob = line[len(_SIG_PREFIX) :].split(" ")
-            raw = base64.b64decode(blob, validate=True)
-        except (ValueError, binascii.Error) as exc:
+            raw = b64_strict(blob, what="signature")
+        except ValueError as exc:  # DecodeError is a ValueError
             raise CheckpointError("malformed signature line", line=line[:80]) from exc
         if len(raw) < 5:
             raise CheckpointError("signature too short", key=name)
         verifier = keyring.get(name, raw[:4])
         if verifier is None:
             continue  # C2SP signed-note: signatures by unknown keys are ignored.
+        if len(raw) != 4 + 64:
+            raise CheckpointError("an Ed25519 signature is 64 bytes", key=name, length=len(raw) - 4)
         try:
             verifier.verify(body, raw[4:])
         except SignatureError as exc:

@@ -33,6 +33,10 @@ class EntryTooLarge(EncodingError):
     """The entry is larger than the 64 KiB limit of a log entry."""
 
 
+class DecodeError(LedgerError, ValueError):
+    """The text is not the one canonical spelling (base64 or hex) of the expected bytes."""
+
+
 class VerificationError(LedgerError):
     """Verification failed."""
 

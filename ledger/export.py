@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.encoding import hex_strict
 from ledger.errors import LedgerError
 
 FORMAT = "ballot-ledger-export/v1"
@@ -116,14 +117,14 @@ def parse_lines(lines: Iterable[bytes]) -> Iterator[Header | ExportEntry | Expor
                 yield ExportEntry(
                     index=int(obj["index"]),
                     body=str(obj["entry"]).encode(),
-                    leaf_hash=bytes.fromhex(obj["leaf_hash"]),
-                    chain_hash=bytes.fromhex(obj["chain_hash"]),
+                    leaf_hash=hex_strict(obj["leaf_hash"], 32, what="leaf_hash"),
+                    chain_hash=hex_strict(obj["chain_hash"], 32, what="chain_hash"),
                 )
             elif kind == "checkpoint":
                 yield ExportCheckpoint(size=int(obj["size"]), note=str(obj["note"]))
             else:
                 raise ExportError("unknown line kind", line=number, kind=kind)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # DecodeError too
             raise ExportError(
                 f"line {number} is not a valid export line: {exc}", line=number
             ) from exc

@@ -14,7 +14,6 @@ by keys it does not know are ignored.
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import hashlib
 import os
@@ -29,7 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ledger.errors import KeyFormatError, SignatureError
+from ledger.encoding import b64_strict
+from ledger.errors import DecodeError, KeyFormatError, SignatureError
 
 ALG_ED25519 = 0x01
 
@@ -78,14 +78,16 @@ class Verifier:
         name, hex_id, blob = parts
         _check_name(name)
         try:
-            raw = base64.b64decode(blob, validate=True)
-        except binascii.Error as exc:
-            raise KeyFormatError("verifier key is not base64") from exc
-        if len(raw) != 33 or raw[0] != ALG_ED25519:
+            raw = b64_strict(blob, 33, what="verifier key")
+        except DecodeError as exc:
+            raise KeyFormatError(exc.message, **exc.evidence) from exc
+        if raw[0] != ALG_ED25519:
             raise KeyFormatError("verifier key is not an Ed25519 key", length=len(raw))
         verifier = cls(name=name, public_key=raw[1:])
-        if verifier.key_id_hex != hex_id.lower():
-            raise KeyFormatError("verifier key id does not match the key", given=hex_id)
+        if verifier.key_id_hex != hex_id:
+            raise KeyFormatError(
+                "verifier key id is not the key's (8 lower-case hex digits)", given=hex_id
+            )
         return verifier
 
     def verify(self, message: bytes, signature: bytes) -> None:
@@ -136,14 +138,16 @@ class Signer:
             raise KeyFormatError("private key is PRIVATE+KEY+name+keyid+key")
         _, _, name, hex_id, blob = parts
         try:
-            raw = base64.b64decode(blob, validate=True)
-        except binascii.Error as exc:
-            raise KeyFormatError("private key is not base64") from exc
-        if len(raw) != 33 or raw[0] != ALG_ED25519:
+            raw = b64_strict(blob, 33, what="private key")
+        except DecodeError as exc:
+            raise KeyFormatError(exc.message) from exc
+        if raw[0] != ALG_ED25519:
             raise KeyFormatError("private key is not an Ed25519 key")
         signer = cls(name=name, seed=raw[1:])
-        if signer.verifier.key_id_hex != hex_id.lower():
-            raise KeyFormatError("private key id does not match the key", given=hex_id)
+        if signer.verifier.key_id_hex != hex_id:
+            raise KeyFormatError(
+                "private key id is not the key's (8 lower-case hex digits)", given=hex_id
+            )
         return signer
 
     @classmethod

@@ -145,11 +145,17 @@ def consistency_proof(old: int, new: int, nodes: Mapping[NodeId, bytes]) -> list
     return [range_hash(a, b, nodes) for a, b in _consistency_ranges(old, new)]
 
 
+def _check_hash(value: bytes, what: str) -> None:
+    if len(value) != 32:
+        raise ProofError(f"{what} is not 32 bytes", length=len(value))
+
+
 def inclusion_root(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
     """RFC 9162 §2.1.3.2: the root that ``proof`` leads to from ``leaf`` at ``index`` in a
     tree of ``size`` leaves. Raises ``ProofError`` if the proof has the wrong shape."""
     if not 0 <= index < size:
         raise ProofError("leaf index outside the tree", index=index, size=size)
+    _check_hash(leaf, "leaf hash")
     fn, sn, value = index, size - 1, leaf
     for p in proof:
         if len(p) != 32:
@@ -175,8 +181,9 @@ def verify_inclusion(
 ) -> None:
     """RFC 9162 §2.1.3.2: check that ``leaf`` is at ``index`` in the tree with ``root``.
 
-    Raises ``ProofError`` with the evidence on failure.
+    Raises ``ProofError`` with the evidence on failure; hashes are 32 bytes.
     """
+    _check_hash(root, "root")
     value = inclusion_root(index, size, leaf, proof)
     if value != root:
         raise ProofError(
@@ -193,13 +200,21 @@ def verify_consistency(
 ) -> None:
     """RFC 9162 §2.1.4.2: check that the tree ``new_root`` extends the tree ``old_root``.
 
-    ``old == 0`` is the empty tree, consistent with every tree through an empty proof.
-    Raises ``ProofError`` with the evidence on failure.
+    ``old == 0`` (outside RFC 9162, which defines proofs for ``0 < old``; docs/log-format.md
+    §5) is the empty tree: its root must be ``EMPTY_ROOT``, and it is consistent with every
+    tree through an empty proof. Raises ``ProofError`` with the evidence on failure; hashes
+    are 32 bytes.
     """
     if not 0 <= old <= new:
         raise ProofError("consistency needs 0 <= old <= new", old=old, new=new)
+    _check_hash(old_root, "old root")
+    _check_hash(new_root, "new root")
     if any(len(p) != 32 for p in proof):
         raise ProofError("proof element is not 32 bytes")
+    if old == 0 and old_root != EMPTY_ROOT:
+        raise ProofError(
+            "the root of the empty tree is SHA-256 of nothing", old_root=old_root.hex()
+        )
     if old == 0 or old == new:
         if proof:
             raise ProofError("proof must be empty", old=old, new=new, length=len(proof))

@@ -25,7 +25,8 @@ import aiohttp
 
 from ledger import merkle
 from ledger.checkpoint import Checkpoint, open_checkpoint
-from ledger.errors import LedgerError, ProofError, VerificationError
+from ledger.encoding import hex_strict
+from ledger.errors import DecodeError, LedgerError, ProofError, VerificationError
 from ledger.keys import Keyring, Verifier
 from ledger.receipts import Receipt, verify_receipt
 
@@ -84,6 +85,22 @@ async def _get(session: aiohttp.ClientSession, url: str, **params: Any) -> Any:
         raise ServerError(f"GET {url} failed: {exc}") from exc
 
 
+def _hash(text: Any, what: str) -> bytes:
+    try:
+        return hex_strict(text, 32)
+    except DecodeError as exc:
+        raise VerificationError(f"{what} is not a 32-byte hash in lower-case hex") from exc
+
+
+def _hashes(proof: Any, what: str) -> list[bytes]:
+    """The hashes of a proof as the ledger publishes it, ``{"proof": [hex, ...]}`` or the
+    bare list: each exactly 32 bytes in lower-case hex."""
+    items = proof.get("proof") if isinstance(proof, dict) else proof
+    if not isinstance(items, list):
+        raise VerificationError(f"{what} is not a list of hashes")
+    return [_hash(p, what) for p in items]
+
+
 def _checkpoint_json(cp: Checkpoint, note: str) -> dict[str, Any]:
     return {"size": cp.size, "root": cp.root.hex(), "note": note}
 
@@ -130,7 +147,7 @@ async def check(
             receipt.index,
             cp.size,
             receipt.leaf_hash,
-            [bytes.fromhex(p) for p in saved["proof"]],
+            _hashes(saved["proof"], "the saved inclusion proof"),
             cp.root,
         )
         out.steps.append(f"saved inclusion proof verifies against the checkpoint at {cp.size}")
@@ -148,7 +165,9 @@ async def check(
         out.steps.append(f"checkpoint at size {cp.size} is signed by a pinned key")
         seen = mine.get("checkpoint")
         if seen is not None:
-            old = Checkpoint(origin=origin, size=seen["size"], root=bytes.fromhex(seen["root"]))
+            old = Checkpoint(
+                origin=origin, size=seen["size"], root=_hash(seen["root"], "the saved root")
+            )
             if cp.size < old.size:
                 raise HistoryChanged(
                     "the log is shorter than a checkpoint seen before",
@@ -158,7 +177,7 @@ async def check(
             proof = await _get(session, f"{base}/proofs/consistency", old=old.size, new=cp.size)
             try:
                 merkle.verify_consistency(
-                    old.size, cp.size, old.root, cp.root, [bytes.fromhex(p) for p in proof["proof"]]
+                    old.size, cp.size, old.root, cp.root, _hashes(proof, "the consistency proof")
                 )
             except ProofError as exc:
                 raise HistoryChanged(
@@ -176,7 +195,7 @@ async def check(
                 size=cp.size,
             )
         proof = await _get(session, f"{base}/proofs/inclusion", index=receipt.index, size=cp.size)
-        path = [bytes.fromhex(p) for p in proof["proof"]]
+        path = _hashes(proof, "the inclusion proof")
         merkle.verify_inclusion(receipt.index, cp.size, receipt.leaf_hash, path, cp.root)
         out.steps.append(f"inclusion proof of entry {receipt.index} verifies")
         page = await _get(session, f"{base}/entries", start=receipt.index, limit=1)

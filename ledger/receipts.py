@@ -25,7 +25,6 @@ to find the entry in a log.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -37,7 +36,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import merkle
 from ledger.canonical import canonical_bytes
-from ledger.errors import ProofError, ReceiptError, SignatureError
+from ledger.encoding import b64_strict, hex_strict
+from ledger.errors import DecodeError, ProofError, ReceiptError, SignatureError
 from ledger.keys import Keyring, Signer
 
 RECEIPT_TAG = b"ballot-ledger/receipt/v1\n"
@@ -116,14 +116,12 @@ class BatchProof:
         hashes: list[bytes] = []
         for n, item in enumerate(path):
             try:
-                value = bytes.fromhex(item) if isinstance(item, str) else b""
-            except ValueError:
-                value = b""
-            if len(value) != 32:
+                hashes.append(hex_strict(item, 32))
+            except DecodeError as exc:
                 raise ReceiptError(
-                    "malformed receipt batch: a path element is not 32 bytes of hex", element=n
-                )
-            hashes.append(value)
+                    "malformed receipt batch: a path element is not 32 bytes of lower-case hex",
+                    element=n,
+                ) from exc
         return cls(size=size, position=position, path=tuple(hashes))
 
 
@@ -163,21 +161,27 @@ class Receipt:
         if "batch" not in data:
             raise ReceiptError('malformed receipt: the "batch" object is missing')
         batch = BatchProof.from_json(data["batch"])
+        for member in ("election", "time"):
+            if not isinstance(data.get(member), str):
+                raise ReceiptError(f'malformed receipt: "{member}" must be a string')
+        index = data.get("index")
+        if type(index) is not int or not 0 <= index <= _SAFE_INT:
+            raise ReceiptError(
+                'malformed receipt: "index" must be an integer from 0 to 2**53 - 1', index=index
+            )
         try:
             receipt = cls(
-                election=str(data["election"]),
-                index=int(data["index"]),
-                leaf_hash=bytes.fromhex(data["leaf_hash"]),
-                chain_hash=bytes.fromhex(data["chain_hash"]),
-                time=str(data["time"]),
-                key_id=bytes.fromhex(data["key_id"]),
-                signature=base64.b64decode(data["signature"], validate=True),
+                election=data["election"],
+                index=index,
+                leaf_hash=hex_strict(data["leaf_hash"], 32, what="leaf_hash"),
+                chain_hash=hex_strict(data["chain_hash"], 32, what="chain_hash"),
+                time=data["time"],
+                key_id=hex_strict(data["key_id"], 4, what="key_id"),
+                signature=b64_strict(data["signature"], 64, what="signature"),
                 batch=batch,
             )
-        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        except (KeyError, TypeError, ValueError) as exc:  # DecodeError is a ValueError
             raise ReceiptError(f"malformed receipt: {exc}") from exc
-        if len(receipt.leaf_hash) != 32 or len(receipt.chain_hash) != 32:
-            raise ReceiptError("receipt hashes must be 32 bytes")
         if "code" in data and data["code"] != receipt.code:
             raise ReceiptError("receipt code does not match its leaf hash", code=data["code"])
         return receipt

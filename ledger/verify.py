@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from binascii import hexlify, unhexlify
+from binascii import hexlify
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -40,7 +40,8 @@ from pathlib import Path
 
 from ledger.chain import CHAIN_TAG, GENESIS
 from ledger.checkpoint import open_checkpoint
-from ledger.errors import LedgerError
+from ledger.encoding import hex_strict
+from ledger.errors import DecodeError, LedgerError
 from ledger.export import FORMAT
 from ledger.keys import Keyring, Verifier
 from ledger.merkle import EMPTY_ROOT, node_hash
@@ -124,8 +125,8 @@ def check_lines(lines: Iterable[bytes], first: int, sizes: frozenset[int] = froz
             raise VerifyError("leaf hash differs", index=index, computed=leaf.hex())
         if index == first:
             try:
-                chain = unhexlify(chain_hex)
-            except ValueError:
+                chain = hex_strict(chain_hex.decode("ascii", "replace"), 32)
+            except DecodeError:
                 raise VerifyError("malformed chain value", index=index) from None
             span.first_leaf = leaf
             span.first_chain = chain

@@ -247,3 +247,31 @@ def test_needed_nodes_are_exactly_what_the_proof_reads() -> None:
     wanted = merkle.inclusion_nodes(700, 1000)
     subset = {n: BIG.nodes[n] for n in wanted}
     assert merkle.inclusion_proof(700, 1000, subset) == BIG.inclusion_proof(700, 1000)
+
+
+def test_the_empty_tree_is_consistent_with_every_tree_by_an_empty_proof() -> None:
+    """Old size 0 (docs/log-format.md §5): an empty proof, and the old root must be
+    SHA-256("") of the empty tree; any other old root, or any proof element, is refused."""
+    for new in (0, 1, 2, 7, 1000):
+        merkle.verify_consistency(0, new, merkle.EMPTY_ROOT, BIG.root(new), [])
+        assert BIG.consistency_proof(0, new) == []
+        with pytest.raises(ProofError, match="empty tree"):
+            merkle.verify_consistency(0, new, bytes(32), BIG.root(new), [])
+        with pytest.raises(ProofError):
+            merkle.verify_consistency(0, new, merkle.EMPTY_ROOT, BIG.root(new), [bytes(32)])
+
+
+@pytest.mark.parametrize("length", [0, 1, 12, 31, 33, 64])
+def test_hashes_of_any_other_length_than_32_are_refused(length: int) -> None:
+    """Leaf hashes and roots of any length but 32 are refused by both verifiers, even where
+    the bytes would compare equal (a 0-byte leaf against a 0-byte root at tree size 1)."""
+    odd = bytes(length)
+    with pytest.raises(ProofError, match="not 32 bytes"):
+        merkle.verify_inclusion(0, 1, odd, [], odd)
+    with pytest.raises(ProofError, match="not 32 bytes"):
+        merkle.verify_inclusion(0, 1, BIG.root(1), [], odd)
+    for old in (0, 1):
+        with pytest.raises(ProofError, match="not 32 bytes"):
+            merkle.verify_consistency(old, old, odd, odd, [])
+    with pytest.raises(ProofError, match="not 32 bytes"):
+        merkle.verify_consistency(1, 2, BIG.root(1), odd, BIG.consistency_proof(1, 2))

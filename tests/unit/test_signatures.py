@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import string
 from typing import Any
 
 import pytest
@@ -13,9 +14,16 @@ from hypothesis import strategies as st
 
 from ledger import merkle
 from ledger.canonical import canonical_bytes
-from ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
-from ledger.errors import CheckpointError, KeyFormatError, ReceiptError, SignatureError
+from ledger.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint_body, sign_checkpoint
+from ledger.errors import (
+    CheckpointError,
+    KeyFormatError,
+    ReceiptError,
+    SignatureError,
+    VerificationError,
+)
 from ledger.keys import Keyring, Signer, Verifier
+from ledger.receipt_check import _hashes
 from ledger.receipts import (
     RECEIPT_BATCH_TAG,
     RECEIPT_TAG,
@@ -77,22 +85,76 @@ def test_wrong_origin_refused() -> None:
         open_checkpoint(sign_checkpoint(CP, [SIGNER]).note, KEYRING, origin="elsewhere")
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.data())
-def test_any_changed_byte_of_a_checkpoint_fails(data: st.DataObject) -> None:
-    """Changing any byte of a signed checkpoint note makes it fail verification."""
+def test_any_changed_byte_of_a_checkpoint_fails() -> None:
+    """Changing any byte of a signed checkpoint note to any other value makes it fail
+    verification: every position, every byte value (each of the ~50,000 changes is tried)."""
     note = sign_checkpoint(CP, [SIGNER]).note.encode()
-    pos = data.draw(st.integers(0, len(note) - 1))
-    new = data.draw(st.integers(0, 255).filter(lambda b: b != note[pos]))
-    changed = note[:pos] + bytes([new]) + note[pos + 1 :]
-    try:
-        text = changed.decode()
-    except UnicodeDecodeError:
-        return  # not even text: no verifier would accept it
-    # Even a change that decodes to the same root (base64 padding bits) changes the signed
-    # body bytes, so the signature must fail.
-    with pytest.raises((CheckpointError, SignatureError)):
-        open_checkpoint(text, KEYRING, origin=CP.origin)
+    accepted = []
+    for pos in range(len(note)):
+        for new in range(256):
+            if new == note[pos]:
+                continue
+            try:
+                text = (note[:pos] + bytes([new]) + note[pos + 1 :]).decode()
+            except UnicodeDecodeError:
+                continue  # not even text: no verifier would accept it
+            try:
+                open_checkpoint(text, KEYRING, origin=CP.origin)
+            except (CheckpointError, SignatureError):
+                continue
+            accepted.append((pos, chr(new)))
+    assert accepted == []
+
+
+_B64 = string.ascii_uppercase + string.ascii_lowercase + string.digits + "+/"
+
+
+def _padding_twin(blob: str) -> str:
+    """``blob`` (base64 that ends in padding) with the padding bits of its last data
+    character set: another text that a lenient decoder reads as the same bytes."""
+    data = blob.rstrip("=")
+    twin = data[:-1] + _B64[_B64.index(data[-1]) | 1] + blob[len(data) :]
+    assert twin != blob and base64.b64decode(twin) == base64.b64decode(blob)
+    return twin
+
+
+def test_checkpoint_signature_with_padding_bits_set_is_refused() -> None:
+    """The signature line's base64 with non-zero padding bits is refused: it would otherwise
+    verify, a second text for the same checkpoint (issue 12)."""
+    note = sign_checkpoint(CP, [SIGNER]).note
+    blob = note.rstrip("\n").rsplit(" ", 1)[1]
+    with pytest.raises(CheckpointError, match="malformed signature line"):
+        open_checkpoint(note.replace(blob, _padding_twin(blob)), KEYRING, origin=CP.origin)
+
+
+def test_checkpoint_root_with_padding_bits_set_is_refused() -> None:
+    """A checkpoint body whose root has non-zero padding bits does not parse."""
+    body = CP.body().decode()
+    root = body.split("\n")[2]
+    with pytest.raises(CheckpointError, match="canonical base64"):
+        parse_checkpoint_body(body.replace(root, _padding_twin(root)))
+
+
+def test_trusted_signature_of_another_length_is_refused() -> None:
+    """A trusted key's signature that is not 64 bytes is refused as malformed."""
+    note = sign_checkpoint(CP, [SIGNER]).note
+    blob = note.rstrip("\n").rsplit(" ", 1)[1]
+    short = base64.b64encode(base64.b64decode(blob)[:-1]).decode()
+    with pytest.raises(CheckpointError, match="64 bytes"):
+        open_checkpoint(note.replace(blob, short), KEYRING)
+
+
+def test_key_texts_have_one_spelling() -> None:
+    """A key id in upper case, or a key blob that is not canonical base64, is refused."""
+    for text, parse in [(SIGNER.verifier.text(), Verifier.parse), (SIGNER.text(), Signer.parse)]:
+        head, kid, blob = text.rsplit("+", 2)
+        assert parse(f"{head}+{kid}+{blob}") is not None
+        with pytest.raises(KeyFormatError):
+            parse(f"{head}+{kid.upper()}+{blob}")
+        with pytest.raises(KeyFormatError):
+            parse(f"{head}+{kid}+{blob}=")
+        with pytest.raises(KeyFormatError):
+            parse(f"{head}+{kid}+{blob[:-1]}")
 
 
 def _receipt() -> Receipt:
@@ -318,6 +380,31 @@ def test_receipt_signature_flip_and_unknown_key_fail() -> None:
         verify_receipt(_receipt(), Keyring([OTHER.verifier]))
 
 
+@pytest.mark.parametrize(
+    ("member", "spelling"),
+    [
+        ("signature", _padding_twin),
+        ("signature", lambda t: t.rstrip("=")),
+        ("leaf_hash", str.upper),
+        ("chain_hash", str.upper),
+        ("key_id", str.upper),
+        ("leaf_hash", lambda t: t[:2] + " " + t[2:]),
+        ("index", str),
+        ("index", float),
+        ("election", lambda t: ["e1"]),
+    ],
+)
+def test_receipt_fields_have_one_spelling(member: str, spelling: Any) -> None:
+    """Another spelling of a receipt's signature (padding bits, missing padding), hashes or key
+    id (upper case, white space) or index (a string, a float) is refused: it would otherwise
+    verify as the same receipt."""
+    data = _receipt().to_json()
+    data.pop("code")
+    data[member] = spelling(data[member])
+    with pytest.raises(ReceiptError, match="malformed receipt"):
+        Receipt.from_json(data)
+
+
 def test_path_of_the_wrong_length_fails() -> None:
     """A path one element too long or too short for its position and size is refused."""
     receipt = ReceiptSigner(SIGNER).sign_batch("e1", _items(5), TIME)[2]
@@ -350,6 +437,8 @@ def test_path_of_the_wrong_length_fails() -> None:
         ({"size": 3, "position": 0, "path": ["00" * 31]}, "path element"),
         ({"size": 3, "position": 0, "path": ["zz" * 32]}, "path element"),
         ({"size": 3, "position": 0, "path": [7]}, "path element"),
+        ({"size": 3, "position": 0, "path": ["AB" * 32]}, "path element"),
+        ({"size": 3, "position": 0, "path": [" " + "ab" * 32]}, "path element"),
     ],
 )
 def test_malformed_batch_is_refused(batch: Any, message: str) -> None:
@@ -384,3 +473,14 @@ def test_receipt_texts_are_json_dumps_of_the_receipts(election: str, indices: li
     ]
     signed = ReceiptSigner(SIGNER).sign_batch(election, items, TIME)
     assert receipt_texts(signed) == [json.dumps(r.to_json()) for r in signed]
+
+
+def test_receipt_check_reads_proofs_and_saved_roots_strictly() -> None:
+    """``ballot receipt check`` reads the server's proofs and its saved roots as 32-byte
+    lower-case hex, in the published ``{"proof": [...]}`` or a saved bare list."""
+    good = bytes(range(32)).hex()
+    assert _hashes({"proof": [good]}, "proof") == [bytes(range(32))]
+    assert _hashes([good, good], "proof") == [bytes(range(32))] * 2
+    for bad in ([good.upper()], [good[:-2]], [" " + good[1:]], [7], good, {"proof": None}):
+        with pytest.raises(VerificationError, match="proof"):
+            _hashes(bad, "proof")

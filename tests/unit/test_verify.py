@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from itertools import pairwise
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +13,7 @@ from hypothesis import strategies as st
 from ledger import merkle
 from ledger.chain import GENESIS, chain_next
 from ledger.errors import LedgerError
-from ledger.export import entry_line
+from ledger.export import ExportEntry, ExportError, entry_line, parse_lines
 from ledger.verify import VerifyError, _parsed_entry, check_lines, join
 
 BODIES = st.one_of(
@@ -97,3 +99,36 @@ def test_a_line_of_another_kind_among_the_entries_is_refused() -> None:
     lines, _ = _log([b"{}", b"[]"])
     with pytest.raises(LedgerError, match="checkpoint line among the entries"):
         check_lines([lines[0], b'{"kind":"checkpoint","size":1,"note":""}'], 0)
+
+
+def test_a_chain_value_in_upper_case_is_refused_wherever_the_file_is_cut() -> None:
+    """An entry line's chain value in upper-case hex is refused, also on the first line of a
+    span (read as bytes there), so the verdict does not depend on where the file is cut."""
+    lines, tree = _log([f'{{"n":{i}}}'.encode() for i in range(24)])
+    roots = {24: tree.root()}
+
+    def run(ls: list[bytes], cut: int) -> None:
+        join([check_lines(ls[:cut], 0), check_lines(ls[cut:], cut)], roots, 24)
+
+    for k in (0, 3, 19):
+        upper = list(lines)
+        chain = upper[k][-66:-2]
+        upper[k] = upper[k][:-66] + chain.upper() + upper[k][-2:]
+        for cut in (k, 12):
+            with pytest.raises(VerifyError, match="chain value"):
+                run(upper, cut)
+
+
+@pytest.mark.parametrize("change", [str.upper, lambda h: h[:-2], lambda h: " " + h[1:]])
+def test_export_reader_refuses_other_spellings_of_a_hash(change: Any) -> None:
+    """parse_lines (what the audit reads) refuses an entry line whose leaf or chain hash is
+    not 64 lower-case hex digits, as the fast verifier does."""
+    body = b'{"n":1}'
+    leaf = merkle.leaf_hash(body)
+    line = json.loads(entry_line(0, body, leaf, chain_next(GENESIS, leaf)))
+    read = list(parse_lines([json.dumps(line).encode()]))
+    assert [e.leaf_hash for e in read if isinstance(e, ExportEntry)] == [leaf]
+    for member in ("leaf_hash", "chain_hash"):
+        bad = {**line, member: change(line[member])}
+        with pytest.raises(ExportError, match=member):
+            list(parse_lines([json.dumps(bad).encode()]))
