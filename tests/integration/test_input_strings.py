@@ -196,3 +196,20 @@ async def test_roll_numbers_are_plain_integers(client: AppClient) -> None:
     roll = "voter_id,age,joined\nv001,26,2024-01\nv002,-3,+5\nv003,27,x\n"
     body = await accepted(await client.put(f"{BASE}/roll", data=roll, headers=CSV), 200)
     assert body["summary"]["contests"]["youth"]["eligible"] == 2, body
+
+
+async def test_lone_surrogates_are_refused(client: AppClient) -> None:
+    """A voter id, title or nominating body holding a lone surrogate (``"\\ud800"``, not
+    Unicode) is a 4xx problem and changes nothing."""
+    before = await open_election(client)
+    r = await cast(client, paper("v0\ud80001", sub="sub-bad-00001"))
+    assert 400 <= r.status < 500, await r.text()
+    r = await client.put(BASE, json=changed(("title",), "NEC \ud800"), headers=AUTH_ADMIN)
+    assert 400 <= r.status < 500, await r.text()
+    r = await client.put(
+        "/v1/elections/second", json=changed(("title",), "\udfff"), headers=AUTH_ADMIN
+    )
+    assert 400 <= r.status < 500, await r.text()
+    assert r.headers["Content-Type"].startswith("application/problem+json")
+    assert await snapshot(client) == before
+    await refused(await client.get("/v1/elections/second"), "not-found")
