@@ -332,6 +332,11 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 """What ``$defs/line`` of the schemas refuses: C0 controls, DEL and C1 controls."""
 
 
+def attribute_name(name: str) -> bool:
+    """Whether ``name`` is a roll attribute name (``$defs/attribute``): 1-32 of a-z, 0-9, _."""
+    return _ATTRIBUTE.fullmatch(name) is not None
+
+
 def one_line(text: str) -> bool:
     """Whether ``text`` is one line of text (``$defs/line``): no control character."""
     return _CONTROL.search(text) is None
@@ -352,7 +357,7 @@ def valid_roll_row(row: Any) -> bool:
         return False
     return all(
         isinstance(k, str)
-        and _ATTRIBUTE.fullmatch(k) is not None
+        and attribute_name(k)
         and isinstance(v, str | int)
         and (not isinstance(v, str) or one_line(v))
         for k, v in attrs.items()

@@ -1103,11 +1103,7 @@ async def _parse_roll(
             except json.JSONDecodeError as exc:
                 raise InvalidRoll("a line is not JSON", line=line) from exc
             if not el.valid_roll_row(row):
-                raise InvalidRoll(
-                    "a row does not match the roll row schema (schemas/requests.schema.json"
-                    " $defs/roll_row: ids and text without control characters)",
-                    line=line,
-                )
+                raise _roll_row_refused(row, line)
             try:
                 json.dumps(row, ensure_ascii=False).encode()
             except UnicodeEncodeError as exc:
@@ -1162,7 +1158,7 @@ def _check_csv_header(header: list[str]) -> None:
     if "voter_id" not in header:
         raise InvalidRoll("the CSV header must have a voter_id column", line=1)
     for number, name in enumerate(header, start=1):
-        if name != "voter_id" and not el.valid_roll_row({"voter_id": "x", "attributes": {name: 0}}):
+        if name != "voter_id" and not el.attribute_name(name):
             raise InvalidRoll(
                 "an attribute name is 1-32 of a-z, 0-9 and _, starting with a letter",
                 line=1,
@@ -1174,24 +1170,44 @@ def _check_csv_header(header: list[str]) -> None:
 
 
 def _csv_row(header: list[str], record: list[str], line: int) -> tuple[str, dict[str, Any]]:
+    """One voter of a CSV roll whose header passed ``_check_csv_header``: every cell one line
+    of text, attributes typed by ``parse_attribute``, then the rest of ``$defs/roll_row``."""
     if len(record) > len(header):
         raise InvalidRoll("a row has more cells than the header", line=line)
+    clean = el.one_line("".join(record))
     voter = ""
     attributes: dict[str, Any] = {}
     for number, (name, cell) in enumerate(zip(header, record, strict=False), start=1):
-        where = {"line": line, "column": name, "column_number": number}
-        if not el.one_line(cell):
-            raise InvalidRoll("a cell holds a control character (or a line break)", **where)
+        if not clean and not el.one_line(cell):
+            raise InvalidRoll(
+                "a cell holds a control character (or a line break)",
+                line=line,
+                column=name,
+                column_number=number,
+            )
         if name == "voter_id":
             voter = cell.strip()
         elif cell:
             try:
                 attributes[name] = el.parse_attribute(cell)
             except ValueError as exc:
-                raise InvalidRoll(f"a cell is {exc}", **where) from exc
-    if not el.valid_roll_row({"voter_id": voter, "attributes": attributes}):
-        raise InvalidRoll("a row does not match the roll row schema", line=line)
+                raise InvalidRoll(
+                    f"a cell is {exc}", line=line, column=name, column_number=number
+                ) from exc
+    if not 1 <= len(voter) <= 128 or len(attributes) > 32:  # the rest of $defs/roll_row
+        raise _roll_row_refused({"voter_id": voter, "attributes": attributes}, line)
     return voter, attributes
+
+
+def _roll_row_refused(row: Any, line: int) -> InvalidRoll:
+    """The refusal of a roll row the fast check refused, with the schema's own words for
+    what is wrong (``errors``: path and message, as a schema violation has)."""
+    message = "a row does not match the roll row schema"
+    try:
+        schemas.validate(schemas.ROLL_ROW, row)
+    except schemas.SchemaViolation as exc:
+        return InvalidRoll(message, line=line, **exc.evidence)
+    return InvalidRoll(message, line=line)
 
 
 def _csv_column_over(raw: str, limit: int) -> int | None:

@@ -184,6 +184,8 @@ async def test_bad_roll_cells_name_their_line_and_column(client: AppClient) -> N
         r = await client.put(f"{BASE}/roll", data=data.encode(), headers=headers)
         body = await refused(r, "invalid-roll")
         assert {k: body.get(k) for k in where} == where, body
+        if headers is NDJSON:  # the schema's path to what is wrong: the "column" of a line
+            assert body["errors"][0]["path"].startswith(("/voter_id", "/attributes")), body
     assert await snapshot(client) == before
     await accepted(await client.post(f"{BASE}/poll/open", headers=AUTH_ADMIN), 200)
     await accepted(await cast(client, paper("v059", members=["ann"])))
