@@ -138,22 +138,21 @@ def nested_rule(depth: int) -> dict[str, Any]:
     """An eligibility rule ``depth`` levels deep (the comparison is level 1)."""
     rule: dict[str, Any] = {"attr": "age", "lt": 27}
     for level in range(depth - 1):
-        rule = {"not": rule} if level % 2 else {"all": [rule]}
+        rule = {"not": rule} if level % 4 else {"all": [{"attr": "age", "gt": 17}, rule]}
     return rule
 
 
 async def test_deeply_nested_eligibility_is_refused(client: AppClient) -> None:
     """An eligibility rule nested more than 32 deep is 422 schema-violation naming the limit
-    (it was a 500); 32 deep is accepted."""
+    (160 deep was a 500); 32 deep is accepted."""
     await setup_election(client, EID, OPEN, open_poll=False)
     before = await snapshot(client)
-    for depth in (33, 160, 400):
+    for depth in (33, 160):
         doc = changed(("contests", 1, "eligibility"), nested_rule(depth))
-        body = await refused(
-            await client.put(BASE, json=doc, headers=AUTH_ADMIN), "schema-violation"
-        )
+        r = await client.put(BASE, json=doc, headers=AUTH_ADMIN)
+        body = await refused(r, "schema-violation")
         assert "32" in body["detail"], body
-        assert body["errors"][0]["path"].startswith("/contests/1/eligibility"), body
+        assert body["errors"][0]["path"].startswith("/contests/1/eligibility/"), body
     assert await snapshot(client) == before
     doc = changed(("contests", 1, "eligibility"), nested_rule(32))
     await accepted(await client.put("/v1/elections/second", json=doc, headers=AUTH_ADMIN))
