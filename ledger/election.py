@@ -151,8 +151,43 @@ def _check_rule(name: str) -> None:
         raise InvalidDefinition("not an STV rule", rule=name)
 
 
+MAX_RULE_DEPTH = 32
+"""How deep an eligibility rule may nest: a comparison is 1 deep, each all/any/not adds 1."""
+
+
+def _check_rule_depths(doc: Any) -> None:
+    """Refuse eligibility rules nested deeper than ``MAX_RULE_DEPTH`` before the schema walks
+    them (the validator and ``eligible`` recurse once or more a level). Walks without
+    recursion; anything that is not a rule is left to the schema."""
+    contests = doc.get("contests") if isinstance(doc, dict) else None
+    if not isinstance(contests, list):
+        return
+    for index, contest in enumerate(contests):
+        if not isinstance(contest, dict) or "eligibility" not in contest:
+            continue
+        stack: list[tuple[Any, int, str]] = [(contest["eligibility"], 1, "")]
+        while stack:
+            rule, depth, path = stack.pop()
+            if depth > MAX_RULE_DEPTH:
+                where = f"/contests/{index}/eligibility{path}"
+                raise schemas.SchemaViolation(
+                    f"an eligibility rule may nest at most {MAX_RULE_DEPTH} deep",
+                    errors=[{"path": where, "message": f"nested over {MAX_RULE_DEPTH} deep"}],
+                )
+            if not isinstance(rule, dict):
+                continue
+            if isinstance(rule.get("not"), dict):
+                stack.append((rule["not"], depth + 1, f"{path}/not"))
+            for key in ("all", "any"):
+                if isinstance(rule.get(key), list):
+                    stack.extend(
+                        (r, depth + 1, f"{path}/{key}/{i}") for i, r in enumerate(rule[key])
+                    )
+
+
 def parse_definition(doc: Any) -> Definition:
     """Validate a definition document (schema, then consistency) and fill in its defaults."""
+    _check_rule_depths(doc)
     schemas.validate(schemas.DEFINITION, doc)
     contests = []
     seen: set[str] = set()
@@ -277,16 +312,34 @@ def eligible(rule: Mapping[str, Any] | None, attributes: Mapping[str, Any]) -> b
 
 
 def parse_attribute(text: str) -> str | int | bool:
-    """A roll CSV cell: integers and ``true``/``false`` become typed values, the rest text."""
+    """A roll CSV cell: ``true``/``false`` become booleans, ASCII integers (``-?[0-9]+``, up to
+    18 digits) integers, the rest text. Raise ``ValueError`` for a cell that looks like an
+    integer but is not one (``--5``, ``²``, ``٣``): it is a mistake, not text."""
     stripped = text.strip()
     if stripped.lower() in ("true", "false"):
         return stripped.lower() == "true"
-    if stripped.lstrip("-").isdigit() and len(stripped) < 19:
-        return int(stripped)
+    if stripped.lstrip("-").isdigit():
+        if _INTEGER.fullmatch(stripped) is None:
+            raise ValueError("not an integer: write integers as ASCII digits, - for negatives")
+        if len(stripped) < 19:
+            return int(stripped)
     return stripped
 
 
-_ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_INTEGER = re.compile(r"-?[0-9]+")
+_ATTRIBUTE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+"""What ``$defs/line`` of the schemas refuses: C0 controls, DEL and C1 controls."""
+
+
+def attribute_name(name: str) -> bool:
+    """Whether ``name`` is a roll attribute name (``$defs/attribute``): 1-32 of a-z, 0-9, _."""
+    return _ATTRIBUTE.fullmatch(name) is not None
+
+
+def one_line(text: str) -> bool:
+    """Whether ``text`` is one line of text (``$defs/line``): no control character."""
+    return _CONTROL.search(text) is None
 
 
 def valid_roll_row(row: Any) -> bool:
@@ -297,13 +350,16 @@ def valid_roll_row(row: Any) -> bool:
     if not isinstance(row, dict) or "voter_id" not in row or len(row.keys() - _ROW_KEYS):
         return False
     vid = row["voter_id"]
-    if not isinstance(vid, str) or not 1 <= len(vid) <= 128:
+    if not isinstance(vid, str) or not 1 <= len(vid) <= 128 or not one_line(vid):
         return False
     attrs = row.get("attributes", {})
     if not isinstance(attrs, dict) or len(attrs) > 32:
         return False
     return all(
-        isinstance(k, str) and _ATTRIBUTE.match(k) is not None and isinstance(v, str | int)
+        isinstance(k, str)
+        and attribute_name(k)
+        and isinstance(v, str | int)
+        and (not isinstance(v, str) or one_line(v))
         for k, v in attrs.items()
     )
 

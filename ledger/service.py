@@ -80,17 +80,16 @@ _CAST_MEMBERS = frozenset(("submission_id", "voter_id", "selections"))
 def plainly_valid_cast(body: Any) -> bool:
     """A sufficient condition for ``schemas.CAST`` (requests.schema.json ``$defs/cast``),
     checked in a few microseconds instead of the validator's few hundred: exactly the three
-    members, a submission id of 8-128 of ``[A-Za-z0-9_.:-]``, a voter id of 1-128 characters,
-    1-50 contests with ``$defs/id`` names, each a list of at most 200 ``$defs/id`` strings.
-    It is at least as strict as the schema (``fullmatch``, where the schema's ``$`` would also
-    admit a final newline); a body it refuses goes to the full validator, which decides and
-    says what is wrong."""
+    members, a submission id of 8-128 of ``[A-Za-z0-9_.:-]``, a voter id of 1-128 characters
+    with no control character, 1-50 contests with ``$defs/id`` names, each a list of at most
+    200 ``$defs/id`` strings, every pattern matched whole. A body it refuses goes to the full
+    validator, which decides and says what is wrong."""
     if type(body) is not dict or body.keys() != _CAST_MEMBERS:
         return False
     sub, voter, selections = body["submission_id"], body["voter_id"], body["selections"]
     if type(sub) is not str or _SUBMISSION_ID.fullmatch(sub) is None:
         return False
-    if type(voter) is not str or not 1 <= len(voter) <= 128:
+    if type(voter) is not str or not 1 <= len(voter) <= 128 or not el.one_line(voter):
         return False
     if type(selections) is not dict or not 1 <= len(selections) <= 50:
         return False
@@ -1075,7 +1074,7 @@ def _poll_close(d: el.Definition) -> datetime | None:
     text = d.schedule.get("poll_close")
     if not text:
         return None
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -1094,19 +1093,7 @@ async def _parse_roll(
         raise InvalidRoll("the roll is not UTF-8") from exc
     rows: list[tuple[str, dict[str, Any]]] = []
     if content_type in ("text/csv", "application/csv"):
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames or "voter_id" not in reader.fieldnames:
-            raise InvalidRoll("the CSV header must have a voter_id column")
-        for line, rec in enumerate(reader, start=2):
-            if None in rec:
-                raise InvalidRoll("a row has more cells than the header", line=line)
-            row: dict[str, Any] = {
-                "voter_id": (rec.pop("voter_id") or "").strip(),
-                "attributes": {k: el.parse_attribute(v or "") for k, v in rec.items() if v},
-            }
-            if not el.valid_roll_row(row):
-                raise InvalidRoll("a row does not match the roll row schema", line=line)
-            rows.append((row["voter_id"], row["attributes"]))
+        rows = _parse_csv_roll(text)
     elif content_type in ("application/x-ndjson", "application/jsonl"):
         for line, raw in enumerate(text.splitlines(), start=1):
             if not raw.strip():
@@ -1116,7 +1103,7 @@ async def _parse_roll(
             except json.JSONDecodeError as exc:
                 raise InvalidRoll("a line is not JSON", line=line) from exc
             if not el.valid_roll_row(row):
-                raise InvalidRoll("a row does not match the roll row schema", line=line)
+                raise _roll_row_refused(row, line)
             try:
                 json.dumps(row, ensure_ascii=False).encode()
             except UnicodeEncodeError as exc:
@@ -1132,3 +1119,119 @@ async def _parse_roll(
             raise InvalidRoll("a voter id appears twice", row=number)
         seen.add(vid)
     return rows
+
+
+def _parse_csv_roll(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """A CSV roll: a header with ``voter_id`` and attribute names, then one voter a record.
+    A refusal names the physical line (1 is the header) and the column (the header name, and
+    its 1-based number)."""
+    lines = io.StringIO(text, newline="").readlines()
+    reader = csv.reader(lines)
+    rows: list[tuple[str, dict[str, Any]]] = []
+    header: list[str] = []
+    start = 0
+    try:
+        for record in reader:
+            line, start = start + 1, reader.line_num
+            if not record:  # a blank line
+                continue
+            if not header:
+                header = record
+                _check_csv_header(header)
+            else:
+                rows.append(_csv_row(header, record, line))
+    except csv.Error as exc:
+        raw = "".join(lines[start : reader.line_num])
+        number = _csv_column_over(raw, csv.field_size_limit())
+        where: dict[str, Any] = {"line": start + 1}
+        if number is not None:
+            where.update(column_number=number)
+            if number <= len(header):
+                where.update(column=header[number - 1])
+        raise InvalidRoll(f"the CSV cannot be read: {exc}", **where) from exc
+    if not header:
+        raise InvalidRoll("the CSV header must have a voter_id column")
+    return rows
+
+
+def _check_csv_header(header: list[str]) -> None:
+    if "voter_id" not in header:
+        raise InvalidRoll("the CSV header must have a voter_id column", line=1)
+    for number, name in enumerate(header, start=1):
+        if name != "voter_id" and not el.attribute_name(name):
+            raise InvalidRoll(
+                "an attribute name is 1-32 of a-z, 0-9 and _, starting with a letter",
+                line=1,
+                column=name,
+                column_number=number,
+            )
+    if len(set(header)) != len(header):
+        raise InvalidRoll("a column name appears twice in the CSV header", line=1)
+
+
+def _csv_row(header: list[str], record: list[str], line: int) -> tuple[str, dict[str, Any]]:
+    """One voter of a CSV roll whose header passed ``_check_csv_header``: every cell one line
+    of text, attributes typed by ``parse_attribute``, then the rest of ``$defs/roll_row``."""
+    if len(record) > len(header):
+        raise InvalidRoll("a row has more cells than the header", line=line)
+    clean = el.one_line("".join(record))
+    voter = ""
+    attributes: dict[str, Any] = {}
+    for number, (name, cell) in enumerate(zip(header, record, strict=False), start=1):
+        if not clean and not el.one_line(cell):
+            raise InvalidRoll(
+                "a cell holds a control character (or a line break)",
+                line=line,
+                column=name,
+                column_number=number,
+            )
+        if name == "voter_id":
+            voter = cell.strip()
+        elif cell:
+            try:
+                attributes[name] = el.parse_attribute(cell)
+            except ValueError as exc:
+                raise InvalidRoll(
+                    f"a cell is {exc}", line=line, column=name, column_number=number
+                ) from exc
+    if not 1 <= len(voter) <= 128 or len(attributes) > 32:  # the rest of $defs/roll_row
+        raise _roll_row_refused({"voter_id": voter, "attributes": attributes}, line)
+    return voter, attributes
+
+
+def _roll_row_refused(row: Any, line: int) -> InvalidRoll:
+    """The refusal of a roll row the fast check refused, with the schema's own words for
+    what is wrong (``errors``: path and message, as a schema violation has)."""
+    message = "a row does not match the roll row schema"
+    try:
+        schemas.validate(schemas.ROLL_ROW, row)
+    except schemas.SchemaViolation as exc:
+        return InvalidRoll(message, line=line, **exc.evidence)
+    return InvalidRoll(message, line=line)
+
+
+def _csv_column_over(raw: str, limit: int) -> int | None:
+    """The 1-based column of the first field of the CSV record ``raw`` longer than ``limit``
+    (what the csv module refuses), read as the module does: commas, double quotes, ``""``."""
+    number, size, quoted, i = 1, 0, False, 0
+    while i < len(raw):
+        ch = raw[i]
+        i += 1
+        if quoted:
+            if ch != '"':
+                size += 1
+            elif raw[i : i + 1] == '"':  # "" is one quote
+                size, i = size + 1, i + 1
+            else:
+                quoted = False
+        elif ch == '"' and size == 0:
+            quoted = True
+        elif ch == ",":
+            number, size = number + 1, 0
+        elif ch in "\r\n":
+            break
+        else:
+            size += 1
+        if size > limit:
+            return number
+    return None
