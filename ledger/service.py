@@ -53,6 +53,7 @@ from ledger.keys import Keyring, Signer, Verifier
 from ledger.problems import (
     AlreadyVoted,
     ElectionExists,
+    InvalidBallotData,
     InvalidDeclaration,
     InvalidRoll,
     NotEligible,
@@ -488,10 +489,14 @@ class Ledger:
         if state.definition is not None:
             sealed = state.definition.sealed
             job.prepared = (sealed, ballot_items(eid, selections, sealed))
+        return await self.sequencer(eid).submit(job)
+
+    def sequencer(self, eid: str) -> Sequencer:
+        """The election's sequencer, started on first use."""
         seq = self._sequencers.get(eid)
         if seq is None:
             seq = self._sequencers[eid] = Sequencer(self, eid)
-        return await seq.submit(job)
+        return seq
 
     async def commit_batch(
         self,
@@ -809,13 +814,22 @@ class Ledger:
         return await asyncio.shield(self._closing_task(eid))
 
     async def _close(self, eid: str, scheduled: bool) -> dict[str, Any]:
-        state = await self.state(eid)
-        if state.phase == "poll_open":
-            closing: dict[str, Any] = {"scheduled": True} if scheduled else {}
-            await self.report_turnout(eid)
-            await self.append_event(eid, "poll_closed", lambda s: closing)
-        elif state.phase not in ("poll_closed", "declared"):
-            raise el.WrongPhase(f"the poll cannot close in phase {state.phase}", phase=state.phase)
+        try:
+            state = await self.state(eid)
+            if state.phase == "poll_open":
+                closing: dict[str, Any] = {"scheduled": True} if scheduled else {}
+                await self.report_turnout(eid)
+                await self.append_event(eid, "poll_closed", lambda s: closing)
+            elif state.phase not in ("poll_closed", "declared"):
+                raise el.WrongPhase(
+                    f"the poll cannot close in phase {state.phase}", phase=state.phase
+                )
+        except BaseException:
+            # Refused, or failed before the poll closed: the election is not closing, and
+            # the housekeeping's checkpoints and turnout reports go on for it.
+            if self._closing.get(eid) is asyncio.current_task():
+                del self._closing[eid]
+            raise
         opened = 0
         while True:
             async with self.pool.acquire() as conn:
@@ -1039,9 +1053,7 @@ class Sequencer:
         """One batch, with every failure answered to its jobs. Jobs it defers (retries of a
         submission still committing) go back to the queue, which wakes the next batch."""
         try:
-            deferred = await self.ledger.commit_batch(self.election, batch, base=base, mine=mine)
-            for job in deferred:
-                self.queue.put_nowait(job)
+            await self._write(batch, base, mine)
         except asyncio.CancelledError:
             for job in batch:
                 _refuse(job, Unavailable("the ledger is shutting down"))
@@ -1057,6 +1069,51 @@ class Sequencer:
                 _refuse(job, exc)
         finally:
             mine.sent.set()
+
+    async def _write(self, batch: list[CastJob], base: InFlight | None, mine: InFlight) -> None:
+        """Commit ``batch``; if the database refuses it for a value one of its papers holds
+        (``_data_fault``), split it and commit the halves in turn, down to the paper at fault,
+        which alone is refused (422): the others get their receipts, with no pause."""
+        try:
+            deferred = await self.ledger.commit_batch(self.election, batch, base=base, mine=mine)
+        except asyncpg.DataError as exc:
+            reason = _data_fault(exc)
+            if reason is None:
+                raise
+            # Nothing of the batch was written. No voter data in the log line.
+            log.info(
+                "batch_data_refused",
+                election_id=self.election,
+                size=len(batch),
+                sqlstate=exc.sqlstate,
+                error=type(exc).__name__,
+            )
+            if len(batch) == 1:
+                _refuse(batch[0], InvalidBallotData(reason=reason))
+                return
+            if base is not None:
+                # The halves are checked against what is committed: let ``base`` finish.
+                await asyncio.shield(base.committed)
+            half = len(batch) // 2
+            for part in (batch[:half], batch[half:]):
+                await self._write(part, None, InFlight())
+            return
+        for job in deferred:
+            self.queue.put_nowait(job)
+
+
+def _data_fault(exc: asyncpg.DataError) -> str | None:
+    """Why the database refused a value of the batch, when the fault is in a paper's data:
+    PostgreSQL's own message for a data exception (SQLSTATE class 22, such as U+0000 in a
+    text: it names the fault, not the value), or text that is not valid Unicode, which the
+    driver cannot encode. None when the driver refused a value for its type (a bug in the
+    ledger, which splitting the batch would not find)."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeError):
+        return "a text is not valid Unicode"
+    if cause is not None:
+        return None
+    return str(getattr(exc, "message", None) or "a value the database cannot store")
 
 
 def _refuse(job: CastJob, exc: BaseException) -> None:
