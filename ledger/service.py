@@ -15,7 +15,10 @@ change appends an event and so moves the head: a batch checked against a stale h
 writes nothing and is checked again, under the head row's lock (so it cannot fail twice).
 The sequencer is pipelined: while one batch's write commits, the next is read, checked,
 hashed and signed on top of it, and sends its write once the first has committed.
-Receipts are answered only after their batch commits.
+Receipts are answered only after their batch commits. A batch the database refuses for a
+value one paper holds (a data exception, such as U+0000 in a voter id) is split until that
+paper is found: it alone is refused (422 ``invalid-ballot-data``), the others get their
+receipts. Any other database failure refuses the whole batch with 503 (Retry-After).
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ from ledger.problems import (
 )
 from ledger.receipts import Receipt, ReceiptSigner, code_prefix, receipt_texts, utc_now
 from ledger.settings import Settings
-from ledger.store import Appended, Head, LogStore, StoredEntry
+from ledger.store import Appended, Head, LogStore, StoredEntry, data_fault
 
 Q = sql.queries()
 log = structlog.get_logger(__name__)
@@ -1072,12 +1075,12 @@ class Sequencer:
 
     async def _write(self, batch: list[CastJob], base: InFlight | None, mine: InFlight) -> None:
         """Commit ``batch``; if the database refuses it for a value one of its papers holds
-        (``_data_fault``), split it and commit the halves in turn, down to the paper at fault,
+        (``store.data_fault``), split it and commit the halves in turn, down to the paper at fault,
         which alone is refused (422): the others get their receipts, with no pause."""
         try:
             deferred = await self.ledger.commit_batch(self.election, batch, base=base, mine=mine)
         except asyncpg.DataError as exc:
-            reason = _data_fault(exc)
+            reason = data_fault(exc)
             if reason is None:
                 raise
             # Nothing of the batch was written. No voter data in the log line.
@@ -1100,20 +1103,6 @@ class Sequencer:
             return
         for job in deferred:
             self.queue.put_nowait(job)
-
-
-def _data_fault(exc: asyncpg.DataError) -> str | None:
-    """Why the database refused a value of the batch, when the fault is in a paper's data:
-    PostgreSQL's own message for a data exception (SQLSTATE class 22, such as U+0000 in a
-    text: it names the fault, not the value), or text that is not valid Unicode, which the
-    driver cannot encode. None when the driver refused a value for its type (a bug in the
-    ledger, which splitting the batch would not find)."""
-    cause = exc.__cause__
-    if isinstance(cause, UnicodeError):
-        return "a text is not valid Unicode"
-    if cause is not None:
-        return None
-    return str(getattr(exc, "message", None) or "a value the database cannot store")
 
 
 def _refuse(job: CastJob, exc: BaseException) -> None:

@@ -26,6 +26,29 @@ KEYRING = Keyring([SIGNER.verifier])
 EID = "nec-2026"
 
 
+REFUSE_IN_WRITE = """
+CREATE FUNCTION refuse_voter() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.voter_id = '{voter}' THEN
+    RAISE EXCEPTION 'character not in repertoire' USING ERRCODE = '22021';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_voter BEFORE INSERT ON participation
+  FOR EACH ROW EXECUTE FUNCTION refuse_voter();
+"""
+"""A data exception raised by the group commit's write (not its read) for one voter's row,
+whatever the boundary checks: the database is the last judge of what it can store."""
+
+
+async def refuse_in_write(db_url: str, voter: str) -> None:
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute(REFUSE_IN_WRITE.format(voter=voter))
+    finally:
+        await conn.close()
+
+
 def unstorable(voter_id: str, sub: str) -> CastJob:
     """A paper as ``Ledger.cast`` queues it, with a voter id the boundary may have let through
     (this module tests the sequencer, not the boundary's checks)."""
@@ -76,9 +99,7 @@ async def test_a_paper_the_database_refuses_fails_alone(client: AppClient, tmp_p
     r = await client.get(f"/v1/elections/{EID}/turnout")
     assert (await r.json())["contests"]["members"]["cast"] == 20
     # The sequencer goes on: the next paper is answered as usual.
-    r = await client.post(
-        f"/v1/elections/{EID}/ballots", json=paper("v050"), headers=AUTH_FRONTEND
-    )
+    r = await client.post(f"/v1/elections/{EID}/ballots", json=paper("v050"), headers=AUTH_FRONTEND)
     assert r.status == 201, await r.text()
     assert await verified_export(client, tmp_path) == size + 1
 
@@ -101,6 +122,29 @@ async def test_several_refused_papers_each_get_their_own_answer(client: AppClien
     )
     assert all(isinstance(r, tuple) for r in results[:30]), results
     assert all(isinstance(r, InvalidBallotData) for r in results[30:]), results[30:]
+
+
+async def test_a_paper_refused_by_the_write_fails_alone_over_http(
+    client: AppClient, db_url: str, tmp_path: Path
+) -> None:
+    """The group commit's write refuses one voter's row (a data exception): over HTTP, that
+    paper is 422 invalid-ballot-data, each of 20 concurrent good papers 201, the log verifies."""
+    await setup_election(client)
+    await refuse_in_write(db_url, "v013")
+    url = f"/v1/elections/{EID}/ballots"
+    bodies = [paper(f"v{i:03d}") for i in range(21)]
+    responses = await asyncio.gather(
+        *(client.post(url, json=b, headers=AUTH_FRONTEND) for b in bodies)
+    )
+    statuses = [r.status for r in responses]
+    assert statuses == [422 if i == 13 else 201 for i in range(21)], statuses
+    problem = await responses[13].json()
+    assert problem["type"] == "urn:ballot-ledger:problem:invalid-ballot-data"
+    assert problem["reason"] == "character not in repertoire"
+    assert "v013" not in json.dumps(problem)
+    await verified_export(client, tmp_path)
+    r = await client.get(f"/v1/elections/{EID}/turnout")
+    assert (await r.json())["contests"]["members"]["cast"] == 20
 
 
 async def test_a_database_outage_is_still_503_with_retry_after(
