@@ -147,36 +147,6 @@ async def test_a_paper_refused_by_the_write_fails_alone_over_http(
     assert (await r.json())["contests"]["members"]["cast"] == 20
 
 
-async def test_a_database_outage_is_still_503_with_retry_after(
-    client: AppClient, db_url: str
-) -> None:
-    """A batch whose connection is killed while it writes is a 503 with Retry-After (not a
-    422 for its papers), and the same paper goes through afterwards."""
-    await setup_election(client)
-    holder = await asyncpg.connect(db_url)
-    tr = holder.transaction()
-    await tr.start()
-    await holder.fetchrow("SELECT size FROM logs WHERE election_id = $1 FOR UPDATE", EID)
-    url = f"/v1/elections/{EID}/ballots"
-    casting = asyncio.create_task(client.post(url, json=paper("v001"), headers=AUTH_FRONTEND))
-    pid = None
-    while pid is None:  # the batch's write waits on the head row's lock
-        await asyncio.sleep(0.05)
-        pid = await holder.fetchval(
-            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND datname = current_database()"
-        )
-    await holder.fetchval("SELECT pg_terminate_backend($1)", pid)
-    await tr.rollback()
-    await holder.close()
-    r = await asyncio.wait_for(casting, 10)
-    assert r.status == 503, await r.text()
-    assert r.headers["Retry-After"] == "1"
-    assert (await r.json())["type"] == "urn:ballot-ledger:problem:unavailable"
-    r = await client.post(url, json=paper("v001"), headers=AUTH_FRONTEND)
-    assert r.status == 201, await r.text()
-
-
 async def test_a_refused_poll_close_leaves_nothing_behind(client: AppClient) -> None:
     """`poll/close` during setup is 409; after the poll opens, interval checkpoints and
     turnout reports go on and a new receipt's inclusion proof is available."""
