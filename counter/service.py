@@ -48,6 +48,7 @@ from ledger import merkle
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import LedgerError, VerificationError
 from ledger.keys import Keyring, Signer, Verifier
+from ledger.store import data_fault
 
 log = structlog.get_logger(__name__)
 
@@ -259,6 +260,8 @@ class Follower:
         self.declared_at: dict[str, int] = {}
         self.posted: set[str] = set()
         self.status = "starting"
+        self.reason: str | None = None
+        """Why the follow failed (status ``failed``)."""
         self.ledger_size = 0
         self.caught_up = False
         self.log = log.bind(election_id=election)
@@ -323,6 +326,27 @@ class Follower:
     async def _halt_new(self, message: str, evidence: Mapping[str, Any]) -> NoReturn:
         async with self.pool.acquire() as conn:
             await self._halt(conn, message, evidence)
+
+    async def fail(self, reason: str, exc: asyncpg.DataError) -> None:
+        """Stop following after the store refused the election's data (``data_fault``): one
+        alert, status ``failed`` with the reason. The log is not judged (progress is not
+        marked stopped): a counter restarted after a fix tries again."""
+        self.status, self.reason = "failed", reason
+        metrics.ERRORS.labels("data").inc()
+        self.log.error("follow_failed", reason=reason, sqlstate=exc.sqlstate)
+        evidence = {"sqlstate": exc.sqlstate, "error": type(exc).__name__, "size": self.state.size}
+        try:
+            async with self.pool.acquire() as conn:
+                await self.store.alert(
+                    conn,
+                    self.election,
+                    f"the counter cannot store this election: {reason}",
+                    evidence,
+                )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+            self.log.error("alert_failed", error=str(err))
+            return
+        metrics.ALERTS.labels(self.election).inc()
 
     # --- one batch ------------------------------------------------------------------------
 
@@ -673,6 +697,11 @@ class Counter:
                 log.warning("follow_retry", election_id=eid, error=str(exc))
                 await asyncio.sleep(self.retry)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                reason = data_fault(exc) if isinstance(exc, asyncpg.DataError) else None
+                if reason is not None:
+                    # The same data fails the same way on every retry: say so once and stop.
+                    await follower.fail(reason, exc)
+                    return
                 metrics.ERRORS.labels("database").inc()
                 follower.status = "retrying"
                 log.warning("follow_retry", election_id=eid, error=str(exc))
@@ -691,6 +720,7 @@ class Counter:
                 "size": f.state.size,
                 "ledger_size": f.ledger_size,
                 "lag_entries": 0 if f.caught_up else max(0, f.ledger_size - f.state.size),
+                **({"reason": f.reason} if f.reason is not None else {}),
             }
             for eid, f in sorted(self.followers.items())
         }

@@ -77,6 +77,11 @@ class InvalidRoll(LedgerError):
     """The voter roll is not valid."""
 
 
+class InvalidBallotData(LedgerError):
+    """The database cannot store this ballot paper's data (a voter or submission id holding
+    a character it refuses, such as U+0000); the other papers are not affected."""
+
+
 class InvalidDeclaration(LedgerError):
     """The result declaration does not verify."""
 
@@ -131,6 +136,7 @@ TYPES: dict[type[LedgerError], ProblemType] = {
     NotOnRoll: ProblemType("not-on-roll", 403, "Not on the roll"),
     NotEligible: ProblemType("not-eligible", 403, "Not eligible"),
     InvalidRoll: ProblemType("invalid-roll", 422, "Invalid voter roll"),
+    InvalidBallotData: ProblemType("invalid-ballot-data", 422, "Invalid ballot data"),
     InvalidDeclaration: ProblemType("invalid-declaration", 422, "Invalid result declaration"),
     ProofUnavailable: ProblemType("proof-unavailable", 400, "Proof unavailable"),
     Unavailable: ProblemType("unavailable", 503, "Service unavailable"),

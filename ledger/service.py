@@ -15,7 +15,10 @@ change appends an event and so moves the head: a batch checked against a stale h
 writes nothing and is checked again, under the head row's lock (so it cannot fail twice).
 The sequencer is pipelined: while one batch's write commits, the next is read, checked,
 hashed and signed on top of it, and sends its write once the first has committed.
-Receipts are answered only after their batch commits.
+Receipts are answered only after their batch commits. A batch the database refuses for a
+value one paper holds (a data exception, such as U+0000 in a voter id) is split until that
+paper is found: it alone is refused (422 ``invalid-ballot-data``), the others get their
+receipts. Any other database failure refuses the whole batch with 503 (Retry-After).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from ledger.keys import Keyring, Signer, Verifier
 from ledger.problems import (
     AlreadyVoted,
     ElectionExists,
+    InvalidBallotData,
     InvalidDeclaration,
     InvalidRoll,
     NotEligible,
@@ -66,7 +70,7 @@ from ledger.problems import (
 )
 from ledger.receipts import Receipt, ReceiptSigner, code_prefix, receipt_texts, utc_now
 from ledger.settings import Settings
-from ledger.store import Appended, Head, LogStore, StoredEntry
+from ledger.store import Appended, Head, LogStore, StoredEntry, data_fault
 
 Q = sql.queries()
 log = structlog.get_logger(__name__)
@@ -487,10 +491,14 @@ class Ledger:
         if state.definition is not None:
             sealed = state.definition.sealed
             job.prepared = (sealed, ballot_items(eid, selections, sealed))
+        return await self.sequencer(eid).submit(job)
+
+    def sequencer(self, eid: str) -> Sequencer:
+        """The election's sequencer, started on first use."""
         seq = self._sequencers.get(eid)
         if seq is None:
             seq = self._sequencers[eid] = Sequencer(self, eid)
-        return await seq.submit(job)
+        return seq
 
     async def commit_batch(
         self,
@@ -808,13 +816,22 @@ class Ledger:
         return await asyncio.shield(self._closing_task(eid))
 
     async def _close(self, eid: str, scheduled: bool) -> dict[str, Any]:
-        state = await self.state(eid)
-        if state.phase == "poll_open":
-            closing: dict[str, Any] = {"scheduled": True} if scheduled else {}
-            await self.report_turnout(eid)
-            await self.append_event(eid, "poll_closed", lambda s: closing)
-        elif state.phase not in ("poll_closed", "declared"):
-            raise el.WrongPhase(f"the poll cannot close in phase {state.phase}", phase=state.phase)
+        try:
+            state = await self.state(eid)
+            if state.phase == "poll_open":
+                closing: dict[str, Any] = {"scheduled": True} if scheduled else {}
+                await self.report_turnout(eid)
+                await self.append_event(eid, "poll_closed", lambda s: closing)
+            elif state.phase not in ("poll_closed", "declared"):
+                raise el.WrongPhase(
+                    f"the poll cannot close in phase {state.phase}", phase=state.phase
+                )
+        except BaseException:
+            # Refused, or failed before the poll closed: the election is not closing, and
+            # the housekeeping's checkpoints and turnout reports go on for it.
+            if self._closing.get(eid) is asyncio.current_task():
+                del self._closing[eid]
+            raise
         opened = 0
         while True:
             async with self.pool.acquire() as conn:
@@ -1038,9 +1055,7 @@ class Sequencer:
         """One batch, with every failure answered to its jobs. Jobs it defers (retries of a
         submission still committing) go back to the queue, which wakes the next batch."""
         try:
-            deferred = await self.ledger.commit_batch(self.election, batch, base=base, mine=mine)
-            for job in deferred:
-                self.queue.put_nowait(job)
+            await self._write(batch, base, mine)
         except asyncio.CancelledError:
             for job in batch:
                 _refuse(job, Unavailable("the ledger is shutting down"))
@@ -1056,6 +1071,37 @@ class Sequencer:
                 _refuse(job, exc)
         finally:
             mine.sent.set()
+
+    async def _write(self, batch: list[CastJob], base: InFlight | None, mine: InFlight) -> None:
+        """Commit ``batch``; if the database refuses it for a value one of its papers holds
+        (``store.data_fault``), split it and commit the halves in turn, down to the paper at fault,
+        which alone is refused (422): the others get their receipts, with no pause."""
+        try:
+            deferred = await self.ledger.commit_batch(self.election, batch, base=base, mine=mine)
+        except asyncpg.DataError as exc:
+            reason = data_fault(exc)
+            if reason is None:
+                raise
+            # Nothing of the batch was written. No voter data in the log line.
+            log.info(
+                "batch_data_refused",
+                election_id=self.election,
+                size=len(batch),
+                sqlstate=exc.sqlstate,
+                error=type(exc).__name__,
+            )
+            if len(batch) == 1:
+                _refuse(batch[0], InvalidBallotData(reason=reason))
+                return
+            if base is not None:
+                # The halves are checked against what is committed: let ``base`` finish.
+                await asyncio.shield(base.committed)
+            half = len(batch) // 2
+            for part in (batch[:half], batch[half:]):
+                await self._write(part, None, InFlight())
+            return
+        for job in deferred:
+            self.queue.put_nowait(job)
 
 
 def _refuse(job: CastJob, exc: BaseException) -> None:

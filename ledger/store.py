@@ -124,6 +124,21 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     return applied
 
 
+def data_fault(exc: asyncpg.DataError) -> str | None:
+    """Why the database refused a write, when the fault is in the data written (the same
+    write fails whenever it is retried), not in the database or the connection: PostgreSQL's
+    own message for a data exception (SQLSTATE class 22, such as U+0000 in a text or
+    ``\\u0000`` in a jsonb: it names the fault, not the value), or text that is not valid
+    Unicode, which the driver cannot encode. None when the driver refused a value for its
+    type (a bug in the caller, not in the data)."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeError):
+        return "a text is not valid Unicode"
+    if cause is not None:
+        return None
+    return str(getattr(exc, "message", None) or "a value the database cannot store")
+
+
 def _head(row: Any) -> Head:
     return Head(
         election_id=row["election_id"],

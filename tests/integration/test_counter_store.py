@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from counter import blt, synthetic
 from counter import fold as fl
-from counter.service import FeedEntry, Follower, Halted, projection
+from counter.service import Counter, FeedEntry, Follower, Halted, LedgerClient, projection
 from counter.store import CounterStore, ProgressMoved, migrate
 from ledger import election as el
 from ledger.checkpoint import open_checkpoint
@@ -358,3 +358,45 @@ def test_restart_refolds_only_the_local_mirror(counter_url: str) -> None:
             await pool.close()
 
     run_sync(asyncio.wait_for(run(), 30))
+
+
+class UnstorableStore(CounterStore):
+    """A store whose projection holds ``\\u0000``, which jsonb refuses (as a definition's
+    title with U+0000 would, were it let through): the same write fails on every retry."""
+
+    async def write_projection(self, conn: Any, progress: Any, running: Any) -> None:
+        await super().write_projection(conn, progress, {**running, "title": "a\x00b"})
+
+
+async def test_data_the_store_refuses_fails_the_election_once(counter_url: str) -> None:
+    """A permanent data error in the fold's store: one alert, the follow stops with status
+    `failed` and the reason (no retry loop adding alerts), and nothing is persisted as stopped."""
+    log = _log(False, "unstorable-election")
+    pool = await asyncpg.create_pool(counter_url, min_size=1, max_size=3)
+    store = UnstorableStore()
+    counter = Counter(
+        pool=pool,
+        connect=lambda: asyncpg.connect(counter_url),
+        client=LedgerClient(None, "http://ledger.invalid", None),  # type: ignore[arg-type]
+        signer=None,
+        retry=0.01,
+    )
+    counter.store = store
+    f = follower(pool, log, LogSource(log), store, retry=0.01)
+    counter.followers[log.election] = f
+    try:
+        run = asyncio.create_task(counter._run(f))
+        done, _ = await asyncio.wait({run}, timeout=60)  # a hang guard: it ends at once
+        assert done, f"still {f.status} after a minute: the follow retries forever"
+        run.result()
+        status = counter.status()[log.election]
+        assert status["status"] == "failed"
+        assert "Unicode escape sequence" in status["reason"]
+        async with pool.acquire() as conn:
+            alerts = await store.alerts(conn, log.election)
+            progress = await store.progress(conn, log.election)
+        assert len(alerts) == 1 and "cannot store" in alerts[0]["message"]
+        assert alerts[0]["evidence"]["sqlstate"] == "22P05"
+        assert progress is not None and progress.stopped is None and progress.size == 0
+    finally:
+        await pool.close()

@@ -30,6 +30,22 @@ async def hold_head(db_url: str) -> tuple[asyncpg.Connection, Any]:
     return conn, tr
 
 
+async def kill_the_waiting_write(conn: asyncpg.Connection, tr: Any) -> None:
+    """Terminate the backend of the batch whose write waits on the held head row (waiting
+    for it to get there), then let the row go."""
+    pid = None
+    while pid is None:
+        pid = await conn.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"
+        )
+        if pid is None:
+            await asyncio.sleep(0.05)
+    await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+    await tr.rollback()
+    await conn.close()
+
+
 @pytest.fixture
 async def client(settings: Any, aiohttp_client: Any) -> AppClient:
     c: AppClient = await aiohttp_client(create_app(settings, SIGNER))
@@ -66,14 +82,7 @@ async def test_already_voted_waits_for_the_batch_it_rests_on(
     p2 = asyncio.create_task(cast(client, paper("v001", sub="second-paper-01", members=["bob"])))
     done, _ = await asyncio.wait({p2}, timeout=1.5)
     assert not done, "answered 'already voted' before the first paper was committed"
-    # The first batch's connection dies before its write commits.
-    pid = await conn.fetchval(
-        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-        "AND datname = current_database()"
-    )
-    await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
-    await tr.rollback()
-    await conn.close()
+    await kill_the_waiting_write(conn, tr)  # before the first batch's write commits
     assert (await asyncio.wait_for(p1, 5))[0] == 503
     assert (await asyncio.wait_for(p2, 5))[0] == 201  # checked again: the first never counted
 
@@ -95,3 +104,20 @@ async def test_stopping_answers_every_paper_in_flight(client: AppClient, db_url:
         task.cancel()
     assert not pending, "a paper was left without an answer"
     assert all(t.result()[0] == 503 for t in done)
+
+
+async def test_a_database_outage_is_still_503_with_retry_after(
+    client: AppClient, db_url: str
+) -> None:
+    """A batch whose connection is killed while it writes is 503 unavailable with Retry-After
+    (a fault of the database, not of its papers: no 422), and the same paper goes through
+    afterwards."""
+    conn, tr = await hold_head(db_url)
+    url = f"/v1/elections/{EID}/ballots"
+    casting = asyncio.create_task(client.post(url, json=paper("v001"), headers=AUTH_FRONTEND))
+    await kill_the_waiting_write(conn, tr)
+    r = await asyncio.wait_for(casting, 10)
+    assert r.status == 503, await r.text()
+    assert r.headers["Retry-After"] == "1"
+    assert (await r.json())["type"] == "urn:ballot-ledger:problem:unavailable"
+    assert (await cast(client, paper("v001")))[0] == 201

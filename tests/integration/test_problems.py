@@ -45,6 +45,7 @@ from .conftest import (
     paper,
     setup_election,
 )
+from .test_bad_data import refuse_in_write
 
 EID = "nec-2026"
 BASE = f"/v1/elections/{EID}"
@@ -672,6 +673,16 @@ async def test_not_on_roll(client: AppClient) -> None:
     before = await open_election(client)
     r = await cast(client, paper("stranger"))
     await refused(r, "not-on-roll")
+    assert await snapshot(client) == before
+
+
+async def test_invalid_ballot_data(client: AppClient, db_url: str) -> None:
+    """A paper whose data the database refuses (a data exception in the group commit) is 422
+    invalid-ballot-data with the reason; nothing is recorded, and the voter's id not echoed."""
+    before = await open_election(client)
+    await refuse_in_write(db_url, "v013")
+    body = await refused(await cast(client, paper("v013")), "invalid-ballot-data")
+    assert body["reason"] == "character not in repertoire" and "v013" not in json.dumps(body)
     assert await snapshot(client) == before
 
 
