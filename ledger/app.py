@@ -21,7 +21,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ledger import export as exp
-from ledger import metrics, problems, sql
+from ledger import metrics, problems, sql, strict_json
 from ledger.auth import Role, TokenTable
 from ledger.errors import LedgerError, ReceiptError
 from ledger.keys import Signer
@@ -39,8 +39,8 @@ TOKENS = web.AppKey("tokens", TokenTable)
 SETTINGS = web.AppKey("settings", Settings)
 REQUEST_ID = web.RequestKey("request_id", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_ELECTION = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_ELECTION = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 
 
@@ -50,7 +50,7 @@ _DIGITS = re.compile(r"[0-9]{1,18}")
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("X-Request-Id", "")
-    rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    rid = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     request[REQUEST_ID] = rid
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=rid)
@@ -121,7 +121,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 def _election(request: web.Request) -> str:
     eid = request.match_info["election"]
-    if not _ELECTION.match(eid):
+    if not _ELECTION.fullmatch(eid):
         raise problems.NotFound("no such election", election=eid)
     return eid
 
@@ -141,9 +141,9 @@ async def _json(request: web.Request) -> Any:
     except web.HTTPRequestEntityTooLarge as exc:
         raise problems.PayloadTooLarge(limit=request.app[SETTINGS].max_body_bytes) from exc
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise problems.InvalidJson(f"the body is not JSON: {exc}") from exc
+        return strict_json.loads(raw)
+    except strict_json.JsonRefused as exc:
+        raise problems.InvalidJson(f"the body is refused: {exc}") from exc
 
 
 def _int(request: web.Request, name: str, default: int | None = None) -> int:

@@ -20,6 +20,7 @@ from ledger import logs
 from ledger.app import create_app
 from ledger.embedded import EmbeddedPostgres
 from ledger.errors import CliError
+from ledger.protocol import Runner
 from ledger.settings import ConfigError, Settings, load_settings
 from ledger.store import migrate
 
@@ -74,9 +75,12 @@ async def database(settings: Settings, name: str) -> AsyncIterator[Settings]:
         yield dataclasses.replace(settings, database_url=url)
 
 
-async def run_until_signal(app: web.Application, host: str, port: int, event: str) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM; open long-polls get 2 s to finish."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+async def run_until_signal(
+    app: web.Application, host: str, port: int, event: str, *, header_timeout: float
+) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM; open long-polls get 2 s to finish. Connections
+    have ``header_timeout`` seconds to send their headers (``ledger.protocol``)."""
+    runner = Runner(app, header_timeout=header_timeout, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -93,7 +97,13 @@ async def run_until_signal(app: web.Application, host: str, port: int, event: st
 
 async def serve(settings: Settings) -> None:
     async with database(settings, "ballot_ledger") as ready:
-        await run_until_signal(create_app(ready), ready.host, ready.port, "ledger_listening")
+        await run_until_signal(
+            create_app(ready),
+            ready.host,
+            ready.port,
+            "ledger_listening",
+            header_timeout=ready.header_timeout,
+        )
 
 
 def run_serve(args: argparse.Namespace) -> int:
