@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ledger import export as exp
@@ -87,6 +88,12 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exc.status == 405:
             response.headers["Allow"] = exc.headers.get("Allow", "")
         return response
+    except (web.RequestPayloadError, HttpProcessingError) as exc:
+        # A body that cannot be read: bad chunked framing, a Content-Encoding that does not
+        # decode. The message is aiohttp's, about the client's bytes: not echoed.
+        log.info("request_body_unreadable", error=type(exc).__name__, path=request.path)
+        err = problems.BadRequest("the request body cannot be read (framing or encoding)")
+        return problems.problem_response(err, instance=request.path, request_id=rid)
     except (
         OSError,
         asyncpg.PostgresConnectionError,

@@ -87,15 +87,34 @@ class Protocol(RequestHandler):
             raise ConnectionError("a response was already started; cannot send another")
         if status == 400:
             log.info("http_refused", status=status, error=type(exc).__name__)
-            err: LedgerError = problems.BadRequest("the request is not valid HTTP/1.1")
         else:
             log.error("request_failed", status=status, exc_info=exc)
-            err = problems.Internal()
-        rid = uuid.uuid4().hex
-        response = problems.problem_response(err, instance=request.path, request_id=rid)
-        response.headers["X-Request-Id"] = rid
+        response = _problem(request, status, "the request is not valid HTTP/1.1")
         response.force_close()
         return response
+
+    async def finish_response(
+        self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        """Send ``resp``; an error that is not a problem yet (aiohttp refusing a request before
+        the middlewares, as a 417 for an unknown ``Expect``, quoting it) is sent as one."""
+        if (
+            resp.status >= 400
+            and not resp.prepared
+            and resp.content_type != "application/problem+json"
+        ):
+            log.info("http_refused", status=resp.status, reason=resp.reason)
+            resp = _problem(request, resp.status, f"the request was refused ({resp.reason})")
+        return await super().finish_response(request, resp, start_time)
+
+
+def _problem(request: web.BaseRequest, status: int, detail: str) -> web.Response:
+    """A problem for a refusal no middleware saw: bad-request for a 4xx, internal otherwise."""
+    err: LedgerError = problems.BadRequest(detail) if status < 500 else problems.Internal()
+    rid = uuid.uuid4().hex
+    response = problems.problem_response(err, instance=request.path, request_id=rid)
+    response.headers["X-Request-Id"] = rid
+    return response
 
 
 class Server(web.Server):

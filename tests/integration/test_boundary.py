@@ -8,7 +8,10 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from ledger import problems
 from ledger.app import create_app
@@ -18,6 +21,7 @@ from .conftest import (
     ADMIN,
     AUTH_ADMIN,
     AUTH_FRONTEND,
+    FRONTEND,
     SIGNER,
     AppClient,
     Served,
@@ -25,6 +29,8 @@ from .conftest import (
     paper,
     setup_election,
 )
+from .procs import LedgerProcess
+from .test_counter_faults import CounterProcess
 
 EID = "nec-2026"
 BASE = f"/v1/elections/{EID}"
@@ -219,26 +225,6 @@ async def test_slow_headers_are_cut_off_and_others_are_served(
     assert client.port is not None
     port = client.port
 
-    async def slowloris() -> bool:
-        """True when the server closed the connection within 10 s."""
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        try:
-            while loop.time() < deadline:
-                try:
-                    data = await asyncio.wait_for(reader.read(1), 0.2)
-                except TimeoutError:
-                    writer.write(b"X-Slow: 1\r\n")
-                    continue
-                return data == b""
-        except ConnectionError:
-            return True
-        finally:
-            writer.close()
-        return False
-
     async def kept_alive() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
@@ -269,9 +255,122 @@ async def test_slow_headers_are_cut_off_and_others_are_served(
         finally:
             writer.close()
 
-    cut = asyncio.create_task(slowloris())
+    cut = asyncio.create_task(slow_headers_closed(port))
     others = asyncio.gather(kept_alive(), slow_body())
     status, _, body = await exchange(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
     assert status == 200, body
     assert await cut, "the slow-header connection was still open after 10 s"
     await others
+
+
+async def test_unreadable_bodies_are_400(client: AppClient) -> None:
+    """A body whose Content-Encoding does not decode (a cast, a roll) is 400 bad-request, not
+    500, and quotes nothing of it."""
+    assert client.port is not None
+    await open_poll(client)
+    for head in (
+        f"POST {BASE}/ballots HTTP/1.1\r\nAuthorization: Bearer {FRONTEND}\r\n"
+        "Content-Type: application/json\r\nContent-Encoding: gzip\r\n",
+        f"POST {BASE}/ballots HTTP/1.1\r\nAuthorization: Bearer {FRONTEND}\r\n"
+        "Content-Type: application/json\r\nContent-Encoding: deflate\r\n",
+        f"PUT /v1/elections/e2/roll HTTP/1.1\r\nAuthorization: Bearer {ADMIN}\r\n"
+        "Content-Type: text/csv\r\nContent-Encoding: gzip\r\n",
+    ):
+        raw = head.encode() + b"Host: t\r\nContent-Length: 12\r\n\r\nsecret-bytes"
+        status, headers, body = await exchange(client.port, raw)
+        problem(status, headers, body, "bad-request")
+        assert b"secret" not in body
+
+
+async def test_an_unknown_expectation_is_a_problem_that_echoes_nothing(client: AppClient) -> None:
+    """aiohttp's refusal of an unknown Expect header (before any middleware) is a problem and
+    does not quote the header."""
+    assert client.port is not None
+    raw = (
+        b"POST /v1/elections/x/ballots HTTP/1.1\r\nHost: t\r\nExpect: 100-secret\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    )
+    status, headers, body = await exchange(client.port, raw)
+    problem(status, headers, body, "bad-request")
+    assert b"secret" not in body
+
+
+async def test_a_roll_line_nested_too_deep_is_an_invalid_roll(client: AppClient) -> None:
+    """An NDJSON roll line nested 10,000 deep (or naming a key twice) is 422 invalid-roll."""
+    r = await client.put(BASE, json=definition(nomination_threshold=0), headers=AUTH_ADMIN)
+    assert r.status == 201, await r.text()
+    ndjson = {**AUTH_ADMIN, "Content-Type": "application/x-ndjson"}
+    for line in ("[" * 10_000 + "]" * 10_000, '{"voter_id": "v1", "voter_id": "v2"}'):
+        r = await client.put(f"{BASE}/roll", data=line + "\n", headers=ndjson)
+        assert r.status == 422, await r.text()
+        assert (await r.json())["type"] == problems.PREFIX + "invalid-roll"
+
+
+# --- the served processes ----------------------------------------------------------------------
+
+
+async def slow_headers_closed(port: int) -> bool:
+    """Send a request line, then a header line every 0.2 s: True when the server closes the
+    connection within 10 s."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    try:
+        while loop.time() < deadline:
+            try:
+                data = await asyncio.wait_for(reader.read(1), 0.2)
+            except TimeoutError:
+                writer.write(b"X-Slow: 1\r\n")
+                continue
+            return data == b""
+    except ConnectionError:
+        return True
+    finally:
+        writer.close()
+    return False
+
+
+async def healthy(port: int) -> None:
+    """Wait until ``/healthz`` answers on ``port`` (60 s at most)."""
+    async with aiohttp.ClientSession() as s:
+        for _ in range(600):
+            try:
+                async with s.get(f"http://127.0.0.1:{port}/healthz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"nothing answered on port {port}")
+
+
+async def test_both_services_serve_with_the_protocol(
+    db_url: str, fresh_database: Any, tmp_path: Path
+) -> None:
+    """`ballot ledger serve` and `ballot counter serve` answer a malformed header with a
+    problem echoing nothing, and close a slow-header connection after BALLOT_HEADER_TIMEOUT /
+    BALLOT_COUNTER_HEADER_TIMEOUT (0.5 s here) while serving others."""
+    (tmp_path / "ledger").mkdir()
+    (tmp_path / "counter").mkdir()
+    ledger = LedgerProcess(db_url, tmp_path / "ledger", BALLOT_HEADER_TIMEOUT="0.5")
+    counter = CounterProcess(
+        fresh_database("template0"), "http://127.0.0.1:1", tmp_path / "counter"
+    )
+    counter.env["BALLOT_COUNTER_HEADER_TIMEOUT"] = "0.5"
+    try:
+        await ledger.start()
+        counter.start()
+        await healthy(counter.port)
+        for port in (ledger.port, counter.port):
+            raw = b"GET /healthz HTTP/1.1\r\nHost: t\r\nAuthorization Bearer secret-token\r\n\r\n"
+            status, headers, body = await exchange(port, raw)
+            problem(status, headers, body, "bad-request")
+            assert b"secret" not in body
+            cut = asyncio.create_task(slow_headers_closed(port))
+            status, _, body = await exchange(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert status == 200, body
+            assert await cut, f"port {port}: the slow-header connection was open after 10 s"
+    finally:
+        counter.stop()
+        ledger.stop()
