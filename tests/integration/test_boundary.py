@@ -30,7 +30,7 @@ from .conftest import (
     setup_election,
 )
 from .procs import LedgerProcess
-from .test_counter_faults import CounterProcess
+from .test_counter_faults import CounterProcess, _until
 
 EID = "nec-2026"
 BASE = f"/v1/elections/{EID}"
@@ -331,18 +331,13 @@ async def slow_headers_closed(port: int) -> bool:
     return False
 
 
-async def healthy(port: int) -> None:
-    """Wait until ``/healthz`` answers on ``port`` (60 s at most)."""
-    async with aiohttp.ClientSession() as s:
-        for _ in range(600):
-            try:
-                async with s.get(f"http://127.0.0.1:{port}/healthz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"nothing answered on port {port}")
+async def answers(port: int) -> bool:
+    """True when ``/healthz`` answers 200 on ``port``."""
+    try:
+        async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/healthz") as r:
+            return r.status == 200
+    except aiohttp.ClientError:
+        return False
 
 
 async def test_both_services_serve_with_the_protocol(
@@ -361,7 +356,7 @@ async def test_both_services_serve_with_the_protocol(
     try:
         await ledger.start()
         counter.start()
-        await healthy(counter.port)
+        await _until(lambda: answers(counter.port), 60, "the counter to answer")
         for port in (ledger.port, counter.port):
             raw = b"GET /healthz HTTP/1.1\r\nHost: t\r\nAuthorization Bearer secret-token\r\n\r\n"
             status, headers, body = await exchange(port, raw)
