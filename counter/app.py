@@ -40,8 +40,8 @@ SETTINGS = web.AppKey("settings", Settings)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 REQUEST_ID = web.RequestKey("request_id", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 STORE = CounterStore()
 
 
@@ -51,7 +51,7 @@ STORE = CounterStore()
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("X-Request-Id", "")
-    rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    rid = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     request[REQUEST_ID] = rid
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=rid)
@@ -85,7 +85,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 def _id(request: web.Request, name: str) -> str:
     value = request.match_info[name]
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise problems.NotFound(f"no such {name}", **{name: value})
     return value
 

@@ -64,7 +64,7 @@ async def database(settings: Settings) -> AsyncIterator[Settings]:
 
 async def serve(settings: Settings) -> None:
     async with database(settings) as ready:
-        await run_until_signal(create_app(ready), ready.host, ready.port, "counter_listening")
+        await run_until_signal(create_app(ready), ready, "counter_listening")
 
 
 def run_serve(args: argparse.Namespace) -> int:

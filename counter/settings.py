@@ -44,6 +44,8 @@ class Settings:
     discover_interval: float = 10.0
     pool_size: int = 4
     log_format: str = "auto"
+    header_timeout: float = 10.0
+    """Seconds a connection has to send a request line and headers (``ledger.protocol``)."""
 
 
 _CONVERT: dict[str, Callable[[Any], Any]] = {
@@ -53,6 +55,7 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "pool_size": int,
     "retry": float,
     "discover_interval": float,
+    "header_timeout": float,
     "data_dir": Path,
     "key_file": Path,
     "ledger_keys": list_setting,

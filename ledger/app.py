@@ -18,10 +18,11 @@ from typing import Any
 import asyncpg
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ledger import export as exp
-from ledger import metrics, problems, sql
+from ledger import metrics, problems, sql, strict_json
 from ledger.auth import Role, TokenTable
 from ledger.errors import LedgerError, ReceiptError
 from ledger.keys import Signer
@@ -39,8 +40,8 @@ TOKENS = web.AppKey("tokens", TokenTable)
 SETTINGS = web.AppKey("settings", Settings)
 REQUEST_ID = web.RequestKey("request_id", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_ELECTION = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_ELECTION = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 
 
@@ -50,7 +51,7 @@ _DIGITS = re.compile(r"[0-9]{1,18}")
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("X-Request-Id", "")
-    rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    rid = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     request[REQUEST_ID] = rid
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=rid)
@@ -87,6 +88,12 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exc.status == 405:
             response.headers["Allow"] = exc.headers.get("Allow", "")
         return response
+    except (web.RequestPayloadError, HttpProcessingError) as exc:
+        # A body that cannot be read: bad chunked framing, a Content-Encoding that does not
+        # decode. The message is aiohttp's, about the client's bytes: not echoed.
+        log.info("request_body_unreadable", error=type(exc).__name__, path=request.path)
+        err = problems.BadRequest("the request body cannot be read (framing or encoding)")
+        return problems.problem_response(err, instance=request.path, request_id=rid)
     except (
         OSError,
         asyncpg.PostgresConnectionError,
@@ -121,7 +128,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 def _election(request: web.Request) -> str:
     eid = request.match_info["election"]
-    if not _ELECTION.match(eid):
+    if not _ELECTION.fullmatch(eid):
         raise problems.NotFound("no such election", election=eid)
     return eid
 
@@ -141,9 +148,9 @@ async def _json(request: web.Request) -> Any:
     except web.HTTPRequestEntityTooLarge as exc:
         raise problems.PayloadTooLarge(limit=request.app[SETTINGS].max_body_bytes) from exc
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise problems.InvalidJson(f"the body is not JSON: {exc}") from exc
+        return strict_json.loads(raw)
+    except strict_json.JsonRefused as exc:
+        raise problems.InvalidJson(f"the body is refused: {exc}") from exc
 
 
 def _int(request: web.Request, name: str, default: int | None = None) -> int:

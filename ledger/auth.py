@@ -49,7 +49,11 @@ class TokenTable:
     def lookup(self, header: str | None) -> list[Grant]:
         if not header or not header.startswith("Bearer "):
             raise Unauthorized("a bearer token is required")
-        digest = hashlib.sha256(header[7:].strip().encode()).digest()
+        try:
+            token = header[7:].strip().encode()
+        except UnicodeEncodeError:  # bytes that are not UTF-8 (aiohttp keeps them as surrogates)
+            raise Unauthorized("the bearer token is not valid") from None
+        digest = hashlib.sha256(token).digest()
         found = [g for d, g in self._grants if hmac.compare_digest(d, digest)]
         if not found:
             raise Unauthorized("the bearer token is not valid")

@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import structlog
@@ -20,6 +20,7 @@ from ledger import logs
 from ledger.app import create_app
 from ledger.embedded import EmbeddedPostgres
 from ledger.errors import CliError
+from ledger.protocol import Runner
 from ledger.settings import ConfigError, Settings, load_settings
 from ledger.store import migrate
 
@@ -74,13 +75,27 @@ async def database(settings: Settings, name: str) -> AsyncIterator[Settings]:
         yield dataclasses.replace(settings, database_url=url)
 
 
-async def run_until_signal(app: web.Application, host: str, port: int, event: str) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM; open long-polls get 2 s to finish."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+class Listening(Protocol):
+    """Where and how a service listens: both services' settings have these."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def header_timeout(self) -> float: ...
+
+
+async def run_until_signal(app: web.Application, listen: Listening, event: str) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM; open long-polls get 2 s to finish. Connections
+    have ``listen.header_timeout`` seconds to send their headers (``ledger.protocol``)."""
+    runner = Runner(
+        app, header_timeout=listen.header_timeout, access_log=None, shutdown_timeout=2.0
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, listen.host, listen.port)
     await site.start()
-    log.info(event, host=host, port=port)
+    log.info(event, host=listen.host, port=listen.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -93,7 +108,7 @@ async def run_until_signal(app: web.Application, host: str, port: int, event: st
 
 async def serve(settings: Settings) -> None:
     async with database(settings, "ballot_ledger") as ready:
-        await run_until_signal(create_app(ready), ready.host, ready.port, "ledger_listening")
+        await run_until_signal(create_app(ready), ready, "ledger_listening")
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ import asyncpg
 import structlog
 
 from ledger import election as el
-from ledger import merkle, metrics, schemas, sql
+from ledger import merkle, metrics, schemas, sql, strict_json
 from ledger.canonical import canonical_bytes
 from ledger.checkpoint import SignedCheckpoint
 from ledger.election import declaration_message
@@ -1145,9 +1145,9 @@ async def _parse_roll(
             if not raw.strip():
                 continue
             try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise InvalidRoll("a line is not JSON", line=line) from exc
+                row = strict_json.loads(raw)
+            except strict_json.JsonRefused as exc:
+                raise InvalidRoll(f"a line is refused: {exc}", line=line) from exc
             if not el.valid_roll_row(row):
                 raise _roll_row_refused(row, line)
             try:

@@ -47,6 +47,8 @@ class Settings:
     and serve with this off, so the serving login owns nothing it could alter."""
     pool_size: int = 8
     log_format: str = "auto"
+    header_timeout: float = 10.0
+    """Seconds a connection has to send a request line and headers once it starts (or opens)."""
 
 
 def _tokens(value: Any) -> dict[str, tuple[str, ...]]:
@@ -89,6 +91,7 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "max_batch": int,
     "pool_size": int,
     "checkpoint_interval": float,
+    "header_timeout": float,
     "data_dir": Path,
     "key_file": Path,
     "admin_tokens": list_setting,

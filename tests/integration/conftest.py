@@ -7,10 +7,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import BaseRunner, TestClient, TestServer
 
 from ledger.app import create_app
 from ledger.keys import Signer
+from ledger.protocol import Runner
 from ledger.settings import Settings
 
 ADMIN = "admin-token-0123456789"
@@ -88,11 +90,23 @@ def settings(db_url: str) -> Settings:
 AppClient = TestClient[Any, Any]
 
 
+class Served(TestServer):
+    """aiohttp's test server on the services' own protocol (``ledger.protocol.Runner``)."""
+
+    def __init__(self, app: web.Application, *, header_timeout: float = 10.0, **kw: Any) -> None:
+        super().__init__(app, **kw)
+        self.header_timeout = header_timeout
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return Runner(self.app, header_timeout=self.header_timeout, **kwargs)
+
+
 @pytest.fixture
 async def client(
     settings: Settings, aiohttp_client: Callable[..., Awaitable[AppClient]]
 ) -> AppClient:
-    return await aiohttp_client(create_app(settings, SIGNER))
+    app = create_app(settings, SIGNER)
+    return await aiohttp_client(Served(app, header_timeout=settings.header_timeout))
 
 
 async def setup_election(
