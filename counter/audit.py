@@ -19,7 +19,6 @@ report's ``failure``. Pure: the caller supplies the records and a progress callb
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 from counter import fold as fl
 from ledger.checkpoint import open_checkpoint
 from ledger.election import declaration_message
+from ledger.encoding import b64_strict
 from ledger.errors import LedgerError, VerificationError
 from ledger.export import ExportCheckpoint, ExportEntry, Header
 from ledger.keys import Keyring, Verifier
@@ -204,7 +204,8 @@ def _recount(state: fl.FoldState, counters: Keyring, report: AuditReport) -> Non
             raise _fail(
                 "result declared by a key that is not trusted", contest=c.id, key=declared["key"]
             )
-        key.verify(declaration_message(declared), base64.b64decode(declared["signature"]))
+        signature = b64_strict(declared["signature"], 64, what="declaration signature")
+        key.verify(declaration_message(declared), signature)
         for name, mine in (
             ("result_hash", digest),
             ("elected", document["elected_ids"]),

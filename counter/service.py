@@ -46,7 +46,8 @@ from counter.store import CounterStore, MirrorEntry, Progress, ProgressMoved, Re
 from ledger import election as el
 from ledger import merkle
 from ledger.checkpoint import Checkpoint, open_checkpoint
-from ledger.errors import LedgerError, VerificationError
+from ledger.encoding import hex_strict
+from ledger.errors import DecodeError, LedgerError, VerificationError
 from ledger.keys import Keyring, Signer, Verifier
 from ledger.store import data_fault
 
@@ -92,12 +93,9 @@ class Source(Protocol):
 
 def _hex32(value: Any, what: str) -> bytes:
     try:
-        raw = bytes.fromhex(value)
-    except (TypeError, ValueError) as exc:
-        raise LedgerRefused(f"{what} is not hexadecimal") from exc
-    if len(raw) != 32:
-        raise LedgerRefused(f"{what} is not 32 bytes")
-    return raw
+        return hex_strict(value, 32, what=what)
+    except DecodeError as exc:
+        raise LedgerRefused(exc.message) from exc
 
 
 class LedgerClient:

@@ -67,7 +67,7 @@ def parse_checkpoint_body(body: str) -> Checkpoint:
     origin, size_text, root_text = lines[0], lines[1], lines[2]
     if not origin:
         raise CheckpointError("empty origin")
-    if not _SIZE.match(size_text):
+    if not _SIZE.fullmatch(size_text):
         raise CheckpointError("tree size is not a decimal number", size=size_text)
     try:
         root = b64_strict(root_text, 32, what="root")

@@ -62,7 +62,7 @@ def human_code(leaf: bytes) -> str:
 def code_prefix(code: str) -> bytes:
     """The leaf-hash prefix that a human code stands for (inverse of ``human_code``)."""
     norm = code.strip().upper()
-    if not _CODE.match(norm):
+    if not _CODE.fullmatch(norm):
         raise ReceiptError("a receipt code is four groups of four base32 characters", code=code)
     return base64.b32decode(norm.replace("-", ""))
 

@@ -24,8 +24,6 @@ receipts. Any other database failure refuses the whole batch with 503 (Retry-Aft
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import csv
 import hashlib
@@ -50,8 +48,9 @@ from ledger import merkle, metrics, schemas, sql, strict_json
 from ledger.canonical import canonical_bytes
 from ledger.checkpoint import SignedCheckpoint
 from ledger.election import declaration_message
+from ledger.encoding import b64_strict
 from ledger.entry import EntryTemplate, parse_entry, template
-from ledger.errors import LedgerError
+from ledger.errors import DecodeError, LedgerError
 from ledger.keys import Keyring, Signer, Verifier
 from ledger.problems import (
     AlreadyVoted,
@@ -1111,9 +1110,9 @@ def _refuse(job: CastJob, exc: BaseException) -> None:
 
 def _b64(text: str) -> bytes:
     try:
-        return base64.b64decode(text, validate=True)
-    except binascii.Error as exc:
-        raise InvalidDeclaration("signature is not base64") from exc
+        return b64_strict(text, 64, what="signature")
+    except DecodeError as exc:
+        raise InvalidDeclaration(f"{exc.message}") from exc
 
 
 def _poll_close(d: el.Definition) -> datetime | None:
