@@ -254,7 +254,10 @@ def _print_audit(r: dict[str, Any]) -> None:
                 if res.get("matches_declaration")
                 else ("no declaration" if not res["declared"] else "")
             )
-            out.print(f"  {contest}: elected {', '.join(res['elected'])} ({match})")
+            elected = ", ".join(res["elected"]) or "no one"
+            if res.get("vacant"):
+                elected += f" ({res['outcome']}: {res['vacant']} seat(s) vacant)"
+            out.print(f"  {contest}: elected {elected} ({match})")
     if r["entries_per_second"]:
         out.print(f"  {r['seconds']} s, {r['entries_per_second']:,} entries/s")
 
