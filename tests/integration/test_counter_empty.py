@@ -75,7 +75,9 @@ async def _run_election(ledger: TestClient[Any, Any]) -> None:
     r = await ledger.put(f"/v1/elections/{EID}", json=DEFINITION, headers=AUTH_ADMIN)
     assert r.status == 201, await r.text()
     r = await ledger.put(
-        f"/v1/elections/{EID}/roll", data=ROLL_CSV, headers={**AUTH_ADMIN, "Content-Type": "text/csv"}
+        f"/v1/elections/{EID}/roll",
+        data=ROLL_CSV,
+        headers={**AUTH_ADMIN, "Content-Type": "text/csv"},
     )
     assert r.status == 200, await r.text()
     r = await ledger.post(f"/v1/elections/{EID}/nominations/open", headers=AUTH_ADMIN)

@@ -4,11 +4,11 @@ The ledger runs in this process on a real TCP port (its app, real PostgreSQL); t
 a real ``ballot counter serve`` child on its own database. Casts flow while the counter is
 killed and restarted: the casting is gated, and each kill falls at a point set by observed
 progress (the counter has folded casts, casts remain, more are let through as it dies), so
-the test does not depend on the machine's speed; the poll closes; the counter is killed again at a random instant after
-the close and once in the middle of a result declaration (the ledger commits the declaration
-but the counter never hears the answer). At the end the counter's stored projection and
-results must equal ``counter.fold`` run from scratch over the ledger's export, with exactly
-one ``result_declared`` per contest in the log and no alert.
+the test does not depend on the machine's speed. The poll closes; the counter is killed again
+at a random instant after the close and once in the middle of a result declaration (the
+ledger commits the declaration but the counter never hears the answer). At the end the
+counter's stored projection and results must equal ``counter.fold`` run from scratch over
+the ledger's export, with exactly one ``result_declared`` per contest in the log and no alert.
 """
 
 from __future__ import annotations
@@ -257,7 +257,9 @@ async def test_counter_sigkilled_at_random_instants_ends_equal_to_a_recount(
                 # (no await in between): the kill falls mid-run on any machine.
                 await casting.until_cast(casting.allowed // 2)
                 await _until(
-                    lambda: _grew(counter.folded(s), seen), 120, "the counter to fold casts"
+                    lambda seen=seen: _grew(counter.folded(s), seen),
+                    120,
+                    "the counter to fold casts",
                 )
                 seen = await counter.folded(s)
                 casting.allowed = VOTERS * (2 * step + 1) // 8

@@ -62,7 +62,9 @@ def test_a_minimum_on_an_empty_contest_is_no_error(rule: str) -> None:
         profile,
         candidates=tuple(dataclasses.replace(c, gender="F") for c in profile.candidates),
     )
-    result = count(profile, rule, constraints=[Constraint(attribute="gender", value="F", minimum=1)])
+    result = count(
+        profile, rule, constraints=[Constraint(attribute="gender", value="F", minimum=1)]
+    )
     _checked(result, "no valid ballots", 2)
 
 
