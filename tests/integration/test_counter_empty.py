@@ -6,7 +6,6 @@ exported BLT says the same; the results page says the seats are vacant."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from ledger.cli import main as ballot
 from ledger.settings import Settings
 
 from .conftest import AUTH_ADMIN, AUTH_FRONTEND, COUNTER, COUNTER_SIGNER, ROLL_CSV, SIGNER
+from .test_counter_flow import _wait_for
 
 EID = "empty-2027"
 DEFINITION: dict[str, Any] = {
@@ -61,14 +61,6 @@ DEFINITION: dict[str, Any] = {
     ],
 }
 VACANT = {"members": ("no valid ballots", 2), "youth": ("no candidates standing", 1)}
-
-
-async def _wait_for(check: Callable[[], Awaitable[bool]], seconds: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not await check():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.1)
 
 
 async def _run_election(ledger: TestClient[Any, Any]) -> None:
