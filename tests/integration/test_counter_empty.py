@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from counter import fold as fl
 from counter.app import create_app as create_counter_app
+from counter.errors import ProfileError
 from counter.settings import Settings as CounterSettings
 from ledger.app import create_app as create_ledger_app
 from ledger.cli import main as ballot
@@ -100,15 +102,16 @@ async def _run_election(ledger: TestClient[Any, Any]) -> None:
     assert r.status == 200, await r.text()
 
 
-async def test_empty_contests_are_declared_vacant_audited_and_counted_alike(
+Client = TestClient[Any, Any]
+
+
+async def _ledger_and_counter(
     settings: Settings,
     fresh_database: Any,
-    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    aiohttp_client: Callable[..., Awaitable[Client]],
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """Empty contests declare every seat vacant, the later contest is still declared, no alert
-    is raised, the export audits clean, and ``ballot count`` and the page say the same."""
+) -> tuple[Client, Client]:
+    """The ledger on a test server and a counter following it, the election run and closed."""
     server = TestServer(create_ledger_app(settings, SIGNER))
     ledger = await aiohttp_client(server)
     counter_settings = CounterSettings(
@@ -124,6 +127,19 @@ async def test_empty_contests_are_declared_vacant_audited_and_counted_alike(
     )
     counter = await aiohttp_client(create_counter_app(counter_settings, COUNTER_SIGNER))
     await _run_election(ledger)
+    return ledger, counter
+
+
+async def test_empty_contests_are_declared_vacant_audited_and_counted_alike(
+    settings: Settings,
+    fresh_database: Any,
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Empty contests declare every seat vacant, the later contest is still declared, no alert
+    is raised, the export audits clean, and ``ballot count`` and the page say the same."""
+    ledger, counter = await _ledger_and_counter(settings, fresh_database, aiohttp_client, tmp_path)
 
     async def declared() -> bool:
         body = await (await counter.get(f"/v1/elections/{EID}/results")).json()
@@ -177,3 +193,37 @@ async def test_empty_contests_are_declared_vacant_audited_and_counted_alike(
         res = report["results"][contest]
         assert (res["outcome"], res["vacant"], res["elected"]) == (outcome, seats, [])
         assert res["matches_declaration"] is True
+
+
+async def test_a_contest_that_cannot_be_counted_alerts_once_and_blocks_no_other(
+    settings: Settings,
+    fresh_database: Any,
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A count that fails (here forced) raises one alert, not one per pass, and the contests
+    after it are still counted, declared and their declarations taken in."""
+    calls: list[str] = []
+    real = fl.count_contest
+
+    def failing(state: fl.FoldState, contest: str) -> Any:
+        if contest == "members":
+            calls.append(contest)
+            raise ProfileError("forced failure")
+        return real(state, contest)
+
+    monkeypatch.setattr(fl, "count_contest", failing)
+    _, counter = await _ledger_and_counter(settings, fresh_database, aiohttp_client, tmp_path)
+
+    async def others_declared() -> bool:
+        body = await (await counter.get(f"/v1/elections/{EID}/results")).json()
+        done = {r["contest"] for r in body.get("results", []) if r["declared"]}
+        return done == {"youth", "branches"}
+
+    await _wait_for(others_declared)  # declared, then verified from the feed: several passes
+    alerts = await (await counter.get(f"/v1/elections/{EID}/alerts")).json()
+    assert [a["message"] for a in alerts["alerts"]] == [
+        "contest members cannot be counted: forced failure"
+    ]
+    assert calls == ["members"]
