@@ -292,11 +292,24 @@ def _bloc(document: Mapping[str, Any]) -> dict[str, Any]:
             "name": name,
             "votes": votes,
             "elected": name in elected,
-            "margin": margins.get(name, str(_fraction(votes) - last)),
+            "margin": margins.get(name, str(_fraction(votes) - last) if elected else ""),
         }
         for name, votes in ranked
     ]
     return {"rows": rows}
+
+
+def vacancy_text(document: Mapping[str, Any]) -> str:
+    """What the page says about seats left vacant (docs/counting.md, "Empty contests")."""
+    vacant = int(document.get("vacant", 0))
+    seats = int(document.get("seats") or 0)
+    if not vacant:
+        return ""
+    outcome = str(document.get("outcome", ""))
+    if outcome in ("no valid ballots", "no candidates standing"):
+        every = "the seat is" if seats == 1 else f"all {seats} seats are"
+        return f"{outcome.capitalize()}: no one is elected and {every} vacant."
+    return f"Fewer candidates stood than seats: {vacant} of {seats} seats vacant."
 
 
 def page_model(
@@ -319,6 +332,7 @@ def page_model(
                 "quota": doc.get("quota"),
                 "valid": doc.get("valid_ballots"),
                 "elected": doc.get("elected", []),
+                "vacancy": vacancy_text(doc),
                 "declared": r["declared"],
                 "result_hash": r["result_hash"],
                 "counted_size": r["counted_size"],

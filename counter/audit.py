@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from counter import fold as fl
+from counter.errors import CounterError
 from ledger.checkpoint import open_checkpoint
 from ledger.election import declaration_message
 from ledger.encoding import b64_strict
@@ -186,12 +187,17 @@ def _recount(state: fl.FoldState, counters: Keyring, report: AuditReport) -> Non
             if declared is not None:
                 raise _fail("a result was declared before the count could run", contest=c.id)
             continue
-        result, document = fl.count_contest(state, c.id)
+        try:
+            result, document = fl.count_contest(state, c.id)
+        except CounterError as exc:  # e.g. a minimum no count can meet: a finding, not a crash
+            raise _fail("the contest cannot be recounted", contest=c.id, error=str(exc)) from exc
         digest = fl.result_hash(document)
         entry: dict[str, Any] = {
             "counted": True,
             "elected": list(result.elected_names),
             "elected_ids": document["elected_ids"],
+            "outcome": document["outcome"],
+            "vacant": document["vacant"],
             "result_hash": digest,
             "counted_size": document["counted_size"],
             "declared": declared is not None,

@@ -111,6 +111,24 @@ def apply_candidates_file(profile: Profile, text: str) -> Profile:
     return dataclasses.replace(profile, candidates=tuple(updated))
 
 
+def _check_attributes(profile: Profile, constraints: Sequence[Constraint], *, given: bool) -> None:
+    """Refuse a minimum on an attribute no candidate has: the attributes are missing, which
+    is not the same as too few seats (gender and slate come only from --candidates)."""
+    for con in constraints:
+        if any(c.attribute(con.attribute) is not None for c in profile.candidates):
+            continue
+        if con.attribute not in ("gender", "slate"):
+            raise _cli_error(
+                f"--min {con.label()}: candidates have no attribute {con.attribute!r} "
+                "(known: gender, slate, name, id)"
+            )
+        where = "the candidates file gives" if given else "no --candidates file gives"
+        raise _cli_error(
+            f"--min {con.label()}: {where} any candidate a {con.attribute}: pass "
+            f"--candidates FILE.csv with a '{con.attribute}' column"
+        )
+
+
 def run_count(args: argparse.Namespace) -> int:
     from counter import blt, report
     from counter.rules import count
@@ -136,6 +154,14 @@ def run_count(args: argparse.Namespace) -> int:
                 raise _cli_error(f"--seed {args.seed!r} is not hexadecimal") from None
         if args.seats is not None and args.seats < 1:
             raise _cli_error("--seats must be at least 1")
+        _check_attributes(profile, constraints, given=bool(args.candidates))
+        seats = args.seats if args.seats is not None else profile.seats
+        standing = sum(1 for c in profile.candidates if not c.withdrawn)
+        if seats is not None and seats > standing:
+            sys.stderr.write(
+                f"ballot count: warning: {seats} seats but {standing} candidate(s) standing: "
+                f"at most {standing} can be elected, the rest stay vacant\n"
+            )
         result = count(profile, args.rule, args.seats, constraints, seed)
     except CounterError as exc:
         sys.stderr.write(f"ballot count: {args.file}: {exc}\n")

@@ -4,8 +4,11 @@ JSON (``ballot count --json``), every number a decimal string at the rule's
 precision (an exact rule shows a terminating decimal in full, otherwise the
 fraction ``"p/q"``)::
 
-    {"rule": "scottish", "title": ..., "seats": 3, "valid_ballots": 9,
-     "invalid_ballots": 0, "quota": "3.00000", "decimals": 5, "seed": "<hex>",
+    {"rule": "scottish", "title": ..., "seats": 3,
+     "outcome": "filled" | "seats vacant" | "no valid ballots" | "no candidates standing",
+     "vacant": 0,                                     # seats left unfilled
+     "valid_ballots": 9,
+     "invalid_ballots": 0, "quota": "3.00000", "decimals": 5, "seed": "<hex>",  # "": no lot drawn
      "candidates": [{"name": ..., "gender": ..., "slate": ..., "withdrawn": false}],
      "elected": ["Name as in the BLT", ...],          # in order of election
      "rounds": [{"round": 1, "action": "first-preferences", "subjects": [],
@@ -82,6 +85,8 @@ def to_json(result: CountResult) -> dict[str, Any]:
         "rule": result.rule,
         "title": result.rule_title,
         "seats": result.seats,
+        "outcome": result.outcome,
+        "vacant": result.vacant,
         "valid_ballots": result.valid_ballots,
         "invalid_ballots": result.invalid_ballots,
         "quota": num(result.quota),
@@ -173,7 +178,9 @@ def render_table(result: CountResult, width: int = 200) -> str:
     lines = [buf.getvalue().rstrip("\n")]
     quota = "" if result.rule == "bloc" else f"; quota: {decimal_string(result.quota, d)}"
     lines.append(f"Valid ballots: {result.valid_ballots}; invalid: {result.invalid_ballots}{quota}")
-    lines.append("Elected, in order: " + ", ".join(result.elected_names))
+    lines.append("Elected, in order: " + (", ".join(result.elected_names) or "no one"))
+    if result.vacant:
+        lines.append(f"Outcome: {result.outcome}; {result.vacant} of {result.seats} seat(s) vacant")
     lines.append("(* elected at that round, x excluded at that round)")
     if result.margins is not None:
         behind = [
@@ -191,5 +198,5 @@ def render_table(result: CountResult, width: int = 200) -> str:
         )
     for a in result.constraint_actions:
         lines.append(f"Constraint {a.constraint} acted at round {a.round}: {a.detail}")
-    lines.append(f"Lot seed: {result.seed}")
+    lines.append(f"Lot seed: {result.seed}" if result.seed else "Lot seed: none (no lot drawn)")
     return "\n".join(lines) + "\n"

@@ -257,6 +257,7 @@ class Follower:
         self.progress: Progress | None = None
         self.declared_at: dict[str, int] = {}
         self.posted: set[str] = set()
+        self.uncountable: set[str] = set()  # contests whose count failed: alerted once
         self.status = "starting"
         self.reason: str | None = None
         """Why the follow failed (status ``failed``)."""
@@ -468,12 +469,14 @@ class Follower:
         async with self.pool.acquire() as conn:
             stored = {r.contest_id: r for r in await self.store.results(conn, self.election)}
             for c in d.contests:
-                if c.id not in stored:
+                if c.id not in stored and c.id not in self.uncountable:
                     try:
                         _, document = fl.count_contest(state, c.id)
                     except CounterError as exc:
                         # The count cannot run (e.g. no valid rule input): say so loudly, keep
-                        # following, and count the other contests.
+                        # following, count the other contests, and take in their declarations.
+                        # One alert per contest, not one per pass.
+                        self.uncountable.add(c.id)
                         metrics.ERRORS.labels("count").inc()
                         self.log.error("contest_count_failed", contest=c.id, error=str(exc))
                         await self.store.alert(
@@ -493,7 +496,9 @@ class Follower:
                     self.log.info("contest_counted", contest=c.id, size=document["counted_size"])
             stored = {r.contest_id: r for r in await self.store.results(conn, self.election)}
             for c in d.contests:
-                mine = stored[c.id]
+                mine = stored.get(c.id)
+                if mine is None:
+                    continue  # not countable (alerted above): nothing to declare or compare
                 declared = state.declarations.get(c.id)
                 if declared is not None:
                     if declared.get("result_hash") != mine.result_hash:

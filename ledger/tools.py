@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import dataclasses
 import json
 import sys
@@ -133,7 +134,11 @@ async def download(url: str, election: str, target: Path) -> int:
             if not isinstance(header, exp.Header):
                 raise CliError("the export does not start with a header")
             tmp = target.with_suffix(target.suffix + ".part")
-            with _progress() as bar, tmp.open("wb") as fh:
+            try:
+                fh = tmp.open("wb")
+            except OSError as exc:
+                raise CliError(f"cannot write {tmp}: {exc.strerror or exc}") from exc
+            with _progress() as bar, fh:
                 task = bar.add_task("downloading", total=header.size)
                 fh.write(first)
                 async for line in r.content:
@@ -146,7 +151,18 @@ async def download(url: str, election: str, target: Path) -> int:
         raise CliError(f"cannot reach {endpoint}: {exc}") from exc
 
 
+def _writable(target: Path) -> None:
+    """Refuse, before any download, an output whose folder does not exist or is no folder."""
+    folder = target.parent
+    if not folder.is_dir():
+        why = "no such directory" if not folder.exists() else "not a directory"
+        raise CliError(f"cannot write {target}: {why}: {folder}")
+    if target.is_dir():
+        raise CliError(f"cannot write {target}: it is a directory")
+
+
 def run_export(args: argparse.Namespace) -> int:
+    _writable(args.output)
     size = asyncio.run(download(args.url, args.election, args.output))
     out.print(f"wrote {args.output}: {size:,} entries of election {args.election}")
     return 0
@@ -160,9 +176,72 @@ def _lines(path: Path) -> Iterator[bytes]:
         raise CliError(f"cannot read {path}: {exc.strerror}") from exc
 
 
+def pinned_keys(values: list[str], option: str) -> list[str]:
+    """Verifier keys from ``--key``-style options: each value is the key itself or, when it
+    names an existing file, that file (one key a line; blank and ``#`` lines skipped)."""
+    keys: list[str] = []
+    for value in values:
+        path = Path(value)
+        if path.is_file():
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CliError(f"{option} {value}: cannot read the file: {exc}") from exc
+            lines = [
+                (n, line.strip())
+                for n, line in enumerate(text.splitlines(), start=1)
+                if line.strip() and not line.lstrip().startswith("#")
+            ]
+            if not lines:
+                raise CliError(f"{option} {value}: the file holds no verifier key")
+            for n, line in lines:
+                try:
+                    Verifier.parse(line)
+                except LedgerError as exc:
+                    raise CliError(
+                        f"{option} {value}: line {n} is not a verifier key ({exc.message})"
+                    ) from exc
+                keys.append(line)
+            continue
+        try:
+            Verifier.parse(value)
+        except LedgerError as exc:
+            shown = value if len(value) <= 80 else value[:77] + "..."
+            raise CliError(
+                f"{option} {shown!r} is neither a verifier key (name+keyid+key: {exc.message}) "
+                "nor an existing file"
+            ) from exc
+        keys.append(value.strip())
+    return keys
+
+
+def _require_export(path: Path) -> None:
+    """Refuse a file that is not an export at all (exit 2), as opposed to an export that
+    fails its audit (exit 1): its first non-blank line must be an export header."""
+    if not path.is_file():
+        why = "no such file" if not path.exists() else "not a file"
+        raise CliError(f"cannot read {path}: {why}")
+    try:
+        with path.open("rb") as fh:
+            first = next((line for line in fh if line.strip()), b"")
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        header = next(exp.parse_lines([first]), None)
+    except LedgerError:
+        header = None
+    if not isinstance(header, exp.Header):
+        raise CliError(
+            f"{path} is not a ballot-ledger export (its first line is not an export header); "
+            "get one with `ballot export`"
+        )
+
+
 def run_audit(args: argparse.Namespace) -> int:
     from counter.audit import audit  # the audit is the counter's fold, run offline
 
+    args.key = pinned_keys(args.key, "--key")
+    args.counter_key = pinned_keys(args.counter_key, "--counter-key")
     if args.url:
         if not args.election:
             raise CliError("--url needs --election")
@@ -172,6 +251,7 @@ def run_audit(args: argparse.Namespace) -> int:
         path = args.file
     else:
         raise CliError("give an export FILE, or --url and --election")
+    _require_export(path)
     if args.hashes_only:
         return _audit_hashes(path, args)
     with _progress() as bar:
@@ -202,8 +282,6 @@ def _audit_hashes(path: Path, args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise CliError("--jobs must be at least 1")
-    if not path.is_file():
-        raise CliError(f"no export file at {path}")
     keyring = Keyring(Verifier.parse(k) for k in args.key) if args.key else None
     if keyring is None and not args.json:
         out.print(
@@ -254,20 +332,53 @@ def _print_audit(r: dict[str, Any]) -> None:
                 if res.get("matches_declaration")
                 else ("no declaration" if not res["declared"] else "")
             )
-            out.print(f"  {contest}: elected {', '.join(res['elected'])} ({match})")
+            elected = ", ".join(res["elected"]) or "no one"
+            if res.get("vacant"):
+                elected += f" ({res['outcome']}: {res['vacant']} seat(s) vacant)"
+            out.print(f"  {contest}: elected {elected} ({match})")
     if r["entries_per_second"]:
         out.print(f"  {r['seconds']} s, {r['entries_per_second']:,} entries/s")
 
 
+def _receipt_text(arg: str) -> str:
+    """The receipt's text: standard input, a file, or the argument itself."""
+    if arg == "-":
+        return sys.stdin.read()
+    path = Path(arg)
+    if path.exists():
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"cannot read {arg}: {getattr(exc, 'strerror', None) or exc}") from exc
+    return arg
+
+
+def _json_or_base64_json(text: str) -> bool:
+    """Whether ``text`` is meant as a receipt: JSON, or base64 that decodes to JSON."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        return True
+    try:
+        return base64.b64decode(stripped, validate=True).lstrip().startswith(b"{")
+    except ValueError:
+        return False
+
+
 def run_receipt_check(args: argparse.Namespace) -> int:
-    if args.receipt == "-":
-        text = sys.stdin.read()
-    elif Path(args.receipt).exists():
-        text = Path(args.receipt).read_text()
-    else:
-        text = args.receipt
+    text = _receipt_text(args.receipt)
+    args.key = pinned_keys(args.key, "--key")
+    inline = args.receipt != "-" and not Path(args.receipt).exists()
     try:
         receipt = receipt_check.parse_receipt(text)
+    except LedgerError as exc:
+        if inline and not _json_or_base64_json(text):
+            # Neither a file nor a receipt: most likely a mistyped file name.
+            raise CliError(
+                f"no such file: {args.receipt} (nor is it a receipt's JSON or base64 JSON)"
+            ) from exc
+        _report_failure("receipt check FAILED", exc, args.json)
+        return 1
+    try:
         outcome = asyncio.run(
             receipt_check.check(
                 receipt,

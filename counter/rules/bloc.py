@@ -17,6 +17,8 @@ Rule book (DESIGN §9 and the issue, clause by clause):
    the lowest-placed elected candidate.
 6. Every group of equal totals whose members did not all share the same outcome
    is reported as a tie broken by lot.
+7. No valid ballot (or no candidate standing): no one is elected, not by lot either,
+   and every seat stays vacant (docs/counting.md, "Empty contests").
 """
 
 from __future__ import annotations
@@ -27,7 +29,15 @@ from fractions import Fraction
 from counter.errors import ProfileError
 from counter.rules import constraints as cons
 from counter.rules.lot import Lot
-from counter.rules.model import Constraint, ConstraintAction, CountResult, Profile, Round, Tie
+from counter.rules.model import (
+    Constraint,
+    ConstraintAction,
+    CountResult,
+    Profile,
+    Round,
+    Tie,
+    empty_note,
+)
 
 
 def count(
@@ -57,6 +67,10 @@ def count(
         for c in marks:
             totals[c] += weight  # clause 2
     lot = Lot(seed=seed, names=tuple(c.name for c in cands), profile=profile)
+    if valid == 0:
+        # docs/counting.md, "Empty contests": with no valid ballot (or no candidate standing)
+        # every total is 0; no one is elected, never by lot, and every seat stays vacant.
+        standing = []
     level = len({totals[c] for c in standing}) < len(standing)
     draw = {c: lot.ticket("bloc-order", 1, c) if level else b"" for c in standing}
     placed = sorted(standing, key=lambda c: (-totals[c], draw[c], c))  # clause 3
@@ -69,7 +83,7 @@ def count(
             for con in constraints
             if sum(1 for e in elected if con.holds_for(cands[e])) < con.minimum
         ]
-        if not short:
+        if not short or not placed:
             break
         con = short[0]
         outside = [e for e in elected if not con.holds_for(cands[e])]
@@ -116,10 +130,13 @@ def count(
             )
     last = min(totals[c] for c in elected) if elected else 0
     margins = tuple(
-        None if c in elected or cands[c].withdrawn else Fraction(last - totals[c]) for c in range(n)
+        None if c in elected or cands[c].withdrawn or not elected else Fraction(last - totals[c])
+        for c in range(n)
     )
     tallies = tuple(None if cands[c].withdrawn else Fraction(totals[c]) for c in range(n))
     notes = [f"{cands[c].name} elected (placed {rank[c] + 1})" for c in order]
+    if valid == 0:
+        notes.append(empty_note(valid, cands))
     notes += [a.detail for a in actions]
     rnd = Round(
         number=1,

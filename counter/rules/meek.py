@@ -48,7 +48,15 @@ from operator import add, floordiv, itemgetter, mul
 from counter.errors import ProfileError, RuleSpecError
 from counter.rules import constraints as cons
 from counter.rules.lot import Lot
-from counter.rules.model import Constraint, ConstraintAction, CountResult, Profile, Round, Tie
+from counter.rules.model import (
+    Constraint,
+    ConstraintAction,
+    CountResult,
+    Profile,
+    Round,
+    Tie,
+    empty_note,
+)
 from counter.rules.stv import prepare
 
 HOPEFUL, ELECTED, EXCLUDED, WITHDRAWN = 0, 1, 2, 3
@@ -326,8 +334,6 @@ class _Meek:
         compiled: bool = True,
     ) -> None:
         prep = prepare(profile)
-        if prep.valid == 0:
-            raise ProfileError("no valid ballots")
         self.p = params
         self.prep = prep
         self.cands = prep.candidates
@@ -619,6 +625,12 @@ class _Meek:
 
     def run(self) -> None:
         self.begin_round()
+        if self.prep.valid == 0:
+            # docs/counting.md, "Empty contests": nothing to count, no one elected.
+            self.quota = self.compute_quota()
+            self.round_notes.append(empty_note(0, self.cands))
+            self.end_round("first-preferences", ())
+            return
         self.distribute()
         self.elect_reaching()
         self.end_round("first-preferences", ())

@@ -137,3 +137,35 @@ class CountResult:
     @property
     def elected_names(self) -> tuple[str, ...]:
         return tuple(self.candidates[i].name for i in self.elected)
+
+    @property
+    def vacant(self) -> int:
+        """Seats left unfilled: fewer candidates standing than seats, or nothing to count."""
+        return self.seats - len(self.elected)
+
+    @property
+    def outcome(self) -> str:
+        """One of :data:`OUTCOMES` (docs/counting.md, "Empty contests")."""
+        if all(c.withdrawn for c in self.candidates):
+            return NO_CANDIDATES
+        if self.valid_ballots == 0:
+            return NO_VALID_BALLOTS
+        return SEATS_VACANT if self.vacant else FILLED
+
+
+FILLED = "filled"
+SEATS_VACANT = "seats vacant"
+NO_VALID_BALLOTS = "no valid ballots"
+NO_CANDIDATES = "no candidates standing"
+OUTCOMES = (FILLED, SEATS_VACANT, NO_VALID_BALLOTS, NO_CANDIDATES)
+"""Every outcome of a count: all seats filled; fewer elected than seats because fewer
+candidates stood; nobody elected because no ballot was valid; nobody elected because no
+candidate stood. In the last two every seat is vacant."""
+
+
+def empty_note(valid_ballots: int, candidates: tuple[Candidate, ...]) -> str:
+    """The note a count with nothing to count carries in its only round."""
+    if all(c.withdrawn for c in candidates):
+        return f"{NO_CANDIDATES}: no one is elected and every seat is vacant"
+    assert valid_ballots == 0
+    return f"{NO_VALID_BALLOTS}: no one is elected and every seat is vacant"

@@ -42,6 +42,7 @@ from counter.rules.model import (
     Profile,
     Round,
     Tie,
+    empty_note,
 )
 
 Value = int | Fraction
@@ -608,6 +609,12 @@ class _Count:
         # Scottish 45; ERS97 5.1: first preferences.
         self.begin_round()
         self.place(self.destinations(0, 0, len(self.rank)), self.scale, 0)
+        if self.prep.valid == 0:
+            # docs/counting.md, "Empty contests": no valid ballot (or no candidate standing):
+            # no one is elected, not even by lot, and every seat stays vacant.
+            self.round_notes.append(empty_note(0, self.cands))
+            self.end_round("first-preferences", ())
+            return
         self.elect_reaching_quota()
         self.end_round("first-preferences", ())
         while self.vacancies() > 0:
@@ -708,8 +715,6 @@ def count_stv(
         raise ProfileError("at least one seat is needed")
     if constraints:
         cons.validate(constraints, prep.candidates, seats)
-    if prep.valid == 0:
-        raise ProfileError("no valid ballots")
     lot = Lot(seed=seed, names=tuple(c.name for c in prep.candidates), profile=profile)
     state = _Count(params, prep, seats, constraints, lot)
     state.run()

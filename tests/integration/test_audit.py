@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from counter import fold as fl
 from counter import synthetic
 from counter.audit import audit
+from counter.errors import ProfileError
 from ledger import merkle
 from ledger.chain import GENESIS, chain_next
 from ledger.checkpoint import Checkpoint, sign_checkpoint
@@ -84,6 +85,24 @@ async def real_export(client: AppClient) -> list[bytes]:
 
 def _audit(lines: list[bytes]) -> dict[str, Any]:
     return audit(parse_lines(lines), **KEYS).to_json()
+
+
+async def test_a_contest_that_cannot_be_recounted_is_a_finding_not_a_traceback(
+    real_export: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recount that raises (forced here) fails the audit with the contest as evidence."""
+
+    def failing(state: fl.FoldState, contest: str) -> Any:
+        raise ProfileError("forced failure")
+
+    monkeypatch.setattr(fl, "count_contest", failing)
+    report = _audit(real_export)
+    assert report["ok"] is False
+    assert report["failure"] == {
+        "message": "the contest cannot be recounted",
+        "contest": "members",
+        "error": "forced failure",
+    }
 
 
 async def test_clean_export_passes_and_recount_equals_declarations(

@@ -1,12 +1,14 @@
-"""A counter process killed with SIGKILL at random instants resumes and ends equal to a recount.
+"""A counter process killed with SIGKILL mid-run resumes and ends equal to a recount.
 
 The ledger runs in this process on a real TCP port (its app, real PostgreSQL); the counter is
 a real ``ballot counter serve`` child on its own database. Casts flow while the counter is
-killed and restarted; the poll closes; the counter is killed again at a random instant after
-the close and once in the middle of a result declaration (the ledger commits the declaration
-but the counter never hears the answer). At the end the counter's stored projection and
-results must equal ``counter.fold`` run from scratch over the ledger's export, with exactly
-one ``result_declared`` per contest in the log and no alert.
+killed and restarted: the casting is gated, and each kill falls at a point set by observed
+progress (the counter has folded casts, casts remain, more are let through as it dies), so
+the test does not depend on the machine's speed. The poll closes; the counter is killed again
+at a random instant after the close and once in the middle of a result declaration (the
+ledger commits the declaration but the counter never hears the answer). At the end the
+counter's stored projection and results must equal ``counter.fold`` run from scratch over
+the ledger's export, with exactly one ``result_declared`` per contest in the log and no alert.
 """
 
 from __future__ import annotations
@@ -84,8 +86,10 @@ class CounterProcess:
 
     async def ready(self) -> None:
         """Wait until the process answers ``/readyz`` (its follower is then starting)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 120  # a generous bound for a loaded machine, not a speed test
         async with aiohttp.ClientSession() as s:
-            for _ in range(300):
+            while loop.time() < deadline:
                 try:
                     async with s.get(self.url + "/readyz") as r:
                         if r.status == 200:
@@ -94,6 +98,14 @@ class CounterProcess:
                     pass
                 await asyncio.sleep(0.02)
         raise AssertionError("the counter did not become ready")
+
+    async def folded(self, session: aiohttp.ClientSession) -> int:
+        """How many of the election's entries the counter has folded (0 before it knows it)."""
+        try:
+            async with session.get(f"{self.url}/v1/elections/{EID}/tallies") as r:
+                return int((await r.json())["size"]) if r.status == 200 else 0
+        except aiohttp.ClientError:
+            return 0
 
     def kill(self) -> None:
         """SIGKILL, if running: no cleanup, no goodbye to PostgreSQL or the ledger."""
@@ -124,18 +136,47 @@ def _paper(i: int, rng: random.Random) -> dict[str, Any]:
     return {"submission_id": f"fsub-{i:05d}", "voter_id": f"fv{i:05d}", "selections": selections}
 
 
-async def _cast(session: aiohttp.ClientSession, url: str, papers: list[dict[str, Any]]) -> None:
-    queue = list(reversed(papers))
+class GatedCasting:
+    """Casts ``papers`` with 16 workers, never beyond the first ``allowed`` of them: the test
+    moves the gate, so where the kills fall in the casting is decided by observed progress,
+    not by how fast the machine casts."""
 
-    async def worker() -> None:
-        while queue:
-            p = queue.pop()
-            async with session.post(
-                f"{url}/v1/elections/{EID}/ballots", json=p, headers=FRONT
+    def __init__(self, session: aiohttp.ClientSession, url: str, papers: list[dict[str, Any]]):
+        self.session, self.url, self.papers = session, url, papers
+        self.allowed = 0
+        self.sent = 0  # papers taken by a worker
+        self.cast = 0  # papers answered 201/200
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run())
+
+    async def _worker(self) -> None:
+        while self.sent < len(self.papers):
+            if self.sent >= self.allowed:
+                await asyncio.sleep(0.005)  # held at the gate
+                continue
+            p = self.papers[self.sent]
+            self.sent += 1
+            async with self.session.post(
+                f"{self.url}/v1/elections/{EID}/ballots", json=p, headers=FRONT
             ) as r:
                 assert r.status in (200, 201), await r.text()
+            self.cast += 1
 
-    await asyncio.gather(*(worker() for _ in range(16)))
+    async def _run(self) -> None:
+        await asyncio.gather(*(self._worker() for _ in range(16)))
+
+    async def until_cast(self, n: int) -> None:
+        while self.cast < n:
+            assert self.task is not None
+            if self.task.done():
+                self.task.result()  # a failed cast: raise it here
+            await asyncio.sleep(0.01)
+
+
+async def _grew(value: Awaitable[int], than: int) -> bool:
+    return await value > than
 
 
 async def _until(check: Callable[[], Awaitable[bool]], seconds: float, what: str) -> None:
@@ -206,15 +247,35 @@ async def test_counter_sigkilled_at_random_instants_ends_equal_to_a_recount(
             counter.start()
             await counter.ready()
             papers = [_paper(i, rng) for i in range(VOTERS)]
-            casting = asyncio.create_task(_cast(s, ledger_url, papers))
-            for _ in range(2):  # killed twice while casts flow, restarted while they still do
-                await asyncio.sleep(rng.uniform(0.2, 0.7))
-                assert not casting.done(), "casting finished before the kill"
+            casting = GatedCasting(s, ledger_url, papers)
+            casting.allowed = VOTERS // 8
+            casting.start()
+            seen = 0
+            for step in (1, 2):  # killed twice while casts flow, restarted while they still do
+                # Kill once the counter has demonstrably folded casts since its (re)start and
+                # part of the casting is done, then let more casts through at the same instant
+                # (no await in between): the kill falls mid-run on any machine.
+                await casting.until_cast(casting.allowed // 2)
+                await _until(
+                    lambda seen=seen: _grew(counter.folded(s), seen),
+                    120,
+                    "the counter to fold casts",
+                )
+                seen = await counter.folded(s)
+                casting.allowed = VOTERS * (2 * step + 1) // 8
+                before = casting.cast
+                assert 0 < before < casting.allowed
                 counter.kill()
-                await asyncio.sleep(rng.uniform(0.05, 0.3))
+                # Casts go on while the counter is down, and are still going when it restarts.
+                await casting.until_cast(before + VOTERS // 32)
+                casting.allowed = VOTERS * (2 * step + 2) // 8
+                assert casting.cast < casting.allowed
                 counter.start()
                 await counter.ready()
-            await casting
+            casting.allowed = VOTERS
+            assert casting.task is not None
+            await casting.task
+            assert casting.cast == VOTERS
             r = await s.post(base + "/poll/close", headers=AUTH)
             assert r.status == 200, await r.text()
             await counter.ready()

@@ -108,3 +108,24 @@ def test_page_model_shows_turnout_nominations_and_bloc_margins() -> None:
         ("A", "0", True),
         ("B", "2", False),
     ]
+
+
+def test_the_quick_start_tokens_pass_the_ledgers_checks() -> None:
+    """docs/counter.md's quick-start tokens load and are accepted by the ledger's token table,
+    and the counter's ledger token is one of the ledger's counter tokens."""
+    import re
+    import shlex
+
+    from ledger.auth import TokenTable
+    from ledger.settings import load_settings as load_ledger_settings
+
+    text = (Path(__file__).parents[2] / "docs" / "counter.md").read_text(encoding="utf-8")
+    env = {
+        name: shlex.split(value)[0]
+        for name, value in re.findall(r"^export (BALLOT_\w*TOKENS?)=(.+)$", text, re.M)
+    }
+    assert {"BALLOT_ADMIN_TOKENS", "BALLOT_COUNTER_LEDGER_TOKEN"} <= set(env)
+    ledger = load_ledger_settings(env)
+    TokenTable(ledger.admin_tokens, ledger.frontend_tokens, ledger.counter_tokens)
+    counter = load_settings(env)
+    assert counter.ledger_token in ledger.counter_tokens

@@ -67,3 +67,48 @@ def test_missing_file_is_a_clear_message(capsys: pytest.CaptureFixture[str]) -> 
     """A file that cannot be read is reported, exit 2."""
     assert _run(["count", "/nonexistent.blt", "--rule", "scottish"]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rule", ["scottish", "ers97", "meek", "exact-droop", "bloc"])
+def test_an_empty_blt_counts_to_every_seat_vacant(
+    rule: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A BLT with no ballots: exit 0, no one elected, every seat vacant, under every rule."""
+    empty = tmp_path / "empty.blt"
+    empty.write_text('3 2\n0\n"Ann"\n"Bob"\n"Cat"\n"Empty"\n', encoding="utf-8")
+    assert _run(["count", str(empty), "--rule", rule, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["outcome"], doc["vacant"], doc["elected"]) == ("no valid ballots", 2, [])
+    assert _run(["count", str(empty), "--rule", rule, "--seats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Elected, in order: no one" in out and "no valid ballots; 1 of 1 seat(s) vacant" in out
+
+
+def test_lot_seed_says_no_lot_was_drawn(capsys: pytest.CaptureFixture[str]) -> None:
+    """A count that drew no lot says so instead of printing a blank seed."""
+    assert _run(["count", str(GOLDEN / "exhausted.blt"), "--rule", "scottish"]) == 0
+    out = capsys.readouterr().out
+    assert "Lot seed: none (no lot drawn)" in out and "Lot seed: \n" not in out
+
+
+def test_a_minimum_without_candidate_attributes_names_the_missing_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--min on gender without --candidates blames the missing attributes, not the seats."""
+    argv = ["count", str(GOLDEN / "ties.blt"), "--rule", "scottish", "--min", "gender=woman:1"]
+    assert _run(argv) == 2
+    err = capsys.readouterr().err
+    assert "no --candidates file gives any candidate a gender" in err and "seats" not in err
+    assert _run([*argv[:-1], "age=30:1"]) == 2
+    assert "candidates have no attribute 'age'" in capsys.readouterr().err
+
+
+def test_more_seats_than_candidates_warns(capsys: pytest.CaptureFixture[str]) -> None:
+    """--seats above the number of candidates standing warns on stderr and still counts."""
+    profile_text = (GOLDEN / "ties.blt").read_text(encoding="utf-8")
+    standing = int(profile_text.split()[0])
+    seats = str(standing + 2)
+    assert _run(["count", str(GOLDEN / "ties.blt"), "--rule", "scottish", "--seats", seats]) == 0
+    captured = capsys.readouterr()
+    assert f"warning: {seats} seats but {standing} candidate(s) standing" in captured.err
+    assert "seats vacant" in captured.out
