@@ -11,7 +11,6 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from ledger import metrics, problems, sql, strict_json
 from ledger.auth import Role, TokenTable
 from ledger.errors import LedgerError, ReceiptError
 from ledger.keys import Signer
+from ledger.openapi import bundled_text
 from ledger.receipts import Receipt
 from ledger.service import Ledger
 from ledger.settings import Settings
@@ -435,8 +435,12 @@ async def inclusion(request: web.Request) -> web.Response:
     ledger = request.app[LEDGER]
     eid = _election(request)
     code = request.query.get("code")
+    if (code is None) == ("index" not in request.query):
+        raise problems.BadRequest("give exactly one of the query parameters index and code")
     try:
-        index = await ledger.index_of_code(eid, code) if code else _int(request, "index")
+        index = (
+            await ledger.index_of_code(eid, code) if code is not None else _int(request, "index")
+        )
     except ReceiptError as exc:
         raise problems.BadRequest(exc.message, code=code) from exc
     size = _int(request, "size") if "size" in request.query else None
@@ -475,8 +479,7 @@ async def keys(request: web.Request) -> web.Response:
 
 @routes.get("/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
-    text = resources.files("schemas").joinpath("openapi.json").read_text()
-    return web.Response(text=text, content_type="application/json")
+    return web.Response(text=bundled_text(), content_type="application/json")
 
 
 @routes.get("/problems")

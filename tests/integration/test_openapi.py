@@ -14,9 +14,10 @@ from referencing.jsonschema import DRAFT202012
 
 from ledger import problems
 from ledger.app import routes
+from ledger.openapi import bundled
 from ledger.schemas import SCHEMA_FILES, load
 
-from .conftest import DEFINITION, AppClient, paper
+from .conftest import AUTH_FRONTEND, DEFINITION, AppClient, paper, setup_election
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
@@ -174,14 +175,120 @@ def test_every_authenticated_operation_names_its_roles() -> None:
 
 
 async def test_get_openapi_json_serves_the_document(client: AppClient) -> None:
-    """GET /openapi.json returns schemas/openapi.json as JSON."""
+    """GET /openapi.json returns schemas/openapi.json with the schema files bundled in."""
     r = await client.get("/openapi.json")
     assert r.status == 200
     assert r.content_type == "application/json"
-    assert await r.json() == document()
+    served = await r.json()
+    assert served == bundled()
+    source = document()
+    assert served["paths"].keys() == source["paths"].keys()
+    assert set(served["components"]["schemas"]) == set(source["components"]["schemas"]) | {
+        name.removesuffix(".json") for name in SCHEMA_FILES
+    }
     r = await client.get("/problems")
     assert r.status == 200
     assert await r.json() == {"problems": problems.catalogue()}
+
+
+async def test_served_document_is_self_contained(client: AppClient) -> None:
+    """Every $ref of the served /openapi.json is a local pointer that resolves within it."""
+    r = await client.get("/openapi.json")
+    served = await r.json()
+    refs: list[tuple[str, str]] = []
+    walk(served, "", refs)
+    assert len(refs) > 50
+    for base, ref in refs:
+        assert base == "", f"a $id inside the served document: {base}"
+        assert ref.startswith("#/"), f"$ref out of the document: {ref}"
+        try:
+            resolve_pointer(served, ref.removeprefix("#"))
+        except (KeyError, IndexError, ValueError) as exc:
+            pytest.fail(f"unresolvable $ref {ref}: {exc}")
+
+
+async def test_served_schemas_are_the_schema_files(client: AppClient) -> None:
+    """The bundled schemas judge bodies exactly as schemas/*.schema.json (one source of truth)."""
+    r = await client.get("/openapi.json")
+    served = await r.json()
+    registry = Registry().with_resource(
+        "urn:served", Resource.from_contents(served, default_specification=DRAFT202012)
+    )
+    files = Registry().with_resources(
+        (uri, Resource.from_contents(schema, default_specification=DRAFT202012))
+        for uri, schema in schema_files().items()
+    )
+
+    def both(component: str, ref: str) -> tuple[Draft202012Validator, Draft202012Validator]:
+        return (
+            Draft202012Validator(
+                {"$ref": f"urn:served#/components/schemas/{component}"}, registry=registry
+            ),
+            Draft202012Validator({"$ref": ref}, registry=files),
+        )
+
+    cases: list[tuple[str, str, list[Any]]] = [
+        ("Definition", "urn:ballot-ledger:schema:definition", [DEFINITION, {**DEFINITION, "x": 1}]),
+        (
+            "Cast",
+            "urn:ballot-ledger:schema:requests#/$defs/cast",
+            [paper("v001"), {"voter_id": "v001"}, paper("v001", members=["Ann"])],
+        ),
+        (
+            "Nomination",
+            "urn:ballot-ledger:schema:requests#/$defs/nomination",
+            [{"contest": "members", "candidate": "ann", "body": "b"}, {"contest": "members"}],
+        ),
+    ]
+    for component, ref, bodies in cases:
+        served_v, file_v = both(component, ref)
+        for body in bodies:
+            assert served_v.is_valid(body) == file_v.is_valid(body), (component, body)
+    served_v, _ = both("Definition", "urn:ballot-ledger:schema:definition")
+    assert served_v.is_valid(DEFINITION)
+    assert not served_v.is_valid({**DEFINITION, "colour": "red"})
+
+
+def test_integer_query_parameters_state_the_18_digit_cap() -> None:
+    """Every integer query parameter has maximum 999999999999999999 (the server's 18 digits)."""
+    seen = 0
+    for path, method, op in operations(document()):
+        for prm in op.get("parameters", []):
+            if prm.get("in") == "query" and prm["schema"].get("type") == "integer":
+                assert prm["schema"].get("maximum") == 10**18 - 1, (method, path, prm["name"])
+                seen += 1
+    assert seen >= 7
+
+
+def test_inclusion_parameters_say_exactly_one_of_index_and_code() -> None:
+    """proofs/inclusion documents that exactly one of index and code is required."""
+    op = document()["paths"]["/v1/elections/{election}/proofs/inclusion"]["get"]
+    params = {p["name"]: p for p in op["parameters"]}
+    assert "exactly one of `index` and `code`" in op["description"].lower()
+    for name in ("index", "code"):
+        assert params[name]["required"] is False
+        text = params[name]["description"].lower()
+        assert "exactly one of `index` and `code` is required" in text
+
+
+async def test_inclusion_with_both_index_and_code_is_bad_request(client: AppClient) -> None:
+    """proofs/inclusion with both index and code (or neither) is 400, as documented."""
+    await setup_election(client)
+    r = await client.post(
+        "/v1/elections/nec-2026/ballots", json=paper("v001"), headers=AUTH_FRONTEND
+    )
+    assert r.status == 201, await r.text()
+    code = (await r.json())["receipts"]["members"]["code"]
+    base = "/v1/elections/nec-2026/proofs/inclusion"
+    r = await client.get(f"{base}?index=0")
+    assert r.status == 200, await r.text()
+    r = await client.get(f"{base}?code={code}")  # known code, but no checkpoint covers it yet
+    assert (await r.json(content_type=None))["type"] == problems.PREFIX + "proof-unavailable"
+    for query in (f"?index=0&code={code}", f"?code={code}&index=0", "", "?size=1"):
+        r = await client.get(base + query)
+        assert r.status == 400, (query, await r.text())
+        body = await r.json(content_type="application/problem+json")
+        assert body["type"] == problems.PREFIX + "bad-request"
 
 
 def test_catalogue_details_are_clean() -> None:
