@@ -113,14 +113,23 @@ def apply_candidates_file(profile: Profile, text: str) -> Profile:
 
 def run_count(args: argparse.Namespace) -> int:
     from counter import blt, report
-    from counter.rules import count
+    from counter.rules import count, resolve
 
     try:
         try:
-            text = Path(args.file).read_text(encoding="utf-8")
+            data = Path(args.file).read_bytes()
         except OSError as exc:
             raise _cli_error(f"cannot read {args.file}: {exc.strerror or exc}") from None
-        profile = blt.parse(text)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _cli_error(
+                f"{args.file}: expected UTF-8 text, found byte 0x{data[exc.start]:02X} "
+                f"at offset {exc.start}"
+            ) from None
+        rule = resolve(args.rule)  # how the rule reads '=', '-' and fractional weights
+        reading = blt.Reading(rule=rule.name, marks=rule.marks, fractions=rule.fractions)
+        profile = blt.parse(text, reading)
         if args.candidates:
             try:
                 csv_text = Path(args.candidates).read_text(encoding="utf-8")
