@@ -25,12 +25,22 @@ def _cli_error(message: str) -> Exception:
 
 def add_parsers(sub: Any, bench_sub: Any) -> None:
     """Register the counter's subcommands on the top-level and `bench` sub-parsers."""
+    add_service_parser(sub)
+    add_count_parser(sub)
+    add_bench_parser(bench_sub)
+
+
+def add_service_parser(sub: Any) -> None:
+    """`ballot counter serve` (imports the service: aiohttp, asyncpg)."""
     from counter import serve
 
     counter = sub.add_parser("counter", help="the counter service")
     counter_sub = counter.add_subparsers(dest="counter_command", required=True, metavar="CMD")
     serve.add_parser(counter_sub)
 
+
+def add_count_parser(sub: Any) -> None:
+    """`ballot count` (imports only the pure counter)."""
     p = sub.add_parser(
         "count",
         help="count a BLT ballot file by a named rule",
@@ -59,6 +69,9 @@ def add_parsers(sub: Any, bench_sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_count)
 
+
+def add_bench_parser(bench_sub: Any) -> None:
+    """`ballot bench count`."""
     b = bench_sub.add_parser(
         "count",
         help="time the counting rules on a seeded 1M-ballot profile and the Scottish wards",
