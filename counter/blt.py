@@ -35,7 +35,6 @@ as text before parsing them; both give the same profile (a property test).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -407,7 +406,6 @@ def _grouped_block(
 
 FAST_FROM = 1 << 16  # characters of ballots from which the numpy reader pays
 _PLAIN_BYTES = b"0123456789 \t\r\n"
-_NOT_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def _parse_fast(text: str) -> Profile | None:
@@ -444,114 +442,109 @@ def _parse_fast(text: str) -> Profile | None:
             return None
     if header.ncand > 62:
         return None  # a preference's bit must fit in an int64 (repeats are found by bits)
+    if not text[:pos].isascii():
+        return None  # byte and character offsets would differ
     try:
         import numpy as np
     except ImportError:  # pragma: no cover - numpy is a dependency
         return None
-    block = _numpy_block(np, text, pos, header.ncand)
+    block = _numpy_block(np, text.encode("utf-8"), pos, header.ncand)
     if block is None:
         return None
     ballots, end, lines_read = block
     lineno += lines_read
-    rest = text[end:].splitlines()
+    rest = text[end:].splitlines()  # the block is ASCII: byte offset = character offset
     strings = _names(_numbered(rest, 0, lineno), header, lineno)
     return _profile(header, strings, ballots)
 
 
 def _numpy_block(
-    np: Any, text: str, pos: int, ncand: int
+    np: Any, raw: bytes, pos: int, ncand: int
 ) -> tuple[tuple[tuple[Ranking, int], ...], int, int] | None:
-    """The plain ballot lines from ``pos`` to the bare ``0`` line, read by numpy.
+    """The plain ballot lines of ``raw`` from byte ``pos`` to the bare ``0`` line, by numpy.
 
     Returns the grouped ballots (as :func:`counter.profile.group` would give them),
     the offset after the ``0`` line and the number of lines read; ``None`` if the
-    block is not plain.
+    block is not plain.  Each pass is over bytes, tokens or lines, never per token
+    in Python.
     """
-    tail = text[pos:]
-    if not tail.isascii():
-        # Names after the ballots may not be ASCII: look only as far as the block can go.
-        wide = _NOT_ASCII.search(tail)
-        tail = tail[: wide.start() if wide else len(tail)]
-    data = np.frombuffer(tail.encode("ascii"), dtype=np.uint8)
-    allowed = np.zeros(256, dtype=bool)
-    allowed[np.frombuffer(_PLAIN_BYTES, dtype=np.uint8)] = True
-    bad = np.flatnonzero(~allowed[data])
-    limit = int(bad[0]) if len(bad) else len(data)
-    newlines = np.flatnonzero(data[:limit] == 10)
-    if not len(newlines):
+    stop = raw.find(b"\n0", pos - 1)  # the bare 0 line that ends the ballots
+    while stop >= 0 and raw[stop + 2 : stop + 3] != b"\n" and raw[stop + 2 : stop + 4] != b"\r\n":
+        stop = raw.find(b"\n0", stop + 2)
+    if stop < pos:
         return None
-    region = data[: int(newlines[-1]) + 1]  # whole plain lines only
-    isdigit = (region - np.uint8(48)) < 10
-    edge = np.diff(isdigit.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    starts = np.flatnonzero(edge == 1)
-    ends = np.flatnonzero(edge == -1)
-    del edge, isdigit
-    if not len(starts):
+    block_end = stop + 1  # the block's lines, each with its newline
+    if raw[pos:block_end].translate(None, _PLAIN_BYTES):
+        return None  # a comment, an id, a mark, a fraction: the line reader
+    data = np.frombuffer(raw, dtype=np.uint8, count=block_end - pos, offset=pos)
+    isdigit = (data - np.uint8(48)) < 10
+    last_digit = isdigit.copy()
+    last_digit[:-1] &= ~isdigit[1:]
+    ends = np.flatnonzero(last_digit)  # the last digit of each token
+    del last_digit
+    if not len(ends):
         return None
-    lengths = ends - starts
-    longest = int(lengths.max())
-    if longest > 15:
-        return None
-    # Token values, one pass per digit place (tokens are short).
-    values = region[ends - 1].astype(np.int64) - 48
-    for k in range(1, longest):
-        longer = np.flatnonzero(lengths > k)
-        values[longer] += (region[ends[longer] - 1 - k].astype(np.int64) - 48) * 10**k
-    # Tokens per line; the block ends at the first line holding exactly one token, 0.
-    before = np.searchsorted(starts, newlines)  # tokens starting before each newline
-    first_token = np.concatenate(([0], before[:-1]))
-    per_line = before - first_token
-    ones = np.flatnonzero(per_line == 1)
-    stop = ones[values[first_token[ones]] == 0]
-    if not len(stop):
-        return None
-    last_line = int(stop[0])
-    n_tokens = int(first_token[last_line])
-    used = np.flatnonzero(per_line[:last_line])  # blank lines carry no ballot
-    end = pos + int(newlines[last_line]) + 1
-    if not len(used):
-        return (), end, last_line + 1
-    per_line, first_token = per_line[used], first_token[used]
-    values = values[:n_tokens]
-    weights = values[first_token]
-    line_end = first_token + per_line - 1
-    terminated = (per_line > 1) & (values[line_end] == 0)
-    n_prefs = per_line - 1 - terminated
-    is_pref = np.ones(n_tokens, dtype=bool)
-    is_pref[first_token] = False
-    is_pref[line_end[terminated]] = False
-    prefs = values[is_pref]
-    if len(prefs) and (int(prefs.min()) < 1 or int(prefs.max()) > ncand):
-        return None  # a 0 inside a line, or not a candidate: the line reader says where
-    width = int(n_prefs.max()) if len(n_prefs) else 0
+    # Token values, one pass per digit place (tokens are short).  ends - k < 0 wraps
+    # to the block's last byte, a newline: no digit.
+    values = (data[ends] - np.uint8(48)).astype(np.int32)
+    at = np.flatnonzero(isdigit[ends - 1])  # tokens of two digits or more
+    where = ends[at] - 1
+    for k in range(1, 10):
+        if not len(at):
+            break
+        if k == 9:
+            return None  # a number of ten digits or more
+        values[at] += (data[where] - np.uint8(48)).astype(np.int32) * np.int32(10**k)
+        longer = np.flatnonzero(isdigit[where - 1])
+        at, where = at[longer], where[longer] - 1
+    del isdigit
+    # Lines: how many tokens each holds; blank lines carry no ballot.
+    newlines = np.flatnonzero(data == 10)
+    upto = np.searchsorted(ends, newlines)
+    per_line = np.diff(upto, prepend=0)
+    used = np.flatnonzero(per_line)
+    per_line = per_line[used]
+    first = (upto[used] - per_line).astype(np.int64)
+    weights = values[first]
+    last = values[first + per_line - 1]
+    if np.any(last[per_line == 1] == 0):
+        return None  # a bare 0 spelled otherwise (" 0"): an earlier end of the ballots
+    n_prefs = per_line - 1 - ((per_line > 1) & (last == 0))
+    width = int(n_prefs.max())
     base = ncand + 1
-    if base**width >= 1 << 63:
+    if base**width >= 1 << 62:
         return None
     # Each ranking as one integer: its preferences as digits in base ncand + 1,
     # padded with zeros to ``width`` places, so the integers sort as the rankings.
-    keys = np.zeros(len(n_prefs), dtype=np.int64)
-    if len(prefs):
-        powers = base ** np.arange(width - 1, -1, -1, dtype=np.int64)
-        offsets = np.cumsum(n_prefs) - n_prefs
-        place = np.arange(len(prefs)) - np.repeat(offsets, n_prefs)
-        has = np.flatnonzero(n_prefs)
-        keys[has] = np.add.reduceat(prefs * powers[place], offsets[has])
-        # No candidate twice on a line: each line's bits, OR-ed and summed, agree.
-        bits = np.left_shift(np.int64(1), prefs)
-        if not np.array_equal(
-            np.bitwise_or.reduceat(bits, offsets[has]), np.add.reduceat(bits, offsets[has])
-        ):
-            return None  # a repeated preference: the line reader keeps its first place
+    # ``seen`` holds each line's candidates as bits: a repeat shows in its count.
+    keys = np.zeros(len(used), dtype=np.int64)
+    seen = np.zeros(len(used), dtype=np.int64)
+    top = len(values) - 1
+    index = first.copy()
+    highest = 0
+    for j in range(width):
+        index += 1
+        has = n_prefs > j
+        column = values[np.minimum(index, top)].astype(np.int64)
+        column *= has
+        highest = max(highest, int(column.max()))
+        if highest > ncand:
+            return None  # not a candidate: the line reader says where
+        seen |= np.left_shift(has.astype(np.int64), column)
+        keys *= base
+        keys += column
+    if np.any(seen & 1) or not np.array_equal(np.bitwise_count(seen), n_prefs):
+        return None  # a 0 inside a line, or a repeated preference: the line reader
     if int(weights.min()) == 1 == int(weights.max()):
         sorted_keys = np.sort(keys)
-        group_start = np.flatnonzero(np.diff(sorted_keys, prepend=np.int64(-1)))
-        sums = np.diff(group_start, append=len(sorted_keys))
+        starts = np.flatnonzero(np.diff(sorted_keys, prepend=np.int64(-1)))
+        sums = np.diff(starts, append=len(sorted_keys))
     else:
         order = np.argsort(keys, kind="stable")
         sorted_keys = keys[order]
-        group_start = np.flatnonzero(np.diff(sorted_keys, prepend=np.int64(-1)))
-        sums = np.add.reduceat(weights[order], group_start)
-    distinct = sorted_keys[group_start]
+        starts = np.flatnonzero(np.diff(sorted_keys, prepend=np.int64(-1)))
+        sums = np.add.reduceat(weights[order].astype(np.int64), starts)
+    distinct = sorted_keys[starts]
     keep = sums > 0
     distinct, sums = distinct[keep], sums[keep]
     # Back to rankings: the digits of each distinct key, as bytes (numpy drops the
@@ -567,7 +560,8 @@ def _numpy_block(
         rows = [b""] * len(distinct)
     rankings = map(tuple, map(bytes.translate, rows, repeat(_MINUS_ONE)))
     ballots = tuple(zip(rankings, sums.tolist(), strict=True))
-    return ballots, end, last_line + 1
+    end = raw.index(b"\n", block_end) + 1
+    return ballots, end, len(newlines) + 1
 
 
 _MINUS_ONE = bytes([0, *range(255)])  # bytes.translate table: 1-based ids to 0-based
