@@ -35,6 +35,7 @@ as text before parsing them; both give the same profile (a property test).
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -327,6 +328,18 @@ def parse(text: str, reading: Reading = PLAIN, *, vectorised: bool | None = None
     (False), or by size (None: numpy from :data:`FAST_FROM` characters).  The
     result is the same.
     """
+    # Reading allocates a tuple per distinct ranking, all acyclic: the cyclic
+    # collector's passes over them find nothing and cost a third of a large read.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse(text, reading, vectorised)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parse(text: str, reading: Reading, vectorised: bool | None) -> Profile:
     text = text.removeprefix("\ufeff")
     if vectorised or (vectorised is None and len(text) >= FAST_FROM):
         fast = _parse_fast(text)
