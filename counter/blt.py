@@ -529,23 +529,26 @@ def _numpy_block(
         return None
     # Each ranking as one integer: its preferences as digits in base ncand + 1,
     # padded with zeros to ``width`` places, so the integers sort as the rankings.
-    # ``seen`` holds each line's candidates as bits: a repeat shows in its count.
+    # Lines go longest first, so the lines still holding a j-th preference are a
+    # prefix: Horner's rule on that prefix, then the padding places.  ``seen``
+    # holds each line's candidates as bits: a repeat shows in its count.
+    by_length = np.argsort((width - n_prefs).astype(np.uint8), kind="stable")  # radix sort
+    n_prefs, first, weights = n_prefs[by_length], first[by_length], weights[by_length]
+    longer_than = np.searchsorted(-n_prefs, -np.arange(width), side="left").tolist()
     keys = np.zeros(len(used), dtype=np.int64)
     seen = np.zeros(len(used), dtype=np.int64)
-    top = len(values) - 1
-    index = first.copy()
     highest = 0
     for j in range(width):
-        index += 1
-        has = n_prefs > j
-        column = values[np.minimum(index, top)].astype(np.int64)
-        column *= has
+        m = longer_than[j]  # the lines with more than j preferences
+        column = values[first[:m] + (1 + j)].astype(np.int64)
         highest = max(highest, int(column.max()))
         if highest > ncand:
             return None  # not a candidate: the line reader says where
-        seen |= np.left_shift(has.astype(np.int64), column)
-        keys *= base
-        keys += column
+        seen[:m] |= np.left_shift(np.int64(1), column)
+        head = keys[:m]
+        head *= base
+        head += column
+    keys *= (base ** np.arange(width + 1, dtype=np.int64))[width - n_prefs]
     if np.any(seen & 1) or not np.array_equal(np.bitwise_count(seen), n_prefs):
         return None  # a 0 inside a line, or a repeated preference: the line reader
     if int(weights.min()) == 1 == int(weights.max()):
