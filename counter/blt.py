@@ -492,8 +492,11 @@ def _numpy_block(
     if stop < pos:
         return None
     block_end = stop + 1  # the block's lines, each with its newline
-    if raw[pos:block_end].translate(None, _PLAIN_BYTES):
+    block = raw[pos:block_end]
+    if block.translate(None, _PLAIN_BYTES):
         return None  # a comment, an id, a mark, a fraction: the line reader
+    if block.count(b"\r") != block.count(b"\r\n"):
+        return None  # a lone CR ends a line too (old Mac files): the line reader
     data = np.frombuffer(raw, dtype=np.uint8, count=block_end - pos, offset=pos)
     isdigit = (data - np.uint8(48)) < 10
     last_digit = isdigit.copy()

@@ -73,6 +73,14 @@ def test_bom_file_starts_with_a_byte_order_mark() -> None:
     assert (DIALECTS / "bom.blt").read_bytes().startswith(b"\xef\xbb\xbf")
 
 
+def test_a_lone_carriage_return_ends_a_line_for_both_readers() -> None:
+    """Old Mac line ends (CR alone) inside a ballot block are line breaks, never spaces."""
+    text = "3 2\n1 1\r2 3\n4 1 2\r\n0\n" + "".join(f'"{n}"\n' for n in NAMES)
+    expected = (((0,), 1), ((0, 1), 4), ((2,), 2))  # not "1 1 2 3": one paper 1, 2, 3
+    assert blt.parse(text, vectorised=True).ballots == expected
+    assert blt.parse(text, vectorised=False).ballots == expected
+
+
 def test_withdrawn_candidates_as_negative_numbers_are_withdrawn_and_skipped() -> None:
     """A line of negative ids withdraws those candidates; the count passes over them."""
     profile = _read("withdrawn.blt")
