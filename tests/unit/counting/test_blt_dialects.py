@@ -179,6 +179,7 @@ def test_fractional_weights_are_refused_by_rules_that_count_whole_papers(rule: s
         ("2 1\n(p1 1 1 0\n0\nA\nB\n", "line 2: expected a ballot id closed by ')', found"),
         ("2 1\n1 1 0\n", "line 2: expected a ballot line or the 0 that ends the ballots, found"),
         ("2 1\n1 1 0\n0\nA\n", "line 4: expected 2 candidate names after the ballots, found 1"),
+        ("# c\n2 1\n1 1 0\n1 2\n0\nA\n", "line 6: expected 2 candidate names after the"),
         ('2 1\n1 1 0\n0\n"A\nB\n', "line 4: expected a closing quote, found the end of the line"),
         ('2 1\n1 1 0\n0\n"A" B\nC\n', "line 4: expected a quoted name, found 'B' after"),
         ("2 1\n1 1 0\n0\nA\nA\n", "line 5: expected distinct candidate names, found 'A' twice"),
@@ -187,11 +188,12 @@ def test_fractional_weights_are_refused_by_rules_that_count_whole_papers(rule: s
 def test_refusals_name_the_line_what_was_expected_and_what_was_found(
     text: str, message: str
 ) -> None:
-    """Each malformed file is refused with 'line N: expected ..., found ...'."""
-    with pytest.raises(BltError) as err:
-        blt.parse(text)
-    assert str(err.value).startswith(message)
-    assert "expected" in str(err.value) and "found" in str(err.value)
+    """Each malformed file is refused with 'line N: expected ..., found ...', by both readers."""
+    for vectorised in (True, False):
+        with pytest.raises(BltError) as err:
+            blt.parse(text, vectorised=vectorised)
+        assert str(err.value).startswith(message)
+        assert "expected" in str(err.value) and "found" in str(err.value)
 
 
 def test_cli_refuses_a_file_that_is_not_utf8(
