@@ -20,6 +20,15 @@
    profile as a one-line-per-paper BLT text (12 MB) + count.
 4. All 300 Scottish wards of ``scotland_2017``, read from BLT and counted by
    ``scottish``, end to end.
+5. The closing note: whole processes from a BLT file, for both profiles, the
+   party profile above and a high-entropy one (:func:`high_entropy`: random
+   ranking lengths, about half the papers distinct, as in large real STV
+   elections).  Each profile is written as a one-line-per-paper BLT;
+   ``ballot count FILE --rule scottish --json`` runs as a subprocess (median of
+   three), beside a subprocess that reads the same file into pyrankvote and
+   counts it (once).  Wall time and CPU time (user + system, which a busy
+   machine disturbs less) of each, and the ratios, are printed; our JSON must
+   equal the in-process count of the same ballots.
 """
 
 from __future__ import annotations
@@ -28,13 +37,16 @@ import argparse
 import gc
 import json
 import random
+import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from counter import blt
+from counter import blt, report
 from counter.profile import group
 from counter.rules import count
 from counter.rules.model import Candidate, Profile, Ranking
@@ -79,6 +91,126 @@ def generate(n_ballots: int, n_candidates: int, seed: int) -> list[tuple[Ranking
                 rest_w.pop(pick)
         out.append((tuple(ranking), 1))
     return out
+
+
+def high_entropy(n_ballots: int, n_candidates: int, seed: int) -> list[tuple[Ranking, int]]:
+    """A seeded profile where most papers are distinct, as in large real STV elections.
+
+    Each voter ranks a random number of candidates (uniform in ``1..13``, or all
+    when fewer stand), drawn in a Plackett-Luce order: candidate ``i`` has
+    popularity ``1 / (i + 1) ** 2.5``, and each next preference is drawn among
+    those left in proportion to popularity (exponential clocks: the order of
+    ``expovariate(weight)`` draws).  With 1,000,000 ballots and 15 candidates
+    about 497,000 rankings are distinct and the one-line-per-paper BLT is 19 MB.
+    """
+    rnd = random.Random(seed)
+    weights = [1.0 / (i + 1) ** 2.5 for i in range(n_candidates)]
+    clocks = [(c, w) for c, w in enumerate(weights)]
+    longest = min(13, n_candidates)
+    expo, randint = rnd.expovariate, rnd.randint
+    out: list[tuple[Ranking, int]] = []
+    for _ in range(n_ballots):
+        length = randint(1, longest)
+        order = sorted(clocks, key=lambda cw: expo(cw[1]))
+        out.append((tuple(c for c, _ in order[:length]), 1))
+    return out
+
+
+# pyrankvote's whole process: read a one-line-per-paper BLT, build its Ballot
+# objects, count, print the winners as JSON.  Self-contained, so that its
+# process imports only pyrankvote.
+PYRANKVOTE_SCRIPT = """
+import json, sys
+import pyrankvote
+with open(sys.argv[1], encoding="utf-8") as f:
+    lines = f.read().splitlines()
+n, seats = map(int, lines[0].split()[:2])
+i, rows = 1, []
+while lines[i].strip() != "0":
+    rows.append([int(t) for t in lines[i].split()])
+    i += 1
+names = [s.strip().strip('"') for s in lines[i + 1 : i + 1 + n]]
+cands = [pyrankvote.Candidate(name) for name in names]
+ballots = []
+for row in rows:
+    prefs = row[1:-1] if row[-1] == 0 else row[1:]
+    ballots.extend([pyrankvote.Ballot(ranked_candidates=[cands[p - 1] for p in prefs])] * row[0])
+result = pyrankvote.single_transferable_vote(cands, ballots, number_of_seats=seats)
+print(json.dumps([c.name for c in result.get_winners()]))
+"""
+
+
+def _process(argv: list[str], timeout: float) -> tuple[float, float, str]:
+    """Run ``argv``: (wall seconds, CPU seconds user + system, standard output)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"bench count: {argv[:3]} failed: {done.stderr.strip()[-500:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.stdout
+
+
+def whole_process(
+    label: str,
+    raw: list[tuple[Ranking, int]],
+    names: list[str],
+    seats: int,
+    repeat: int,
+    budget: float,
+) -> dict[str, Any]:
+    """Time ``ballot count FILE --rule scottish --json`` and pyrankvote on one BLT file."""
+    text = blt_text(raw, names, seats)
+    grouped = group(raw, len(names))
+    cands = tuple(Candidate(id=str(i + 1), name=nm) for i, nm in enumerate(names))
+    profile = Profile(candidates=cands, ballots=grouped, seats=seats, title="bench", grouped=True)
+    expected = json.loads(json.dumps(report.to_json(count(profile, "scottish"))))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{label}.blt"
+        path.write_text(text, encoding="utf-8")
+        ours = [sys.executable, "-m", "ledger.cli", "count", str(path), "--rule", "scottish"]
+        runs = [_process([*ours, "--json"], budget) for _ in range(repeat)]
+        printed = json.loads(runs[-1][2])
+        if printed != expected:
+            raise SystemExit(f"bench count: {label}: the process's count differs from in-process")
+        py_wall, py_cpu, py_out = _process(
+            [sys.executable, "-c", PYRANKVOTE_SCRIPT, str(path)], budget
+        )
+    return {
+        "label": label,
+        "ballots": len(raw),
+        "distinct": len(grouped),
+        "mb": len(text) / 1e6,
+        "wall": statistics.median(r[0] for r in runs),
+        "cpu": statistics.median(r[1] for r in runs),
+        "py_wall": py_wall,
+        "py_cpu": py_cpu,
+        "same_winners": set(json.loads(py_out)) == set(expected["elected"]),
+    }
+
+
+def closing_note(rows: list[dict[str, Any]], repeat: int) -> str:
+    """Both profiles: our whole process and pyrankvote's, wall and CPU, and the ratios."""
+    out = [
+        "  closing note: whole processes from the same one-line-per-paper BLT file:\n"
+        f"  `ballot count FILE --rule scottish --json` (median of {repeat}) beside pyrankvote "
+        "(read + Ballot objects + count, once)\n",
+        f"    {'profile':13s} {'ballots':>9s} {'distinct':>8s} {'BLT':>7s}  "
+        f"{'ours wall/cpu s':>15s}  {'pyrankvote wall/cpu s':>21s}  {'x wall':>6s} {'x cpu':>6s}"
+        f"  vs target {TARGET:g}x\n",
+    ]
+    for r in rows:
+        x_wall, x_cpu = r["py_wall"] / r["wall"], r["py_cpu"] / r["cpu"]
+        verdict = "meets" if min(x_wall, x_cpu) >= TARGET else "MISSES"
+        out.append(
+            f"    {r['label']:13s} {r['ballots']:9,d} {r['distinct']:8,d} {r['mb']:5.1f}MB  "
+            f"{r['wall']:7.2f}/{r['cpu']:5.2f}    {r['py_wall']:10.2f}/{r['py_cpu']:6.2f}    "
+            f"  {x_wall:6.1f} {x_cpu:6.1f}  {verdict}; winners "
+            f"{'same' if r['same_winners'] else 'differ (pyrankvote is not the Scottish rule)'}\n"
+        )
+    return "".join(out)
 
 
 def _median(repeat: int, fn: Any) -> tuple[float, Any]:
@@ -226,6 +358,15 @@ def main(args: argparse.Namespace) -> int:
         )
     else:
         say("  scotland_2017 not found (give --scotland DIR)\n")
+
+    say(f"  whole processes: generating the high-entropy profile (seed {args.seed})...\n")
+    entropic = high_entropy(n, k, args.seed)
+    gc.collect()
+    rows = [
+        whole_process("party", raw, names, seats, repeat, args.pyrankvote_budget),
+        whole_process("high-entropy", entropic, names, seats, repeat, args.pyrankvote_budget),
+    ]
+    say(closing_note(rows, repeat))
     return 0
 
 

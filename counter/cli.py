@@ -25,12 +25,22 @@ def _cli_error(message: str) -> Exception:
 
 def add_parsers(sub: Any, bench_sub: Any) -> None:
     """Register the counter's subcommands on the top-level and `bench` sub-parsers."""
+    add_service_parser(sub)
+    add_count_parser(sub)
+    add_bench_parser(bench_sub)
+
+
+def add_service_parser(sub: Any) -> None:
+    """`ballot counter serve` (imports the service: aiohttp, asyncpg)."""
     from counter import serve
 
     counter = sub.add_parser("counter", help="the counter service")
     counter_sub = counter.add_subparsers(dest="counter_command", required=True, metavar="CMD")
     serve.add_parser(counter_sub)
 
+
+def add_count_parser(sub: Any) -> None:
+    """`ballot count` (imports only the pure counter)."""
     p = sub.add_parser(
         "count",
         help="count a BLT ballot file by a named rule",
@@ -59,6 +69,9 @@ def add_parsers(sub: Any, bench_sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_count)
 
+
+def add_bench_parser(bench_sub: Any) -> None:
+    """`ballot bench count`."""
     b = bench_sub.add_parser(
         "count",
         help="time the counting rules on a seeded 1M-ballot profile and the Scottish wards",
@@ -131,14 +144,23 @@ def _check_attributes(profile: Profile, constraints: Sequence[Constraint], *, gi
 
 def run_count(args: argparse.Namespace) -> int:
     from counter import blt, report
-    from counter.rules import count
+    from counter.rules import count, resolve
 
     try:
         try:
-            text = Path(args.file).read_text(encoding="utf-8")
+            data = Path(args.file).read_bytes()
         except OSError as exc:
             raise _cli_error(f"cannot read {args.file}: {exc.strerror or exc}") from None
-        profile = blt.parse(text)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _cli_error(
+                f"{args.file}: expected UTF-8 text, found byte 0x{data[exc.start]:02X} "
+                f"at offset {exc.start}"
+            ) from None
+        rule = resolve(args.rule)  # how the rule reads '=', '-' and fractional weights
+        reading = blt.Reading(rule=rule.name, marks=rule.marks, fractions=rule.fractions)
+        profile = blt.parse(text, reading)
         if args.candidates:
             try:
                 csv_text = Path(args.candidates).read_text(encoding="utf-8")

@@ -48,6 +48,13 @@ def decimal_string(value: Fraction, decimals: int | None) -> str:
     return f"{sign}{whole}.{frac:0{decimals}d}"
 
 
+def _papers(value: int | Fraction) -> int | str:
+    """A number of ballots: an integer, or (fractional weights) an exact decimal string."""
+    if isinstance(value, Fraction) and value.denominator != 1:
+        return decimal_string(value, None)
+    return int(value)
+
+
 def to_json(result: CountResult) -> dict[str, Any]:
     """The result as a JSON-ready dict (see the module docstring)."""
     names = [c.name for c in result.candidates]
@@ -87,8 +94,8 @@ def to_json(result: CountResult) -> dict[str, Any]:
         "seats": result.seats,
         "outcome": result.outcome,
         "vacant": result.vacant,
-        "valid_ballots": result.valid_ballots,
-        "invalid_ballots": result.invalid_ballots,
+        "valid_ballots": _papers(result.valid_ballots),
+        "invalid_ballots": _papers(result.invalid_ballots),
         "quota": num(result.quota),
         "decimals": d,
         "seed": result.seed,

@@ -31,6 +31,26 @@ class Rule:
     decimals: int | None
     run: RuleFunction
 
+    @property
+    def marks(self) -> str:
+        """What the rule makes of equal (``=``) and skipped (``-``) preferences in a BLT.
+
+        STV rules: the paper stops before the first of them, as their rule books
+        define a non-transferable paper (the next preference given to two or more
+        candidates, or a number skipped); with no first preference it is invalid.
+        Bloc: every candidate marked counts, order ignored (rule book clause 1).
+        """
+        return "set" if self.kind == "bloc" else "truncate"
+
+    @property
+    def fractions(self) -> bool:
+        """Fractional ballot weights: counted exactly only by exact-arithmetic STV rules.
+
+        Fixed-precision rules count whole papers (the quota divides "the number of
+        valid papers"); bloc counts whole ballots.
+        """
+        return self.kind == "stv" and self.decimals is None
+
 
 RULES: dict[str, Rule] = {
     "bloc": Rule(

@@ -122,8 +122,8 @@ class CountResult:
     rule_title: str
     candidates: tuple[Candidate, ...]
     seats: int
-    valid_ballots: int
-    invalid_ballots: int
+    valid_ballots: int | Fraction  # a Fraction only from fractional weights (exact rules)
+    invalid_ballots: int | Fraction
     quota: Fraction
     decimals: int | None  # the rule's precision; None: exact fractions
     elected: tuple[int, ...]

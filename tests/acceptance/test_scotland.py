@@ -147,3 +147,11 @@ def test_every_published_stage_total_matches_at_published_precision(wards: list[
     assert checked_wards == 293
     assert checked_values > 10_000
     assert mismatches == []
+
+
+def test_both_blt_readers_read_every_ward_alike() -> None:
+    """The vectorised reader and the line reader give the same profile for all 300 wards."""
+    manifest = json.loads((DATA / "manifest.json").read_text(encoding="utf-8"))
+    for entry in manifest:
+        text = (DATA / entry["id"] / "ballots.blt").read_text(encoding="utf-8")
+        assert blt.parse(text, vectorised=True) == blt.parse(text, vectorised=False), entry["id"]

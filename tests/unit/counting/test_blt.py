@@ -50,10 +50,10 @@ def test_round_trip_preserves_the_profile() -> None:
     [
         ("x y\n", "line 1"),
         ("2 1\n1 3 0\n0\nA\nB\n", "preference 3"),
-        ("2 1\n1 1\n0\nA\nB\n", "0"),
+        ("2 1\n1 1 0 2 0\n0\nA\nB\n", "only at its end"),
         ("2 1\n1 1 0\n0\nA\n", "expected 2 candidate names"),
         ("2 1\n1 1 = 2 0\n0\nA\nB\n", "equal"),
-        ("2 1\n1 1 0\n", "end of file"),
+        ("2 1\n1 1 0\n", "end of the file"),
     ],
 )
 def test_malformed_files_are_refused_with_a_line_number(text: str, message: str) -> None:
