@@ -19,8 +19,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check ledger counter tests
-	$(BIN)/ruff format --check ledger counter tests
+	$(BIN)/ruff check ledger counter ballot tests
+	$(BIN)/ruff format --check ledger counter ballot tests
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -35,7 +35,7 @@ new() { # new NAME: true if DIR/NAME is to be created
 hex() { openssl rand -hex 32; }
 keypair() { # keypair FILE NAME: FILE (private) and FILE's .pub twin (verifier)
     # shellcheck disable=SC2086 # $python may be a command with arguments
-    $python -c 'import sys; from ledger.keys import Signer
+    $python -c 'import sys; from ledger.format.keys import Signer
 s = Signer.generate(sys.argv[1]); print(s.text()); print(s.verifier.text())' "$2" >"$dir/$1.tmp"
     head -n 1 "$dir/$1.tmp" >"$dir/$1.key"
     tail -n 1 "$dir/$1.tmp" >"$dir/$1.pub"

@@ -63,3 +63,83 @@ class KeyFormatError(LedgerError):
 
 class CliError(Exception):
     """A command could not do what was asked; the message says why."""
+
+
+# --- errors of the service and the HTTP shell (problem types: ledger/http/problems.py) ---------
+
+
+class Unauthorized(LedgerError):
+    """A valid bearer token is required."""
+
+
+class Forbidden(LedgerError):
+    """This token may not do that."""
+
+
+class NotFound(LedgerError):
+    """No such resource."""
+
+
+class MethodNotAllowed(LedgerError):
+    """This resource does not accept that method."""
+
+
+class BadRequest(LedgerError):
+    """The request is malformed."""
+
+
+class InvalidJson(LedgerError):
+    """The body is not valid JSON."""
+
+
+class UnsupportedMediaType(LedgerError):
+    """The body's content type is not accepted here."""
+
+
+class PayloadTooLarge(LedgerError):
+    """The request body is larger than allowed."""
+
+
+class ElectionExists(LedgerError):
+    """An election with this id already exists."""
+
+
+class SubmissionConflict(LedgerError):
+    """This submission id was already used with different content."""
+
+
+class AlreadyVoted(LedgerError):
+    """This voter has already voted in this contest."""
+
+
+class NotOnRoll(LedgerError):
+    """The voter is not on the roll of this election."""
+
+
+class NotEligible(LedgerError):
+    """The voter is not eligible to vote in this contest."""
+
+
+class InvalidRoll(LedgerError):
+    """The voter roll is not valid."""
+
+
+class InvalidBallotData(LedgerError):
+    """The database cannot store this ballot paper's data (a voter or submission id holding
+    a character it refuses, such as U+0000); the other papers are not affected."""
+
+
+class InvalidDeclaration(LedgerError):
+    """The result declaration does not verify."""
+
+
+class ProofUnavailable(LedgerError):
+    """No such proof: the sizes or index are outside the log."""
+
+
+class Unavailable(LedgerError):
+    """The ledger cannot take requests right now; retry later."""
+
+
+class Internal(LedgerError):
+    """Internal error."""

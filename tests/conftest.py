@@ -17,8 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from ledger import sql
-from ledger.embedded import FAST_SETTINGS, throwaway_cluster
+from ledger.runtime.embedded import FAST_SETTINGS, throwaway_cluster
+from ledger.storage import sql
 
 T = TypeVar("T")
 

@@ -24,6 +24,7 @@ exceeding the quota.  Defaults of any key left out are those of ``exact-droop``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ from counter.errors import RuleSpecError
 from counter.rules.meek import MeekParams, count_meek
 from counter.rules.model import Constraint, CountResult, Profile
 from counter.rules.stv import StvParams, count_stv
+
+_DIGITS = re.compile(r"[0-9]+")  # ASCII digits only: "²".isdigit() is true
 
 DEFAULTS = {
     "quota": "droop-exact",
@@ -74,7 +77,7 @@ def parse_spec(spec: str) -> CustomRule:
     decimals: int | None
     if dec == "exact":
         decimals = None
-    elif dec.isdigit():
+    elif _DIGITS.fullmatch(dec):
         decimals = int(dec)
     else:
         raise RuleSpecError("decimals must be a number of decimal places or 'exact'")

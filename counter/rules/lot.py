@@ -8,7 +8,7 @@ For a tie of kind ``kind`` at round ``r`` among candidates with BLT names
 and the candidate with the smallest ticket (as a big-endian number) is drawn.  The
 seed is the log's final checkpoint root in the service and ``--seed HEX`` on the
 command line; by default it is SHA-256 of the canonical profile
-(:func:`counter.profile.default_seed`).
+(:func:`counter.ballots.profile.default_seed`).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ class Candidate:
 class Profile:
     """Candidates and ballots; ``ballots`` pairs a ranking with how many voters cast it.
 
-    ``grouped`` promises that ``ballots`` came from :func:`counter.profile.group`
+    ``grouped`` promises that ``ballots`` came from :func:`counter.ballots.profile.group`
     with this candidate count: identical rankings summed, sorted, distinct, no
     candidate repeated within a ranking, every index in range, weights positive.
     The rules then skip re-checking; an ungrouped profile is grouped by each count.

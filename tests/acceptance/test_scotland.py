@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from counter import blt
+from counter.ballots import blt
 from counter.rules import count
 from counter.rules.model import CountResult
 

@@ -10,10 +10,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import BaseRunner, TestClient, TestServer
 
-from ledger.app import create_app
-from ledger.keys import Signer
-from ledger.protocol import Runner
-from ledger.settings import Settings
+from ledger.format.keys import Signer
+from ledger.http.app import create_app
+from ledger.http.protocol import Runner
+from ledger.runtime.settings import Settings
 
 ADMIN = "admin-token-0123456789"
 FRONTEND = "frontend-token-0123456789"
@@ -91,7 +91,7 @@ AppClient = TestClient[Any, Any]
 
 
 class Served(TestServer):
-    """aiohttp's test server on the services' own protocol (``ledger.protocol.Runner``)."""
+    """aiohttp's test server on the services' own protocol (``ledger.http.protocol.Runner``)."""
 
     def __init__(self, app: web.Application, *, header_timeout: float = 10.0, **kw: Any) -> None:
         super().__init__(app, **kw)

@@ -16,13 +16,14 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from ledger import embedded, merkle
-from ledger.chain import GENESIS, chain_next
-from ledger.checkpoint import open_checkpoint
-from ledger.embedded import EmbeddedPostgres, _run_as, free_port
-from ledger.entry import parse_entry
-from ledger.keys import Keyring, Signer
-from ledger.receipts import Receipt, verify_receipt
+from ledger.format import merkle
+from ledger.format.chain import GENESIS, chain_next
+from ledger.format.checkpoint import open_checkpoint
+from ledger.format.entry import parse_entry
+from ledger.format.keys import Keyring, Signer
+from ledger.format.receipts import Receipt, verify_receipt
+from ledger.runtime import embedded
+from ledger.runtime.embedded import EmbeddedPostgres, _run_as, free_port
 
 from .conftest import ADMIN, FRONTEND, definition
 
@@ -57,7 +58,7 @@ class LedgerProcess:
         }
         with (self.data_dir / "ledger.log").open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ledger.cli", "ledger", "serve"],
+                [sys.executable, "-m", "ballot.cli", "ledger", "serve"],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from counter.settings import Settings as CounterSettings
-from ledger.keys import Signer, Verifier
-from ledger.settings import Settings as LedgerSettings
+from counter.runtime.settings import Settings as CounterSettings
+from ledger.format.keys import Signer, Verifier
+from ledger.runtime.settings import Settings as LedgerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -251,7 +251,7 @@ def test_package_data_ships_every_resource_file() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     package_data = config["tool"]["setuptools"]["package-data"]
     missing = []
-    for package in ("ledger", "counter", "schemas"):
+    for package in ("ledger", "counter", "ballot", "schemas"):
         base = ROOT / package
         for path in base.rglob("*"):
             if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:

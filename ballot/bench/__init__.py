@@ -1,0 +1,1 @@
+"""``ballot bench …``: benchmarks that print their figures (not part of the test suite)."""

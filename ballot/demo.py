@@ -1,0 +1,763 @@
+"""`ballot demo`: a party's national executive election, end to end, on the embedded database.
+
+Every step goes through the real HTTP APIs of a real ledger process and a real counter
+process (both `ballot … serve` children of this command), on a PostgreSQL cluster the demo
+starts itself under ``--data-dir``:
+
+1. define the election: a members' section (9 seats, Scottish STV, at least 5 women), a
+   councillors' section (2 seats, "vote for up to 2", at least 1 woman), a disabled members'
+   seat and a youth seat, each with its candidates, genders and slates;
+2. publish a seeded synthetic roll of ``--members`` members across 12 regions;
+3. run nominations: ``--branches`` local branches nominate, a threshold applies;
+4. open the poll and cast from ``--clients`` concurrent front-ends (slate loyalty, partial
+   rankings, abstentions, turnout that differs by region), with live turnout by region;
+5. close, open the sealed ballots, let the counter count and declare;
+6. export and audit the log, and check one voter's receipt;
+7. print the results page's place and the figures of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import secrets
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from rich.console import Console
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ballot import receipt_check
+from ballot.child import Service
+from ballot.tools import download
+from ledger.errors import CliError
+from ledger.format import export as exp
+from ledger.format.keys import Signer
+from ledger.format.receipts import Receipt
+from ledger.runtime.embedded import embedded_cluster, free_port
+
+console = Console()
+ELECTION = "nec-2026"
+REGIONS = [
+    "Scotland",
+    "Wales",
+    "North East",
+    "North West",
+    "Yorkshire",
+    "East Midlands",
+    "West Midlands",
+    "East",
+    "London",
+    "South East",
+    "South West",
+    "Northern Ireland",
+]
+SLATES = ["Grassroots Left", "Renewal", "Independent"]
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("demo", help="run a whole executive election end to end")
+    p.add_argument("--members", type=int, default=50_000, help="members on the roll")
+    p.add_argument("--branches", type=int, default=300, help="nominating branches")
+    p.add_argument("--clients", type=int, default=48, help="concurrent voting front-ends")
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="demo state folder")
+    p.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="keep the services up at the end (Ctrl-C to stop)",
+    )
+    p.set_defaults(func=run)
+
+
+# --- the election --------------------------------------------------------------------------
+
+
+def _candidates(prefix: str, names: list[tuple[str, str, str | None]]) -> list[dict[str, Any]]:
+    out = []
+    for i, (name, gender, slate) in enumerate(names):
+        c: dict[str, Any] = {"id": f"{prefix}{i + 1:02d}", "name": name, "gender": gender}
+        if slate:
+            c["slate"] = slate
+        out.append(c)
+    return out
+
+
+MEMBERS = _candidates(
+    "m",
+    [
+        ("Ada Achebe", "woman", SLATES[0]),
+        ("Bryn Bowen", "man", SLATES[0]),
+        ("Cerys Carr", "woman", SLATES[0]),
+        ("Dev Desai", "man", SLATES[0]),
+        ("Esme Ellis", "woman", SLATES[0]),
+        ("Finn Foley", "man", SLATES[0]),
+        ("Gita Gill", "woman", SLATES[1]),
+        ("Hugh Hale", "man", SLATES[1]),
+        ("Isla Irving", "woman", SLATES[1]),
+        ("Jack Jarvis", "man", SLATES[1]),
+        ("Kemi Kalu", "woman", SLATES[1]),
+        ("Liam Lowe", "man", SLATES[1]),
+        ("Mona Mirza", "woman", SLATES[2]),
+        ("Ned Nash", "man", SLATES[2]),
+        ("Orla Ord", "woman", None),
+        ("Pete Price", "man", None),
+        ("Quinn Quayle", "man", None),
+        ("Rhea Rowe", "woman", None),
+    ],
+)
+COUNCILLORS = _candidates(
+    "c",
+    [
+        ("Sam Shah", "man", SLATES[0]),
+        ("Tess Tate", "woman", SLATES[0]),
+        ("Umar Udeh", "man", SLATES[1]),
+        ("Vera Vance", "woman", SLATES[1]),
+        ("Will Wynn", "man", None),
+    ],
+)
+DISABLED = _candidates(
+    "d",
+    [
+        ("Xena Xu", "woman", SLATES[0]),
+        ("Yusuf Yates", "man", SLATES[1]),
+        ("Zara Zane", "woman", None),
+    ],
+)
+YOUTH = _candidates(
+    "y",
+    [
+        ("Abi Amos", "woman", SLATES[0]),
+        ("Ben Bloom", "man", SLATES[0]),
+        ("Cara Cho", "woman", SLATES[1]),
+        ("Dan Drew", "man", SLATES[1]),
+    ],
+)
+
+
+def definition() -> dict[str, Any]:
+    return {
+        "title": "National Executive Committee 2026",
+        "sealed": True,
+        "nomination_threshold": 8,
+        "reporting_dimensions": ["region"],
+        "min_group_size": 10,
+        "contests": [
+            {
+                "id": "members",
+                "title": "Members' section",
+                "seats": 9,
+                "method": {"type": "stv", "rule": "scottish"},
+                "candidates": MEMBERS,
+                "constraints": [{"attribute": "gender", "value": "woman", "min": 5}],
+            },
+            {
+                "id": "councillors",
+                "title": "Councillors' section",
+                "seats": 2,
+                "method": {"type": "bloc", "max_marks": 2},
+                "candidates": COUNCILLORS,
+                "eligibility": {"attr": "role", "eq": "councillor"},
+                "constraints": [{"attribute": "gender", "value": "woman", "min": 1}],
+            },
+            {
+                "id": "disabled",
+                "title": "Disabled members' seat",
+                "seats": 1,
+                "method": {"type": "stv", "rule": "scottish"},
+                "candidates": DISABLED,
+                "eligibility": {"attr": "disabled", "eq": True},
+            },
+            {
+                "id": "youth",
+                "title": "Youth seat",
+                "seats": 1,
+                "method": {"type": "stv", "rule": "scottish"},
+                "candidates": YOUTH,
+                "eligibility": {"attr": "age", "lt": 27},
+            },
+        ],
+    }
+
+
+@dataclass
+class Member:
+    voter_id: str
+    region: str
+    age: int
+    disabled: bool
+    councillor: bool
+    slate: int
+
+
+def members(n: int, rng: random.Random) -> list[Member]:
+    out = []
+    for i in range(n):
+        region = (
+            REGIONS[min(int(rng.paretovariate(1.2)) - 1, len(REGIONS) - 1)]
+            if rng.random() < 0.3
+            else rng.choice(REGIONS)
+        )
+        lean = [0.45, 0.4, 0.15] if REGIONS.index(region) % 3 else [0.3, 0.55, 0.15]
+        out.append(
+            Member(
+                voter_id=f"M{rng.getrandbits(40):010x}{i:06d}",
+                region=region,
+                age=int(min(90, max(16, rng.gauss(48, 17)))),
+                disabled=rng.random() < 0.08,
+                councillor=rng.random() < 0.03,
+                slate=rng.choices(range(3), lean)[0],
+            )
+        )
+    return out
+
+
+def roll_csv(people: list[Member]) -> bytes:
+    lines = ["voter_id,region,age,disabled,role"]
+    for m in people:
+        role = "councillor" if m.councillor else "member"
+        lines.append(f"{m.voter_id},{m.region},{m.age},{str(m.disabled).lower()},{role}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+# Candidate appeal: fixed per candidate, so some do well and two fall short of nominations.
+def _appeal(rng: random.Random, cands: list[dict[str, Any]]) -> dict[str, float]:
+    return {c["id"]: rng.uniform(0.5, 2.0) for c in cands}
+
+
+def ranking(
+    m: Member,
+    cands: list[dict[str, Any]],
+    appeal: dict[str, float],
+    standing: set[str],
+    rng: random.Random,
+    bloc: int | None = None,
+) -> list[str]:
+    """A voter's ballot: own-slate candidates first (loyalty), then others by appeal; partial."""
+    pool = [c for c in cands if c["id"] in standing]
+    own = SLATES[m.slate]
+
+    def weight(c: dict[str, Any]) -> float:
+        loyal = 4.0 if c.get("slate") == own else 1.0
+        return appeal[c["id"]] * loyal * rng.uniform(0.2, 1.8)
+
+    ordered = [c["id"] for c in sorted(pool, key=weight, reverse=True)]
+    if bloc is not None:
+        return ordered[: rng.randint(1, bloc)]
+    length = max(1, min(len(ordered), int(rng.expovariate(1 / 6)) + 1))
+    return ordered[:length]
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    rows: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, what: str, value: str) -> None:
+        self.rows.append((what, value))
+
+
+class Api:
+    def __init__(self, session: aiohttp.ClientSession, url: str, token: str) -> None:
+        self.session, self.url = session, url
+        self.auth = {"Authorization": f"Bearer {token}"}
+
+    async def call(
+        self, method: str, path: str, expect: tuple[int, ...] = (200, 201), **kw: Any
+    ) -> Any:
+        headers = {**self.auth, **kw.pop("headers", {})}
+        async with self.session.request(method, self.url + path, headers=headers, **kw) as r:
+            body = await r.json(content_type=None)
+            if r.status not in expect:
+                raise CliError(f"{method} {path} answered {r.status}: {body}")
+            return body
+
+
+def _step(n: int, text: str) -> None:
+    console.rule(f"[bold cyan]{n}. {text}")
+
+
+async def _nominate(
+    admin: Api, rng: random.Random, branches: int, appeal: dict[str, dict[str, float]]
+) -> None:
+    jobs: list[dict[str, str]] = []
+    contests = {
+        "members": (MEMBERS, 4),
+        "councillors": (COUNCILLORS, 1),
+        "disabled": (DISABLED, 1),
+        "youth": (YOUTH, 1),
+    }
+    for b in range(branches):
+        branch = f"{rng.choice(REGIONS).lower().replace(' ', '-')}-branch-{b:03d}"
+        for contest, (cands, k) in contests.items():
+            weights = [appeal[contest][c["id"]] ** 3 for c in cands]
+            chosen: set[str] = set()
+            while len(chosen) < k:
+                chosen.add(rng.choices(cands, weights)[0]["id"])
+            jobs += [{"contest": contest, "candidate": c, "body": branch} for c in chosen]
+    queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    for j in jobs:
+        queue.put_nowait(j)
+    with Progress(
+        TextColumn("nominations"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=len(jobs))
+
+        async def worker() -> None:
+            while not queue.empty():
+                await admin.call(
+                    "POST", f"/v1/elections/{ELECTION}/nominations", json=queue.get_nowait()
+                )
+                bar.advance(task)
+
+        await asyncio.gather(*(worker() for _ in range(8)))
+    console.print(f"{len(jobs):,} nominations from {branches} branches")
+
+
+def _nomination_table(tallies: dict[str, Any]) -> None:
+    for contest, info in tallies["nominations"].items():
+        t = Table(
+            title=f"Nominations: {contest} ({info['bodies']} branches, threshold "
+            f"{info['threshold']})",
+            title_justify="left",
+        )
+        for col in ("candidate", "slate", "nominations", "share", "valid"):
+            t.add_column(col, justify="right" if col in ("nominations", "share") else "left")
+        for row in sorted(info["candidates"], key=lambda r: -r["nominations"]):
+            t.add_row(
+                row["name"],
+                row["slate"] or "—",
+                str(row["nominations"]),
+                f"{float(row['share']):.1%}",
+                "yes" if row["valid"] else "[red]no[/]",
+            )
+        console.print(t)
+        if info["slates"]:
+            console.print(
+                "  slate totals: "
+                + ", ".join(
+                    f"{s} {n}" for s, n in sorted(info["slates"].items(), key=lambda x: -x[1])
+                )
+            )
+
+
+def _turnout_table(turnout: dict[str, Any], cast: int, total: int) -> Table:
+    t = Table(title=f"Live turnout by region — {cast:,}/{total:,} papers", title_justify="left")
+    t.add_column("region")
+    t.add_column("members' section", justify="right")
+    by = turnout["contests"]["members"]["by"].get("region", {})
+    for region in REGIONS:
+        n = by.get(region)
+        t.add_row(region, "suppressed" if n is None and region in by else f"{n or 0:,}")
+    return t
+
+
+async def _cast_all(
+    front: Api,
+    ledger_url: str,
+    papers: list[dict[str, Any]],
+    clients: int,
+    receipts: dict[str, dict[str, Any]],
+) -> float:
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for p in papers:
+        queue.put_nowait(p)
+    progress = Progress(
+        TextColumn("casting"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:,} papers"),
+        TimeElapsedColumn(),
+    )
+    task = progress.add_task("", total=len(papers))
+    done = 0
+    started = time.perf_counter()
+
+    async def worker() -> None:
+        nonlocal done
+        while not queue.empty():
+            paper = queue.get_nowait()
+            sent = {k: v for k, v in paper.items() if k != "region"}
+            body = await front.call("POST", f"/v1/elections/{ELECTION}/ballots", json=sent)
+            if len(receipts) < 5:
+                receipts[paper["voter_id"]] = body["receipts"]
+            done += 1
+            progress.advance(task)
+
+    async def watch(live: Live) -> None:
+        while True:
+            async with front.session.get(f"{ledger_url}/v1/elections/{ELECTION}/turnout") as r:
+                turnout = await r.json()
+            grid = Table.grid()
+            grid.add_row(progress)
+            grid.add_row(_turnout_table(turnout, done, len(papers)))
+            live.update(grid)
+            await asyncio.sleep(1.0)
+
+    with Live(console=console, refresh_per_second=4) as live:
+        watcher = asyncio.create_task(watch(live))
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        await asyncio.sleep(1.1)
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    return time.perf_counter() - started
+
+
+def _print_result(r: dict[str, Any], title: str) -> None:
+    doc = r["result"]
+    t = Table(title=f"{title}: {doc['seats']} seat(s), {doc['title']}", title_justify="left")
+    t.add_column("#", justify="right")
+    t.add_column("elected")
+    t.add_column("gender")
+    t.add_column("slate")
+    by_name = {c["name"]: c for c in doc["candidates"]}
+    for i, name in enumerate(doc["elected"], 1):
+        c = by_name[name]
+        t.add_row(str(i), name, c["gender"] or "", c["slate"] or "—")
+    console.print(t)
+    quota = "" if doc["rule"] == "bloc" else f"; quota {doc['quota']}"
+    console.print(f"  valid ballots {doc['valid_ballots']:,}{quota}")
+    if doc.get("margins"):
+        last = doc["elected"][-1]
+        runner = max(
+            (n for n in doc["margins"] if n not in doc["elected"]),
+            key=lambda n: -float(doc["margins"][n]),
+            default=None,
+        )
+        if runner:
+            console.print(
+                f"  runner-up {runner}: {doc['margins'][runner]} votes behind the "
+                f"last seat ({last})"
+            )
+    else:
+        console.print(f"  {_stv_margin(doc)}")
+    for note in doc.get("constraints_adjusted", []):
+        console.print(f"  [yellow]{note}[/]")
+    for a in doc.get("constraint_actions", []):
+        console.print(
+            f"  [yellow]constraint {a['constraint']} acted in round {a['round']}[/]: "
+            f"{a['action']} {', '.join(a['candidates'])}"
+        )
+
+
+def _stv_margin(doc: dict[str, Any]) -> str:
+    """How close the best loser came: at the last stage before their exclusion, the votes
+    between them and the next candidate above (as people argue about for years)."""
+    elected = set(doc["elected"])
+    rounds = doc["rounds"]
+    for i in range(len(rounds) - 1, 0, -1):
+        losers = [n for n in rounds[i]["excluded"] if n not in elected]
+        if not losers:
+            continue
+        loser, before = losers[-1], rounds[i - 1]["tallies"]
+        mine = float(before[loser])
+        above = sorted((float(v), n) for n, v in before.items() if n != loser and float(v) > mine)
+        if above:
+            votes, name = above[0]
+            return (
+                f"runner-up {loser}: {votes - mine:,.2f} votes behind {name} at stage "
+                f"{rounds[i - 1]['round']}, then excluded"
+            )
+        return f"runner-up {loser}: excluded at stage {rounds[i]['round']}"
+    return "no candidate was excluded"
+
+
+async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> int:
+    rng = random.Random(args.seed)
+    figures = Figures()
+    t_all = time.perf_counter()
+    base = admin_url.rsplit("/", 1)[0]
+    stamp = time.strftime("%Y%m%d_%H%M%S")
+    conn = await asyncpg.connect(admin_url)
+    for db in (f"demo_ledger_{stamp}", f"demo_counter_{stamp}"):
+        await conn.execute(f'CREATE DATABASE "{db}"')
+    await conn.close()
+    admin_token, front_token, counter_token = (secrets.token_hex(16) for _ in range(3))
+    ledger_key = Signer.load_or_create(run_dir / "ledger.key", "ballot-ledger.demo/ledger")
+    counter_key = Signer.load_or_create(run_dir / "counter.key", "ballot-ledger.demo/counter")
+    ledger = Service(
+        "ledger",
+        ["ledger", "serve"],
+        {
+            "DATABASE_URL": f"{base}/demo_ledger_{stamp}",
+            "BALLOT_PORT": "0",
+            "BALLOT_DATA_DIR": str(run_dir),
+            "BALLOT_KEY_FILE": str(run_dir / "ledger.key"),
+            "BALLOT_KEY_NAME": "ballot-ledger.demo/ledger",
+            "BALLOT_ADMIN_TOKENS": admin_token,
+            "BALLOT_FRONTEND_TOKENS": f"{front_token}=*",
+            "BALLOT_COUNTER_TOKENS": f"{counter_token}={ELECTION}",
+            "BALLOT_COUNTER_KEYS": counter_key.verifier.text(),
+            "BALLOT_CHECKPOINT_INTERVAL": "2",
+            "BALLOT_ORIGIN_PREFIX": "ballot-ledger.demo",
+            "BALLOT_LOG_FORMAT": "json",
+        },
+        run_dir / "ledger.log",
+        free_port(),
+    )
+    ledger.env["BALLOT_PORT"] = str(ledger.port)
+    counter = Service(
+        "counter",
+        ["counter", "serve"],
+        {
+            "BALLOT_COUNTER_DATABASE_URL": f"{base}/demo_counter_{stamp}",
+            "BALLOT_COUNTER_LEDGER_URL": ledger.url,
+            "BALLOT_COUNTER_LEDGER_KEYS": ledger_key.verifier.text(),
+            "BALLOT_COUNTER_LEDGER_TOKEN": counter_token,
+            "BALLOT_COUNTER_DATA_DIR": str(run_dir),
+            "BALLOT_COUNTER_KEY_FILE": str(run_dir / "counter.key"),
+            "BALLOT_COUNTER_KEY_NAME": "ballot-ledger.demo/counter",
+            "BALLOT_COUNTER_DISCOVER_INTERVAL": "1",
+            "BALLOT_COUNTER_LOG_FORMAT": "json",
+        },
+        run_dir / "counter.log",
+        free_port(),
+    )
+    counter.env["BALLOT_COUNTER_PORT"] = str(counter.port)
+    try:
+        await ledger.start()
+        await counter.start()
+        console.print(f"ledger  {ledger.url}  (log {ledger.log})")
+        console.print(f"counter {counter.url}  (log {counter.log})")
+        timeout = aiohttp.ClientTimeout(total=600)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            admin = Api(session, ledger.url, admin_token)
+            front = Api(session, ledger.url, front_token)
+            public = Api(session, counter.url, "")
+
+            _step(1, "define the election")
+            await admin.call("PUT", f"/v1/elections/{ELECTION}", json=definition())
+            for c in definition()["contests"]:
+                console.print(
+                    f"  {c['title']}: {c['seats']} seat(s), {c['method']['type']}"
+                    f", {len(c['candidates'])} candidates"
+                    + (f", eligible: {c['eligibility']}" if "eligibility" in c else "")
+                    + (
+                        f", at least {c['constraints'][0]['min']} women"
+                        if c.get("constraints")
+                        else ""
+                    )
+                )
+
+            _step(2, f"publish the roll of {args.members:,} members")
+            people = members(args.members, rng)
+            t0 = time.perf_counter()
+            body = await admin.call(
+                "PUT",
+                f"/v1/elections/{ELECTION}/roll",
+                data=roll_csv(people),
+                headers={"Content-Type": "text/csv"},
+            )
+            figures.add("roll upload", f"{args.members:,} rows in {time.perf_counter() - t0:.1f} s")
+            for contest, info in body["summary"]["contests"].items():
+                console.print(
+                    f"  {contest}: {info['eligible']:,} eligible, roll hash "
+                    f"{info['roll_hash'][:16]}…"
+                )
+
+            _step(3, f"nominations from {args.branches} branches")
+            appeal = {
+                k: _appeal(rng, v)
+                for k, v in (
+                    ("members", MEMBERS),
+                    ("councillors", COUNCILLORS),
+                    ("disabled", DISABLED),
+                    ("youth", YOUTH),
+                )
+            }
+            await admin.call("POST", f"/v1/elections/{ELECTION}/nominations/open")
+            await _nominate(admin, rng, args.branches, appeal)
+            await admin.call("POST", f"/v1/elections/{ELECTION}/nominations/close")
+            state = await admin.call("GET", f"/v1/elections/{ELECTION}")
+            tallies = await _wait_tallies(public, state["size"])
+            _nomination_table(tallies)
+            standing = {c: set(v) for c, v in state["standing"].items()}
+
+            _step(4, "open the poll and vote")
+            await admin.call("POST", f"/v1/elections/{ELECTION}/poll/open")
+            papers = list(_papers(people, rng, standing, appeal))
+            n_ballots = sum(len(p["selections"]) for p in papers)
+            receipts: dict[str, dict[str, Any]] = {}
+            t_cast = await _cast_all(front, ledger.url, papers, args.clients, receipts)
+            figures.add(
+                "casting",
+                f"{len(papers):,} papers, {n_ballots:,} ballots in "
+                f"{t_cast:.1f} s = {n_ballots / t_cast:,.0f} ballots/s "
+                f"({len(papers) / t_cast:,.0f} papers/s), {args.clients} clients",
+            )
+            by_region = Counter(p["region"] for p in papers)
+            eligible = Counter(m.region for m in people)
+            console.print(
+                "turnout by region: "
+                + ", ".join(f"{r} {by_region[r] / eligible[r]:.0%}" for r in REGIONS if eligible[r])
+            )
+
+            _step(5, "close, open the sealed ballots, count, declare")
+            t0 = time.perf_counter()
+            closed = await admin.call("POST", f"/v1/elections/{ELECTION}/poll/close")
+            t_close = time.perf_counter() - t0
+            figures.add("close + openings", f"{closed['opened']:,} openings in {t_close:.1f} s")
+            t0 = time.perf_counter()
+            results = await _wait_declared(public, 4)
+            t_count = time.perf_counter() - t0
+            figures.add("counter: follow + count + declare", f"{t_count:.1f} s after close")
+            titles = {c["id"]: c["title"] for c in definition()["contests"]}
+            for r in results:
+                _print_result(r, titles[r["contest"]])
+
+            _step(6, "audit the log and check a receipt")
+            export_path = run_dir / f"{ELECTION}.export.ndjson"
+            t0 = time.perf_counter()
+            await download(ledger.url, ELECTION, export_path)
+            t_export = time.perf_counter() - t0
+            report = await asyncio.to_thread(_audit, export_path, ledger_key, counter_key)
+            figures.add("export", f"{report['entries']:,} entries in {t_export:.1f} s")
+            figures.add(
+                "audit",
+                f"{report['entries']:,} entries in {report['seconds']:.1f} s = "
+                f"{report['entries_per_second']:,} entries/s",
+            )
+            if not report["ok"]:
+                console.print(f"[red]audit FAILED[/]: {report['failure']}")
+                return 1
+            console.print(
+                f"[green]audit passed[/]: {report['entries']:,} entries, "
+                f"{report['checkpoints']} signed checkpoints, root {report['root'][:16]}…"
+            )
+            for contest, res in report["results"].items():
+                console.print(
+                    f"  {contest}: recount equals the declaration: "
+                    f"{res.get('matches_declaration', False)}"
+                )
+            papers_receipts = next(iter(receipts.values()))
+            receipt = Receipt.from_json(papers_receipts["members"])
+            outcome = await receipt_check.check(
+                receipt,
+                url=ledger.url,
+                state_path=run_dir / "receipts.json",
+                keys=[ledger_key.verifier.text()],
+            )
+            console.print(f"receipt {receipt.code} (entry {receipt.index}):")
+            for s in outcome.steps:
+                console.print(f"  [green]✓[/] {s}")
+
+            _step(7, "results page and figures")
+            page = run_dir / "results.html"
+            async with session.get(f"{counter.url}/elections/{ELECTION}") as resp:
+                page.write_text(await resp.text())
+            console.print(f"results page: {counter.url}/elections/{ELECTION} (saved to {page})")
+            figures.add(
+                "whole demo", f"{time.perf_counter() - t_all:.1f} s on {os.cpu_count()} cores"
+            )
+            t = Table(title="Figures of this run", title_justify="left")
+            t.add_column("step")
+            t.add_column("figure")
+            for row in figures.rows:
+                t.add_row(*row)
+            console.print(t)
+            if args.keep_running:
+                console.print("services are running; Ctrl-C to stop")
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.Event().wait()
+        return 0
+    finally:
+        counter.stop()
+        ledger.stop()
+
+
+def _papers(
+    people: list[Member],
+    rng: random.Random,
+    standing: dict[str, set[str]],
+    appeal: dict[str, dict[str, float]],
+) -> Iterator[dict[str, Any]]:
+    turnout = {r: 0.30 + 0.3 * ((i * 7) % 12) / 11 for i, r in enumerate(REGIONS)}
+    for m in people:
+        if rng.random() >= turnout[m.region]:
+            continue
+        sel: dict[str, list[str]] = {}
+        if rng.random() < 0.97:
+            sel["members"] = ranking(m, MEMBERS, appeal["members"], standing["members"], rng)
+        if m.councillor and rng.random() < 0.9:
+            sel["councillors"] = ranking(
+                m, COUNCILLORS, appeal["councillors"], standing["councillors"], rng, bloc=2
+            )
+        if m.disabled and rng.random() < 0.85:
+            sel["disabled"] = ranking(m, DISABLED, appeal["disabled"], standing["disabled"], rng)
+        if m.age < 27 and rng.random() < 0.8:
+            sel["youth"] = ranking(m, YOUTH, appeal["youth"], standing["youth"], rng)
+        if sel:
+            yield {
+                "submission_id": f"demo-{m.voter_id}",
+                "voter_id": m.voter_id,
+                "selections": sel,
+                "region": m.region,
+            }
+
+
+async def _wait_tallies(public: Api, size: int) -> dict[str, Any]:
+    for _ in range(600):
+        tallies: dict[str, Any] = await public.call(
+            "GET", f"/v1/elections/{ELECTION}/tallies", expect=(200, 404, 409)
+        )
+        if tallies.get("size", 0) >= size:
+            return tallies
+        await asyncio.sleep(0.1)
+    raise CliError("the counter did not catch up with the ledger")
+
+
+async def _wait_declared(public: Api, n: int) -> list[dict[str, Any]]:
+    for _ in range(3000):
+        body = await public.call("GET", f"/v1/elections/{ELECTION}/results", expect=(200, 404, 409))
+        results: list[dict[str, Any]] = body.get("results", [])
+        if len(results) == n and all(r["declared"] for r in results):
+            order = ["members", "councillors", "disabled", "youth"]
+            return sorted(results, key=lambda r: order.index(r["contest"]))
+        await asyncio.sleep(0.2)
+    raise CliError("the counter did not declare every result in time")
+
+
+def _audit(path: Path, ledger_key: Signer, counter_key: Signer) -> dict[str, Any]:
+    from counter.tally.audit import audit
+
+    with path.open("rb") as fh:
+        report = audit(
+            exp.parse_lines(fh),
+            ledger_keys=[ledger_key.verifier.text()],
+            counter_keys=[counter_key.verifier.text()],
+        )
+    return report.to_json()
+
+
+def run(args: argparse.Namespace) -> int:
+    data_dir: Path = args.data_dir
+    run_dir = (data_dir / "runs" / time.strftime("%Y%m%d-%H%M%S")).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with embedded_cluster(data_dir / "postgres") as cluster:
+        console.print(
+            f"[bold]PostgreSQL[/] {cluster.bin_dir} on port {cluster.port}; "
+            f"this run's files: {run_dir}"
+        )
+        return asyncio.run(_scenario(args, cluster.admin_url, run_dir))

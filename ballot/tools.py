@@ -1,0 +1,426 @@
+"""Auditor and voter commands: `ballot export`, `ballot audit`, `ballot receipt check`.
+
+Exit codes: 0 everything verified; 1 a verification failed (the evidence is printed);
+2 bad usage, unreadable input or an unreachable server; 3 (receipt check) the log's history
+changed since a checkpoint seen before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from ballot import receipt_check
+from ledger.errors import CliError, LedgerError, VerificationError
+from ledger.format import export as exp
+from ledger.format.keys import Keyring, Verifier
+
+console = Console(stderr=True)
+out = Console(soft_wrap=True)
+DEFAULT_STATE = Path.home() / ".ballot-ledger" / "receipts.json"
+
+
+def add_parsers(sub: Any) -> None:
+    add_key_parsers(sub)
+    p = sub.add_parser("export", help="download an election's whole public log")
+    p.add_argument("--url", required=True, help="the ledger's base URL")
+    p.add_argument("--election", required=True)
+    p.add_argument("-o", "--output", type=Path, required=True, help="file to write (NDJSON)")
+    p.set_defaults(func=run_export)
+
+    a = sub.add_parser("audit", help="verify and recount an election from its public log")
+    a.add_argument("file", nargs="?", type=Path, help="an export file (or use --url)")
+    a.add_argument("--url", help="the ledger's base URL, to audit a live log")
+    a.add_argument("--election", help="with --url: which election")
+    a.add_argument("--key", action="append", default=[], help="pinned ledger verifier key")
+    a.add_argument(
+        "--counter-key",
+        action="append",
+        default=[],
+        help="pinned counter verifier key (for result declarations)",
+    )
+    a.add_argument("--json", action="store_true", help="print a machine-readable report")
+    a.add_argument(
+        "--hashes-only",
+        action="store_true",
+        help="only hashes, chain links and checkpoint roots and signatures, on every core "
+        "(no schemas, phases, commitments or recount)",
+    )
+    a.add_argument("--jobs", type=int, help="with --hashes-only: processes (default: one per core)")
+    a.set_defaults(func=run_audit)
+
+    r = sub.add_parser("receipt", help="voter tools")
+    rsub = r.add_subparsers(dest="receipt_command", required=True, metavar="CMD")
+    c = rsub.add_parser("check", help="prove a ballot's receipt is in the log")
+    c.add_argument("receipt", help="receipt JSON file, '-' for standard input, or the JSON")
+    c.add_argument("--url", help="the ledger's base URL")
+    c.add_argument("--key", action="append", default=[], help="pinned ledger verifier key")
+    c.add_argument(
+        "--state",
+        type=Path,
+        default=DEFAULT_STATE,
+        help=f"where checkpoints seen are remembered (default {DEFAULT_STATE})",
+    )
+    c.add_argument("--offline", action="store_true", help="verify without the server")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=run_receipt_check)
+
+
+def add_key_parsers(sub: Any) -> None:
+    k = sub.add_parser("keys", help="signing keys")
+    ksub = k.add_subparsers(dest="keys_command", required=True, metavar="CMD")
+    g = ksub.add_parser("generate", help="make an Ed25519 signing key (C2SP signed-note format)")
+    g.add_argument("name", help="the key's name, e.g. ballot-ledger.example.org/ledger-2026")
+    g.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="file for the private key (created 0600; never overwritten)",
+    )
+    g.set_defaults(func=run_keys_generate)
+
+
+def run_keys_generate(args: argparse.Namespace) -> int:
+    from ledger.format.keys import Signer
+
+    if args.output.exists():
+        raise CliError(f"{args.output} exists; a key is never overwritten")
+    try:
+        signer = Signer.load_or_create(args.output, args.name)
+    except LedgerError as exc:
+        raise CliError(str(exc)) from exc
+    out.print(f"private key written to {args.output} (mode 0600)")
+    out.print("verifier key (publish it, pin it in auditors' and voters' tools):")
+    sys.stdout.write(signer.verifier.text() + "\n")
+    return 0
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+async def download(url: str, election: str, target: Path) -> int:
+    """Stream the export to ``target``; return the number of entries."""
+    endpoint = f"{url.rstrip('/')}/v1/elections/{election}/export"
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(endpoint) as r:
+            if r.status != 200:
+                raise CliError(f"{endpoint} answered {r.status}: {(await r.text())[:300]}")
+            first = await r.content.readline()
+            header = next(exp.parse_lines([first]))
+            if not isinstance(header, exp.Header):
+                raise CliError("the export does not start with a header")
+            tmp = target.with_suffix(target.suffix + ".part")
+            try:
+                fh = tmp.open("wb")
+            except OSError as exc:
+                raise CliError(f"cannot write {tmp}: {exc.strerror or exc}") from exc
+            with _progress() as bar, fh:
+                task = bar.add_task("downloading", total=header.size)
+                fh.write(first)
+                async for line in r.content:
+                    fh.write(line)
+                    if line.startswith(b'{"kind":"entry"'):
+                        bar.advance(task)
+            tmp.replace(target)
+            return header.size
+    except aiohttp.ClientError as exc:
+        raise CliError(f"cannot reach {endpoint}: {exc}") from exc
+
+
+def _writable(target: Path) -> None:
+    """Refuse, before any download, an output whose folder does not exist or is no folder."""
+    folder = target.parent
+    if not folder.is_dir():
+        why = "no such directory" if not folder.exists() else "not a directory"
+        raise CliError(f"cannot write {target}: {why}: {folder}")
+    if target.is_dir():
+        raise CliError(f"cannot write {target}: it is a directory")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    _writable(args.output)
+    size = asyncio.run(download(args.url, args.election, args.output))
+    out.print(f"wrote {args.output}: {size:,} entries of election {args.election}")
+    return 0
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    try:
+        with path.open("rb") as fh:
+            yield from fh
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def pinned_keys(values: list[str], option: str) -> list[str]:
+    """Verifier keys from ``--key``-style options: each value is the key itself or, when it
+    names an existing file, that file (one key a line; blank and ``#`` lines skipped)."""
+    keys: list[str] = []
+    for value in values:
+        path = Path(value)
+        if path.is_file():
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CliError(f"{option} {value}: cannot read the file: {exc}") from exc
+            lines = [
+                (n, line.strip())
+                for n, line in enumerate(text.splitlines(), start=1)
+                if line.strip() and not line.lstrip().startswith("#")
+            ]
+            if not lines:
+                raise CliError(f"{option} {value}: the file holds no verifier key")
+            for n, line in lines:
+                try:
+                    Verifier.parse(line)
+                except LedgerError as exc:
+                    raise CliError(
+                        f"{option} {value}: line {n} is not a verifier key ({exc.message})"
+                    ) from exc
+                keys.append(line)
+            continue
+        try:
+            Verifier.parse(value)
+        except LedgerError as exc:
+            shown = value if len(value) <= 80 else value[:77] + "..."
+            raise CliError(
+                f"{option} {shown!r} is neither a verifier key (name+keyid+key: {exc.message}) "
+                "nor an existing file"
+            ) from exc
+        keys.append(value.strip())
+    return keys
+
+
+def _require_export(path: Path) -> None:
+    """Refuse a file that is not an export at all (exit 2), as opposed to an export that
+    fails its audit (exit 1): its first non-blank line must be an export header."""
+    if not path.is_file():
+        why = "no such file" if not path.exists() else "not a file"
+        raise CliError(f"cannot read {path}: {why}")
+    try:
+        with path.open("rb") as fh:
+            first = next((line for line in fh if line.strip()), b"")
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        header = next(exp.parse_lines([first]), None)
+    except LedgerError:
+        header = None
+    if not isinstance(header, exp.Header):
+        raise CliError(
+            f"{path} is not a ballot-ledger export (its first line is not an export header); "
+            "get one with `ballot export`"
+        )
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    from counter.tally.audit import audit  # the audit is the counter's fold, run offline
+
+    args.key = pinned_keys(args.key, "--key")
+    args.counter_key = pinned_keys(args.counter_key, "--counter-key")
+    if args.url:
+        if not args.election:
+            raise CliError("--url needs --election")
+        path = Path(f"{args.election}.export.ndjson")
+        asyncio.run(download(args.url, args.election, path))
+    elif args.file:
+        path = args.file
+    else:
+        raise CliError("give an export FILE, or --url and --election")
+    _require_export(path)
+    if args.hashes_only:
+        return _audit_hashes(path, args)
+    with _progress() as bar:
+        task = bar.add_task("auditing", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            report = audit(
+                exp.parse_lines(_lines(path)),
+                ledger_keys=args.key,
+                counter_keys=args.counter_key,
+                progress=progress,
+            )
+        except exp.ExportError as exc:
+            raise CliError(str(exc)) from exc
+    if args.json:
+        out.print_json(json.dumps(report.to_json()))
+    else:
+        _print_audit(report.to_json())
+    return 0 if report.ok else 1
+
+
+def _audit_hashes(path: Path, args: argparse.Namespace) -> int:
+    """``ballot audit --hashes-only``: :func:`ledger.format.verify.verify_export`, reported."""
+    from ledger.format.verify import verify_export
+
+    if args.jobs is not None and args.jobs < 1:
+        raise CliError("--jobs must be at least 1")
+    keyring = Keyring(Verifier.parse(k) for k in args.key) if args.key else None
+    if keyring is None and not args.json:
+        out.print(
+            "[yellow]warning[/]: no --key given: checkpoints are checked with the keys "
+            "the export's header names (what the server claims)"
+        )
+    started = time.perf_counter()
+    with console.status("verifying hashes, chain links and checkpoints…"):
+        try:
+            verified = verify_export(path, keyring, args.jobs)
+        except LedgerError as exc:
+            failure = {"message": exc.message, **{k: str(v) for k, v in exc.evidence.items()}}
+            if args.json:
+                out.print_json(json.dumps({"ok": False, "failure": failure}))
+            else:
+                out.print(f"[red]hashes FAILED[/]: {exc}")
+            return 1
+    seconds = time.perf_counter() - started
+    if args.json:
+        report = {"ok": True, "seconds": round(seconds, 3), **dataclasses.asdict(verified)}
+        out.print_json(json.dumps(report))
+    else:
+        out.print(
+            f"[green]hashes verified[/]: election {verified.election}, {verified.entries:,} "
+            f"entries, {verified.checkpoints:,} signed checkpoints, in {seconds:.2f} s on "
+            f"{verified.jobs} processes ({verified.entries / max(seconds, 1e-9):,.0f} entries/s)"
+        )
+    return 0
+
+
+def _print_audit(r: dict[str, Any]) -> None:
+    for w in r["warnings"]:
+        out.print(f"[yellow]warning[/]: {w}")
+    if r["ok"]:
+        out.print(
+            f"[green]audit passed[/]: election {r['election']}, {r['entries']:,} entries, "
+            f"{r['checkpoints']} checkpoints, root {r['root']}"
+        )
+    else:
+        out.print(f"[red]audit FAILED[/]: {r['failure']['message']}")
+        for k, v in r["failure"].items():
+            if k != "message":
+                out.print(f"  {k}: {v}")
+    for contest, res in r["results"].items():
+        if res.get("counted"):
+            match = (
+                "matches the declaration"
+                if res.get("matches_declaration")
+                else ("no declaration" if not res["declared"] else "")
+            )
+            elected = ", ".join(res["elected"]) or "no one"
+            if res.get("vacant"):
+                elected += f" ({res['outcome']}: {res['vacant']} seat(s) vacant)"
+            out.print(f"  {contest}: elected {elected} ({match})")
+    if r["entries_per_second"]:
+        out.print(f"  {r['seconds']} s, {r['entries_per_second']:,} entries/s")
+
+
+def _receipt_text(arg: str) -> str:
+    """The receipt's text: standard input, a file, or the argument itself."""
+    if arg == "-":
+        return sys.stdin.read()
+    path = Path(arg)
+    if path.exists():
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"cannot read {arg}: {getattr(exc, 'strerror', None) or exc}") from exc
+    return arg
+
+
+def _json_or_base64_json(text: str) -> bool:
+    """Whether ``text`` is meant as a receipt: JSON, or base64 that decodes to JSON."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        return True
+    try:
+        return base64.b64decode(stripped, validate=True).lstrip().startswith(b"{")
+    except ValueError:
+        return False
+
+
+def run_receipt_check(args: argparse.Namespace) -> int:
+    text = _receipt_text(args.receipt)
+    args.key = pinned_keys(args.key, "--key")
+    inline = args.receipt != "-" and not Path(args.receipt).exists()
+    try:
+        receipt = receipt_check.parse_receipt(text)
+    except LedgerError as exc:
+        if inline and not _json_or_base64_json(text):
+            # Neither a file nor a receipt: most likely a mistyped file name.
+            raise CliError(
+                f"no such file: {args.receipt} (nor is it a receipt's JSON or base64 JSON)"
+            ) from exc
+        _report_failure("receipt check FAILED", exc, args.json)
+        return 1
+    try:
+        outcome = asyncio.run(
+            receipt_check.check(
+                receipt,
+                url=args.url.rstrip("/") if args.url else None,
+                state_path=args.state,
+                keys=args.key,
+                offline=args.offline,
+            )
+        )
+    except receipt_check.HistoryChanged as exc:
+        _report_failure("HISTORY CHANGED (split view)", exc, args.json)
+        return 3
+    except receipt_check.ServerError as exc:
+        raise CliError(str(exc)) from exc
+    except VerificationError as exc:
+        _report_failure("receipt check FAILED", exc, args.json)
+        return 1
+    except LedgerError as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        out.print_json(json.dumps({**outcome.to_json(), "code": receipt.code}))
+    else:
+        for w in outcome.warnings:
+            out.print(f"[yellow]warning[/]: {w}")
+        for step in outcome.steps:
+            out.print(f"[green]✓[/] {step}")
+        out.print(f"[green]receipt {receipt.code} verified[/]")
+    return 0
+
+
+def _report_failure(title: str, exc: LedgerError, as_json: bool) -> None:
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "ok": False,
+                    "error": exc.message,
+                    "evidence": {k: str(v) for k, v in exc.evidence.items()},
+                }
+            )
+        )
+        return
+    out.print(f"[red]{title}[/]: {exc.message}")
+    for k, v in exc.evidence.items():
+        out.print(f"  {k}: {v}")

@@ -1,0 +1,1 @@
+"""Ballot profiles and the BLT format, pure."""

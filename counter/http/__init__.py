@@ -1,0 +1,1 @@
+"""The counter's HTTP shell (aiohttp): tallies, results, BLT, the results pages, serving."""

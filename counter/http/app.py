@@ -1,0 +1,514 @@
+"""The counter's HTTP API (aiohttp): tallies, results, BLT export, an HTML results page.
+
+Every read is public and comes from the counter's own database (projections and results,
+each stamped with the log size and root it reflects). Errors are RFC 9457 problem+json, with
+the ledger's problem types (``ledger.http.problems``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import jinja2
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from counter.runtime.settings import Settings
+from counter.service import Counter, LedgerClient
+from counter.storage.store import CounterStore, migrate
+from ledger.domain import election as el
+from ledger.errors import LedgerError
+from ledger.format.keys import Signer
+from ledger.http import problems
+
+log = structlog.get_logger(__name__)
+routes = web.RouteTableDef()
+
+COUNTER = web.AppKey("counter", Counter)
+POOL = web.AppKey("pool", asyncpg.Pool)
+SETTINGS = web.AppKey("settings", Settings)
+TEMPLATES = web.AppKey("templates", jinja2.Environment)
+REQUEST_ID = web.RequestKey("request_id", str)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+STORE = CounterStore()
+
+
+# --- middlewares -------------------------------------------------------------------------------
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    given = request.headers.get("X-Request-Id", "")
+    rid = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    request[REQUEST_ID] = rid
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=rid)
+    try:
+        response = await handler(request)
+    except LedgerError as exc:
+        response = problems.problem_response(exc, instance=request.path, request_id=rid)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        cls = problems.HTTP_STATUS.get(exc.status, problems.BadRequest)
+        response = problems.problem_response(cls(exc.reason), instance=request.path, request_id=rid)
+        response.set_status(exc.status, exc.reason)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        log.warning("database_unavailable", error=str(exc), path=request.path)
+        response = problems.problem_response(
+            problems.Unavailable(), instance=request.path, request_id=rid
+        )
+        response.headers["Retry-After"] = "1"
+    except Exception:
+        log.exception("request_failed", path=request.path)
+        response = problems.problem_response(
+            problems.Internal(), instance=request.path, request_id=rid
+        )
+    response.headers["X-Request-Id"] = rid
+    return response
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _id(request: web.Request, name: str) -> str:
+    value = request.match_info[name]
+    if not _ID.fullmatch(value):
+        raise problems.NotFound(f"no such {name}", **{name: value})
+    return value
+
+
+async def _progress(request: web.Request, eid: str) -> Any:
+    async with request.app[POOL].acquire() as conn:
+        progress = await STORE.progress(conn, eid)
+    if progress is None:
+        raise problems.NotFound("the counter does not follow this election", election=eid)
+    return progress
+
+
+async def _results(request: web.Request, eid: str) -> list[Any]:
+    await _progress(request, eid)
+    async with request.app[POOL].acquire() as conn:
+        return await STORE.results(conn, eid)
+
+
+def _result_json(r: Any) -> dict[str, Any]:
+    return {
+        "contest": r.contest_id,
+        "result_hash": r.result_hash,
+        "counted_size": r.counted_size,
+        "counted_root": r.counted_root.hex(),
+        "declared": r.declared,
+        "declared_index": r.declared_index,
+        "result": r.document,
+    }
+
+
+async def _contest_result(request: web.Request) -> Any:
+    eid, contest = _id(request, "election"), _id(request, "contest")
+    for r in await _results(request, eid):
+        if r.contest_id == contest:
+            return r
+    async with request.app[POOL].acquire() as conn:
+        running = await STORE.projection(conn, eid)
+    if running is not None and contest in running.get("contests", {}):
+        raise el.WrongPhase(
+            "not counted yet: the poll must close and every sealed ballot be opened",
+            contest=contest,
+            phase=running.get("phase"),
+        )
+    raise problems.NotFound("no such contest", contest=contest)
+
+
+# --- JSON API ----------------------------------------------------------------------------------
+
+
+@routes.get("/v1/elections")
+async def list_elections(request: web.Request) -> web.Response:
+    status = request.app[COUNTER].status()
+    async with request.app[POOL].acquire() as conn:
+        rows = await STORE.all_progress(conn)
+    return web.json_response(
+        {
+            "elections": [
+                {
+                    "election": p.election_id,
+                    "origin": p.origin,
+                    "size": p.size,
+                    "root": p.root.hex(),
+                    "chain_head": p.chain_head.hex(),
+                    "checkpoint_size": p.checkpoint_size,
+                    "stopped": p.stopped,
+                    **status.get(p.election_id, {"status": "inactive"}),
+                }
+                for p in rows
+            ]
+        }
+    )
+
+
+@routes.get("/v1/elections/{election}/tallies")
+async def tallies(request: web.Request) -> web.Response:
+    eid = _id(request, "election")
+    await _progress(request, eid)
+    async with request.app[POOL].acquire() as conn:
+        running = await STORE.projection(conn, eid)
+    if running is None:
+        raise problems.NotFound("no entries folded yet", election=eid)
+    return web.json_response(running)
+
+
+@routes.get("/v1/elections/{election}/results")
+async def results(request: web.Request) -> web.Response:
+    eid = _id(request, "election")
+    rows = await _results(request, eid)
+    return web.json_response({"election": eid, "results": [_result_json(r) for r in rows]})
+
+
+@routes.get("/v1/elections/{election}/results/{contest}")
+async def contest_result(request: web.Request) -> web.Response:
+    r = await _contest_result(request)
+    body = {**r.document, "declared": r.declared, "result_hash": r.result_hash}
+    return web.json_response(body)
+
+
+@routes.get("/v1/elections/{election}/contests/{contest}/ballots.blt")
+async def ballots_blt(request: web.Request) -> web.Response:
+    r = await _contest_result(request)
+    async with request.app[POOL].acquire() as conn:
+        text = await STORE.blt(conn, _id(request, "election"), r.contest_id)
+    return web.Response(
+        text=text or "",
+        content_type="text/plain",
+        headers={"Content-Disposition": f'attachment; filename="{r.contest_id}.blt"'},
+    )
+
+
+@routes.get("/v1/elections/{election}/contests/{contest}/candidates.csv")
+async def candidates_csv(request: web.Request) -> web.Response:
+    """Name, gender and slate of each candidate: ``ballot count --candidates`` reads it."""
+    r = await _contest_result(request)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["name", "gender", "slate"])
+    for c in r.document["candidates"]:
+        writer.writerow([c["name"], c["gender"] or "", c["slate"] or ""])
+    return web.Response(text=out.getvalue(), content_type="text/csv")
+
+
+@routes.get("/v1/elections/{election}/alerts")
+async def alerts(request: web.Request) -> web.Response:
+    eid = _id(request, "election")
+    await _progress(request, eid)
+    async with request.app[POOL].acquire() as conn:
+        found = await STORE.alerts(conn, eid)
+    return web.json_response({"election": eid, "alerts": found})
+
+
+# --- the results page's model (pure) ------------------------------------------------------------
+
+BAR_WIDTH = 240
+"""Pixels of the longest bar in a transfer chart."""
+
+
+def _fraction(text: Any) -> Fraction:
+    try:
+        return Fraction(str(text))
+    except (ValueError, ZeroDivisionError):
+        return Fraction(0)
+
+
+def percent(share: Fraction) -> str:
+    """A share as a percentage with one decimal, rounded half up (exact arithmetic)."""
+    tenths = (share.numerator * 2000 + share.denominator) // (2 * share.denominator)
+    return f"{tenths // 10}.{tenths % 10}"
+
+
+def transfer_bars(transfers: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One bar per candidate whose votes moved: gains right of the axis, losses left."""
+    moved = [(name, _fraction(v)) for name, v in transfers.items() if _fraction(v) != 0]
+    top = max((abs(v) for _, v in moved), default=Fraction(1))
+    return [
+        {
+            "name": name,
+            "value": transfers[name],
+            "width": max(1, round(abs(v) * BAR_WIDTH / top)),
+            "gain": v > 0,
+        }
+        for name, v in moved
+    ]
+
+
+def _stv(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for r in document.get("rounds", []):
+        tallies: Mapping[str, str] = r.get("tallies", {})
+        transfers: Mapping[str, str] = r.get("transfers", {})
+        rows = [
+            {
+                "name": name,
+                "tally": tally,
+                "transfer": transfers.get(name, ""),
+                "elected": name in r.get("elected", []),
+                "excluded": name in r.get("excluded", []),
+            }
+            for name, tally in tallies.items()
+        ]
+        out.append(
+            {
+                "number": r["round"],
+                "action": r["action"],
+                "subjects": r.get("subjects", []),
+                "notes": r.get("notes", []),
+                "exhausted": r.get("exhausted"),
+                "rows": rows,
+                "bars": transfer_bars(transfers) if r["round"] > 1 else [],
+            }
+        )
+    return out
+
+
+def _bloc(document: Mapping[str, Any]) -> dict[str, Any]:
+    rounds = document.get("rounds") or [{}]
+    tallies: Mapping[str, str] = rounds[0].get("tallies", {})
+    margins: Mapping[str, str] = document.get("margins", {})
+    elected = list(document.get("elected", []))
+    ranked = sorted(tallies.items(), key=lambda kv: -_fraction(kv[1]))
+    last = min((_fraction(tallies[n]) for n in elected if n in tallies), default=Fraction(0))
+    rows = [
+        {
+            "name": name,
+            "votes": votes,
+            "elected": name in elected,
+            "margin": margins.get(name, str(_fraction(votes) - last) if elected else ""),
+        }
+        for name, votes in ranked
+    ]
+    return {"rows": rows}
+
+
+def vacancy_text(document: Mapping[str, Any]) -> str:
+    """What the page says about seats left vacant (docs/counting.md, "Empty contests")."""
+    vacant = int(document.get("vacant", 0))
+    seats = int(document.get("seats") or 0)
+    if not vacant:
+        return ""
+    outcome = str(document.get("outcome", ""))
+    if outcome in ("no valid ballots", "no candidates standing"):
+        every = "the seat is" if seats == 1 else f"all {seats} seats are"
+        return f"{outcome.capitalize()}: no one is elected and {every} vacant."
+    return f"Fewer candidates stood than seats: {vacant} of {seats} seats vacant."
+
+
+def page_model(
+    eid: str, running: Mapping[str, Any], results: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Everything the election's HTML page shows, from the projection and the results."""
+    definition = running.get("definition", {})
+    titles = definition.get("contests", {})
+    contests = []
+    for r in results:
+        doc = r["result"]
+        contest = r["contest"]
+        info = titles.get(contest, {})
+        contests.append(
+            {
+                "id": contest,
+                "title": info.get("title", contest),
+                "rule": doc.get("title", doc.get("rule")),
+                "seats": doc.get("seats"),
+                "quota": doc.get("quota"),
+                "valid": doc.get("valid_ballots"),
+                "elected": doc.get("elected", []),
+                "vacancy": vacancy_text(doc),
+                "declared": r["declared"],
+                "result_hash": r["result_hash"],
+                "counted_size": r["counted_size"],
+                "counted_root": r["counted_root"],
+                "constraint_actions": doc.get("constraint_actions", []),
+                "ties": doc.get("ties", []),
+                "is_bloc": doc.get("rule") == "bloc",
+                "rounds": [] if doc.get("rule") == "bloc" else _stv(doc),
+                "bloc": _bloc(doc) if doc.get("rule") == "bloc" else None,
+            }
+        )
+    turnout = []
+    by_dimension = running.get("turnout_by_dimension", {})
+    for cid, c in running.get("contests", {}).items():
+        eligible = int(c.get("eligible", 0))
+        cast = int(c.get("cast", 0))
+        dims = by_dimension.get(cid, {}).get("by", {})
+        turnout.append(
+            {
+                "id": cid,
+                "title": titles.get(cid, {}).get("title", cid),
+                "cast": cast,
+                "eligible": eligible,
+                "percent": percent(Fraction(cast, eligible) if eligible else Fraction(0)),
+                "dimensions": {
+                    dim: sorted(values.items(), key=lambda kv: kv[0])
+                    for dim, values in dims.items()
+                },
+            }
+        )
+    nominations = [
+        {
+            "id": cid,
+            "title": titles.get(cid, {}).get("title", cid),
+            "bodies": n.get("bodies", 0),
+            "threshold": n.get("threshold", 0),
+            "candidates": [
+                {**row, "percent": percent(_fraction(row["share"]))}
+                for row in n.get("candidates", [])
+            ],
+            "slates": sorted(n.get("slates", {}).items()),
+        }
+        for cid, n in running.get("nominations", {}).items()
+    ]
+    return {
+        "election": eid,
+        "title": definition.get("title", eid),
+        "phase": running.get("phase", "unknown"),
+        "size": running.get("size", 0),
+        "root": running.get("root", ""),
+        "time": running.get("time", ""),
+        "contests": contests,
+        "turnout": turnout,
+        "nominations": nominations,
+    }
+
+
+# --- HTML --------------------------------------------------------------------------------------
+
+
+def _html(request: web.Request, name: str, **context: Any) -> web.Response:
+    text = request.app[TEMPLATES].get_template(name).render(**context)
+    return web.Response(text=text, content_type="text/html")
+
+
+@routes.get("/")
+async def index_page(request: web.Request) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        rows = await STORE.all_progress(conn)
+    return _html(request, "index.html", elections=rows)
+
+
+@routes.get("/elections/{election}")
+async def election_page(request: web.Request) -> web.Response:
+    eid = _id(request, "election")
+    progress = await _progress(request, eid)
+    async with request.app[POOL].acquire() as conn:
+        running = await STORE.projection(conn, eid)
+        rows = await STORE.results(conn, eid)
+        found = await STORE.alerts(conn, eid)
+    model = page_model(eid, running or {}, [_result_json(r) for r in rows])
+    return _html(request, "election.html", page=model, progress=progress, alerts=found)
+
+
+# --- operations --------------------------------------------------------------------------------
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        async with request.app[POOL].acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise problems.Unavailable("the database is not reachable") from exc
+    if request.app[COUNTER].keyring is None:
+        raise problems.Unavailable("the ledger's keys are not known yet")
+    return web.json_response({"status": "ready", "elections": request.app[COUNTER].status()})
+
+
+@routes.get("/metrics")
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+# --- application -------------------------------------------------------------------------------
+
+
+def load_signer(settings: Settings) -> Signer:
+    path = settings.key_file or Path(settings.data_dir) / "counter.key"
+    return Signer.load_or_create(path, settings.key_name)
+
+
+def templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("counter.http", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def create_app(settings: Settings, signer: Signer | None = None) -> web.Application:
+    """The counter application; ``settings.database_url`` must be set (``counter.http.serve``)."""
+    if not settings.database_url:
+        raise problems.Internal("create_app needs settings.database_url")
+    app = web.Application(middlewares=[problem_middleware])
+    app[SETTINGS] = settings
+    app[TEMPLATES] = templates()
+    app.add_routes(routes)
+    app.cleanup_ctx.append(_counter_ctx(settings, signer or load_signer(settings)))
+    return app
+
+
+def _counter_ctx(
+    settings: Settings, signer: Signer
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        url = settings.database_url
+        assert url is not None
+        conn = await asyncpg.connect(url)
+        try:
+            applied = await migrate(conn)
+        finally:
+            await conn.close()
+        if applied:
+            log.info("counter_migrations_applied", versions=applied)
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=settings.pool_size)
+        session = aiohttp.ClientSession()
+        counter = Counter(
+            pool=pool,
+            connect=lambda: asyncpg.connect(url),
+            client=LedgerClient(session, settings.ledger_url, settings.ledger_token),
+            signer=signer if settings.ledger_token else None,
+            ledger_keys=settings.ledger_keys,
+            elections=settings.elections,
+            batch=settings.batch,
+            wait=settings.wait,
+            retry=settings.retry,
+            discover_interval=settings.discover_interval,
+        )
+        app[POOL] = pool
+        app[COUNTER] = counter
+        await counter.start()
+        log.info("counter_started", key=signer.verifier.text(), ledger=settings.ledger_url)
+        try:
+            yield
+        finally:
+            await counter.stop()
+            await session.close()
+            await pool.close()
+            log.info("counter_stopped")
+
+    return ctx

@@ -1,0 +1,563 @@
+"""Elections as pure values: definitions, eligibility, ballot validation, commitments, phases.
+
+Nothing here does I/O. The ledger uses it to decide what may be appended; an auditor replays
+the same ``apply`` fold over the public log to check that every event was legal in its phase.
+
+Phases::
+
+    setup --nominations_opened--> nominations --nominations_closed--> ready
+    setup | ready --poll_opened--> poll_open --poll_closed--> poll_closed
+    poll_closed --result_declared (every contest)--> declared
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, NewType
+
+from ledger.domain import rules, schemas
+from ledger.errors import LedgerError
+from ledger.format.canonical import canonical_bytes
+
+ElectionId = NewType("ElectionId", str)
+ContestId = NewType("ContestId", str)
+CandidateId = NewType("CandidateId", str)
+Phase = Literal["setup", "nominations", "ready", "poll_open", "poll_closed", "declared"]
+
+COMMIT_TAG = b"ballot-ledger/commit/v1\n"
+ROLL_TAG = b"ballot-ledger/roll/v1\n"
+
+
+# --- errors (each maps to one problem type in ledger/http/problems.py) ------------------------
+
+
+class InvalidDefinition(LedgerError):
+    """The election definition is not consistent."""
+
+
+class WrongPhase(LedgerError):
+    """That is not allowed in the election's current phase."""
+
+
+class UnknownContest(LedgerError):
+    """The ballot names a contest that is not in this election."""
+
+
+class UnknownCandidate(LedgerError):
+    """A selection names a candidate who is not in the contest."""
+
+
+class CandidateNotStanding(LedgerError):
+    """A selection names a candidate who has withdrawn, was disqualified or was not validly
+    nominated."""
+
+
+class DuplicateSelection(LedgerError):
+    """A candidate is marked or ranked more than once."""
+
+
+class TooManySelections(LedgerError):
+    """The ballot has more marks or rankings than the contest allows."""
+
+
+class TooFewSelections(LedgerError):
+    """The ballot has fewer marks or rankings than the contest requires."""
+
+
+class DuplicateNomination(LedgerError):
+    """This body has already nominated this candidate in this contest."""
+
+
+class AlreadyDeclared(LedgerError):
+    """A result has already been declared for this contest."""
+
+
+class RollMissing(LedgerError):
+    """The poll cannot open before a voter roll is published."""
+
+
+# --- definitions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate:
+    id: CandidateId
+    name: str
+    gender: str | None = None
+    slate: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Constraint:
+    attribute: Literal["gender", "slate"]
+    value: str
+    min: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Contest:
+    id: ContestId
+    title: str
+    seats: int
+    method: Literal["bloc", "stv"]
+    rule: str | None
+    min_selections: int
+    max_selections: int
+    candidates: tuple[Candidate, ...]
+    eligibility: Mapping[str, Any] | None
+    constraints: tuple[Constraint, ...]
+
+    def candidate(self, cid: str) -> Candidate | None:
+        for c in self.candidates:
+            if c.id == cid:
+                return c
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Definition:
+    title: str
+    sealed: bool
+    revote_policy: str
+    nomination_threshold: int
+    reporting_dimensions: tuple[str, ...]
+    min_group_size: int
+    schedule: Mapping[str, str]
+    contests: tuple[Contest, ...]
+    document: Mapping[str, Any]
+    """The definition as published, with defaults filled in."""
+
+    def contest(self, cid: str) -> Contest:
+        for c in self.contests:
+            if c.id == cid:
+                return c
+        raise UnknownContest(contest=cid)
+
+
+def _check_rule(name: str) -> None:
+    """An STV rule must be in the rule catalogue (registered, or ``custom:…``)."""
+    try:
+        kind = rules.rule_kind(name)
+    except rules.UnknownRule as exc:
+        known = sorted(rules.names("stv"))
+        raise InvalidDefinition("unknown STV rule", rule=name, known=known) from exc
+    if kind != "stv":
+        raise InvalidDefinition("not an STV rule", rule=name)
+
+
+MAX_RULE_DEPTH = 32
+"""How deep an eligibility rule may nest: a comparison is 1 deep, each all/any/not adds 1."""
+
+
+def _check_rule_depths(doc: Any) -> None:
+    """Refuse eligibility rules nested deeper than ``MAX_RULE_DEPTH`` before the schema walks
+    them (the validator and ``eligible`` recurse once or more a level). Walks without
+    recursion; anything that is not a rule is left to the schema."""
+    contests = doc.get("contests") if isinstance(doc, dict) else None
+    if not isinstance(contests, list):
+        return
+    for index, contest in enumerate(contests):
+        if not isinstance(contest, dict) or "eligibility" not in contest:
+            continue
+        stack: list[tuple[Any, int, str]] = [(contest["eligibility"], 1, "")]
+        while stack:
+            rule, depth, path = stack.pop()
+            if depth > MAX_RULE_DEPTH:
+                where = f"/contests/{index}/eligibility{path}"
+                raise schemas.SchemaViolation(
+                    f"an eligibility rule may nest at most {MAX_RULE_DEPTH} deep",
+                    errors=[{"path": where, "message": f"nested over {MAX_RULE_DEPTH} deep"}],
+                )
+            if not isinstance(rule, dict):
+                continue
+            if isinstance(rule.get("not"), dict):
+                stack.append((rule["not"], depth + 1, f"{path}/not"))
+            for key in ("all", "any"):
+                if isinstance(rule.get(key), list):
+                    stack.extend(
+                        (r, depth + 1, f"{path}/{key}/{i}") for i, r in enumerate(rule[key])
+                    )
+
+
+def parse_definition(doc: Any) -> Definition:
+    """Validate a definition document (schema, then consistency) and fill in its defaults."""
+    _check_rule_depths(doc)
+    schemas.validate(schemas.DEFINITION, doc)
+    contests = []
+    seen: set[str] = set()
+    filled_contests = []
+    for c in doc["contests"]:
+        if c["id"] in seen:
+            raise InvalidDefinition("contest ids must be unique", contest=c["id"])
+        seen.add(c["id"])
+        ids = [cand["id"] for cand in c["candidates"]]
+        if len(set(ids)) != len(ids):
+            raise InvalidDefinition("candidate ids must be unique in a contest", contest=c["id"])
+        method = dict(c["method"])
+        n = len(ids)
+        if method["type"] == "bloc":
+            method.setdefault("max_marks", c["seats"])
+            method.setdefault("min_marks", 1)
+            lo, hi = method["min_marks"], method["max_marks"]
+            rule = None
+        else:
+            _check_rule(method["rule"])
+            method.setdefault("max_rankings", n)
+            method.setdefault("min_rankings", 1)
+            lo, hi = method["min_rankings"], method["max_rankings"]
+            rule = method["rule"]
+        if lo > hi:
+            raise InvalidDefinition("minimum selections exceed the maximum", contest=c["id"])
+        constraints = []
+        for k in c.get("constraints", []):
+            if k["min"] > c["seats"]:
+                raise InvalidDefinition("a minimum exceeds the seats", contest=c["id"])
+            group = [x for x in c["candidates"] if x.get(k["attribute"]) == k["value"]]
+            if len(group) < k["min"]:
+                raise InvalidDefinition(
+                    "fewer candidates in the group than its minimum",
+                    contest=c["id"],
+                    attribute=k["attribute"],
+                    value=k["value"],
+                )
+            constraints.append(Constraint(**k))
+        filled = dict(c, method=method)
+        filled_contests.append(filled)
+        contests.append(
+            Contest(
+                id=ContestId(c["id"]),
+                title=c["title"],
+                seats=c["seats"],
+                method=method["type"],
+                rule=rule,
+                min_selections=lo,
+                max_selections=hi,
+                candidates=tuple(
+                    Candidate(
+                        id=CandidateId(x["id"]),
+                        name=x["name"],
+                        gender=x.get("gender"),
+                        slate=x.get("slate"),
+                    )
+                    for x in c["candidates"]
+                ),
+                eligibility=c.get("eligibility"),
+                constraints=tuple(constraints),
+            )
+        )
+    document = {
+        "title": doc["title"],
+        "sealed": doc.get("sealed", True),
+        "revote_policy": doc.get("revote_policy", "once"),
+        "nomination_threshold": doc.get("nomination_threshold", 0),
+        "reporting_dimensions": list(doc.get("reporting_dimensions", [])),
+        "min_group_size": doc.get("min_group_size", 10),
+        "schedule": dict(doc.get("schedule", {})),
+        "contests": filled_contests,
+    }
+    return Definition(
+        title=document["title"],
+        sealed=document["sealed"],
+        revote_policy=document["revote_policy"],
+        nomination_threshold=document["nomination_threshold"],
+        reporting_dimensions=tuple(document["reporting_dimensions"]),
+        min_group_size=document["min_group_size"],
+        schedule=document["schedule"],
+        contests=tuple(contests),
+        document=document,
+    )
+
+
+# --- eligibility -------------------------------------------------------------------------------
+
+
+def eligible(rule: Mapping[str, Any] | None, attributes: Mapping[str, Any]) -> bool:
+    """Evaluate an eligibility rule over a voter's attributes. A missing attribute fails every
+    comparison (so ``{"not": …}`` of it succeeds); ``None`` admits everyone on the roll."""
+    if rule is None:
+        return True
+    if "all" in rule:
+        return all(eligible(r, attributes) for r in rule["all"])
+    if "any" in rule:
+        return any(eligible(r, attributes) for r in rule["any"])
+    if "not" in rule:
+        return not eligible(rule["not"], attributes)
+    name = rule["attr"]
+    if name not in attributes:
+        return False
+    value = attributes[name]
+    (op, operand), *_ = ((k, v) for k, v in rule.items() if k != "attr")
+    if op == "eq":
+        return bool(value == operand and type(value) is type(operand))
+    if op == "ne":
+        return not (value == operand and type(value) is type(operand))
+    if op == "in":
+        return any(value == x and type(value) is type(x) for x in operand)
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False
+    return bool(
+        {
+            "lt": value < operand,
+            "lte": value <= operand,
+            "gt": value > operand,
+            "gte": value >= operand,
+        }[op]
+    )
+
+
+def parse_attribute(text: str) -> str | int | bool:
+    """A roll CSV cell: ``true``/``false`` become booleans, ASCII integers (``-?[0-9]+``, up to
+    18 digits) integers, the rest text. Raise ``ValueError`` for a cell that looks like an
+    integer but is not one (``--5``, ``²``, ``٣``): it is a mistake, not text."""
+    stripped = text.strip()
+    if stripped.lower() in ("true", "false"):
+        return stripped.lower() == "true"
+    if stripped.lstrip("-").isdigit():
+        if _INTEGER.fullmatch(stripped) is None:
+            raise ValueError("not an integer: write integers as ASCII digits, - for negatives")
+        if len(stripped) < 19:
+            return int(stripped)
+    return stripped
+
+
+_INTEGER = re.compile(r"-?[0-9]+")
+_ATTRIBUTE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+"""What ``$defs/line`` of the schemas refuses: C0 controls, DEL and C1 controls."""
+
+
+def attribute_name(name: str) -> bool:
+    """Whether ``name`` is a roll attribute name (``$defs/attribute``): 1-32 of a-z, 0-9, _."""
+    return _ATTRIBUTE.fullmatch(name) is not None
+
+
+def one_line(text: str) -> bool:
+    """Whether ``text`` is one line of text (``$defs/line``): no control character."""
+    return _CONTROL.search(text) is None
+
+
+def valid_roll_row(row: Any) -> bool:
+    """The ``roll_row`` schema of schemas/requests.schema.json, checked by hand: a roll has
+    100,000s of rows and a generic validator costs ~25 µs a row. A property test keeps the two
+    in agreement. (One deliberate difference: a number like ``30.0`` is refused here, where
+    JSON Schema counts it as an integer, since eligibility compares integers.)"""
+    if not isinstance(row, dict) or "voter_id" not in row or len(row.keys() - _ROW_KEYS):
+        return False
+    vid = row["voter_id"]
+    if not isinstance(vid, str) or not 1 <= len(vid) <= 128 or not one_line(vid):
+        return False
+    attrs = row.get("attributes", {})
+    if not isinstance(attrs, dict) or len(attrs) > 32:
+        return False
+    return all(
+        isinstance(k, str)
+        and attribute_name(k)
+        and isinstance(v, str | int)
+        and (not isinstance(v, str) or one_line(v))
+        for k, v in attrs.items()
+    )
+
+
+_ROW_KEYS = frozenset({"voter_id", "attributes"})
+
+
+def roll_hash(salt: bytes, voter_ids: Sequence[str]) -> str:
+    """Commitment to a contest's eligible roll: SHA-256(tag || salt || sorted ids, newline
+    separated). The salt stays private, so the hash reveals nothing of who is on the roll."""
+    body = "\n".join(sorted(voter_ids)).encode()
+    return hashlib.sha256(ROLL_TAG + salt + body).hexdigest()
+
+
+# --- ballots -----------------------------------------------------------------------------------
+
+
+def validate_selections(
+    contest: Contest, selections: Sequence[str], not_standing: frozenset[str]
+) -> tuple[str, ...]:
+    """Check one contest's marks (bloc) or rankings (STV); return them as a tuple."""
+    for cid in selections:
+        if contest.candidate(cid) is None:
+            raise UnknownCandidate(contest=contest.id, candidate=cid)
+        if cid in not_standing:
+            raise CandidateNotStanding(contest=contest.id, candidate=cid)
+    if len(set(selections)) != len(selections):
+        raise DuplicateSelection(contest=contest.id)
+    if len(selections) > contest.max_selections:
+        raise TooManySelections(
+            contest=contest.id, given=len(selections), maximum=contest.max_selections
+        )
+    if len(selections) < contest.min_selections:
+        raise TooFewSelections(
+            contest=contest.id, given=len(selections), minimum=contest.min_selections
+        )
+    if contest.method == "bloc":
+        return tuple(sorted(selections))  # a bloc ballot is a set: its order says nothing
+    return tuple(selections)
+
+
+def commitment(election: str, contest: str, selections: Sequence[str], salt: bytes) -> str:
+    """Sealed ballot commitment: SHA-256(COMMIT_TAG || salt || JCS({"contest","election",
+    "selections"})), hex. The 32-byte random salt hides the selections until it is opened."""
+    body = canonical_bytes(
+        {"contest": contest, "election": election, "selections": list(selections)}
+    )
+    return hashlib.sha256(COMMIT_TAG + salt + body).hexdigest()
+
+
+def declaration_message(body: Mapping[str, Any]) -> bytes:
+    """What a result declaration's signature covers: ``ballot-ledger/result/v1\n`` and the
+    RFC 8785 encoding of every member of the declaration but ``signature``."""
+    fields = {k: v for k, v in body.items() if k != "signature"}
+    return RESULT_TAG + canonical_bytes(fields)
+
+
+RESULT_TAG = b"ballot-ledger/result/v1\n"
+
+
+# --- the phase fold ----------------------------------------------------------------------------
+
+ALLOWED: dict[str, tuple[Phase, ...]] = {
+    "election_defined": ("setup",),
+    "roll_published": ("setup", "nominations", "ready"),
+    "nominations_opened": ("setup",),
+    "nomination_recorded": ("nominations",),
+    "nominations_closed": ("nominations",),
+    "candidate_withdrawn": ("setup", "nominations", "ready", "poll_open"),
+    "poll_opened": ("setup", "ready"),
+    "ballot_cast": ("poll_open",),
+    "turnout_reported": ("poll_open", "poll_closed"),
+    "poll_closed": ("poll_open",),
+    "ballot_opened": ("poll_closed",),
+    "result_declared": ("poll_closed", "declared"),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ElectionState:
+    """What the non-ballot events of a log say about an election so far."""
+
+    election_id: str
+    phase: Phase = "setup"
+    definition: Definition | None = None
+    roll_published: bool = False
+    eligible: Mapping[str, int] = field(default_factory=dict)
+    nominations: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
+    standing: Mapping[str, frozenset[str]] | None = None
+    withdrawn: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    declared: Mapping[str, str] = field(default_factory=dict)
+
+    def require_definition(self) -> Definition:
+        if self.definition is None:
+            raise WrongPhase("the election is not defined yet", election=self.election_id)
+        return self.definition
+
+    def not_standing(self, contest: str) -> frozenset[str]:
+        """Candidates a ballot may not select: withdrawn, or not validly nominated."""
+        out = set(self.withdrawn.get(contest, frozenset()))
+        if self.standing is not None:
+            c = self.require_definition().contest(contest)
+            out |= {x.id for x in c.candidates} - self.standing.get(contest, frozenset())
+        return frozenset(out)
+
+    def nomination_counts(self, contest: str) -> dict[str, int]:
+        c = self.require_definition().contest(contest)
+        bodies = self.nominations.get(contest, {})
+        return {x.id: len(bodies.get(x.id, frozenset())) for x in c.candidates}
+
+
+def _standing(state: ElectionState) -> dict[str, frozenset[str]]:
+    d = state.require_definition()
+    out: dict[str, frozenset[str]] = {}
+    for c in d.contests:
+        counts = state.nomination_counts(c.id)
+        out[c.id] = frozenset(k for k, n in counts.items() if n >= d.nomination_threshold)
+    return out
+
+
+def standing_event(state: ElectionState) -> dict[str, Any]:
+    """The ``nominations_closed`` event the current nominations call for."""
+    d = state.require_definition()
+    return {
+        "threshold": d.nomination_threshold,
+        "standing": {c: sorted(s) for c, s in _standing(state).items()},
+    }
+
+
+def apply(state: ElectionState, kind: str, event: Mapping[str, Any]) -> ElectionState:
+    """Fold one (schema-valid) event into the state; raise if it is illegal now."""
+    allowed = ALLOWED.get(kind)
+    if allowed is None:
+        raise WrongPhase("unknown event type", type=kind)
+    if kind == "election_defined" and state.definition is None:
+        pass  # the first event of every log
+    elif state.definition is None:
+        raise WrongPhase("the first event must define the election", type=kind)
+    if state.phase not in allowed:
+        raise WrongPhase(
+            f"{kind} is not allowed in phase {state.phase}",
+            phase=state.phase,
+            allowed=list(allowed),
+        )
+    if kind == "election_defined":
+        # A redefinition may change contests or eligibility: the roll must be published again.
+        return replace(
+            state,
+            definition=parse_definition(event["definition"]),
+            roll_published=False,
+            eligible={},
+        )
+    d = state.require_definition()
+    if kind == "roll_published":
+        missing = {c.id for c in d.contests} - set(event["contests"])
+        if missing:
+            raise InvalidDefinition("the roll must cover every contest", missing=sorted(missing))
+        eligible_ = {c: v["eligible"] for c, v in event["contests"].items()}
+        return replace(state, roll_published=True, eligible=eligible_)
+    if kind == "nominations_opened":
+        return replace(state, phase="nominations")
+    if kind == "nomination_recorded":
+        contest = d.contest(event["contest"])
+        if contest.candidate(event["candidate"]) is None:
+            raise UnknownCandidate(contest=contest.id, candidate=event["candidate"])
+        by_cand = dict(state.nominations.get(contest.id, {}))
+        bodies = by_cand.get(event["candidate"], frozenset())
+        if event["body"] in bodies:
+            raise DuplicateNomination(
+                contest=contest.id, candidate=event["candidate"], body=event["body"]
+            )
+        by_cand[event["candidate"]] = bodies | {event["body"]}
+        return replace(state, nominations={**state.nominations, contest.id: by_cand})
+    if kind == "nominations_closed":
+        expected = standing_event(state)
+        if dict(event) != expected:
+            raise InvalidDefinition("nominations_closed disagrees with the nominations")
+        return replace(state, phase="ready", standing=_standing(state))
+    if kind == "candidate_withdrawn":
+        contest = d.contest(event["contest"])
+        if contest.candidate(event["candidate"]) is None:
+            raise UnknownCandidate(contest=contest.id, candidate=event["candidate"])
+        if event["candidate"] in state.withdrawn.get(contest.id, frozenset()):
+            raise WrongPhase("the candidate has already withdrawn", candidate=event["candidate"])
+        gone = state.withdrawn.get(contest.id, frozenset()) | {event["candidate"]}
+        return replace(state, withdrawn={**state.withdrawn, contest.id: gone})
+    if kind == "poll_opened":
+        if not state.roll_published:
+            raise RollMissing(election=state.election_id)
+        if state.phase == "setup" and d.nomination_threshold > 0:
+            raise WrongPhase("nominations must run before the poll opens", phase=state.phase)
+        return replace(state, phase="poll_open")
+    if kind == "poll_closed":
+        return replace(state, phase="poll_closed")
+    if kind == "result_declared":
+        d.contest(event["contest"])
+        if event["contest"] in state.declared:
+            raise AlreadyDeclared(contest=event["contest"])
+        declared = {**state.declared, event["contest"]: event["result_hash"]}
+        phase: Phase = "declared" if len(declared) == len(d.contests) else state.phase
+        return replace(state, declared=declared, phase=phase)
+    if kind in ("ballot_cast", "ballot_opened"):
+        d.contest(event["contest"])
+    return state

@@ -1,0 +1,1 @@
+"""Process plumbing: settings, the embedded PostgreSQL, logs and metrics."""

@@ -1,0 +1,77 @@
+"""The ledger service: one ``Ledger`` made of one class per job.
+
+- ``admin.Administration``: define, the roll (parsed in ``roll``), nominations, withdrawals, phases;
+- ``casting.Casting`` and ``sequencer.Sequencer``: ballot papers, committed in pipelined groups;
+- ``closing.Closing``: the close of the poll, the openings of sealed ballots, declarations;
+- ``reads.Reads`` (under ``Closing``): entries, proofs, turnout;
+- ``base.LedgerBase``: what they share (states, administrative appends, checkpoints).
+
+This module adds the lifecycle: start, stop, and the housekeeping loop (interval checkpoints,
+turnout reports, scheduled closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from ledger.errors import LedgerError
+from ledger.service.admin import Administration
+from ledger.service.base import Q, log
+from ledger.service.casting import Casting, ballot_items, plainly_valid_cast
+from ledger.service.closing import Closing
+from ledger.service.sequencer import CastJob, InFlight, Sequencer
+
+__all__ = ["CastJob", "InFlight", "Ledger", "Sequencer", "ballot_items", "plainly_valid_cast"]
+
+
+class Ledger(Administration, Casting, Closing):
+    """The ledger service."""
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, connect: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
+        await self.notifier.start(connect)
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        async with self.pool.acquire() as conn:
+            unfinished = [r["election_id"] for r in await conn.fetch(Q["closing_unfinished"])]
+        for eid in unfinished:
+            log.info("closing_resumed", election_id=eid)
+            self._closing_task(eid)
+
+    async def stop(self) -> None:
+        for seq in self._sequencers.values():
+            await seq.stop()
+        for task in [*self._tasks, *self._closing.values()]:
+            task.cancel()
+        for task in [*self._tasks, *self._closing.values()]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.notifier.stop()
+
+    async def _housekeeping(self) -> None:
+        """Checkpoints and turnout reports on an interval; scheduled poll closes."""
+        while True:
+            await asyncio.sleep(self.settings.checkpoint_interval)
+            try:
+                await self.tick()
+            except (OSError, asyncpg.PostgresError, LedgerError) as exc:
+                log.warning("housekeeping_failed", error=str(exc))
+
+    async def tick(self) -> None:
+        async with self.pool.acquire() as conn:
+            due = [r["election_id"] for r in await conn.fetch(Q["due_to_close"])]
+            for eid in due:
+                log.info("poll_close_scheduled", election_id=eid)
+                self._closing_task(eid, scheduled=True)
+            stale = [r["election_id"] for r in await conn.fetch(Q["needs_checkpoint"])]
+        for eid in stale:
+            if eid in self._closing:
+                continue
+            state = await self.state(eid)
+            if state.phase == "poll_open":
+                await self.report_turnout(eid)
+            await self.checkpoint(eid, "interval")

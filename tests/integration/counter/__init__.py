@@ -1,0 +1,1 @@
+"""The counter service, following a real ledger."""

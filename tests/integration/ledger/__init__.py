@@ -1,0 +1,1 @@
+"""The ledger service over real HTTP and a real PostgreSQL."""

@@ -1,0 +1,1 @@
+"""The `ballot` tools (export, audit, receipt check) end to end."""

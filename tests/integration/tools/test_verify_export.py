@@ -1,0 +1,103 @@
+"""`ballot audit --hashes-only` on export files: one process or several, and refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ballot.bench import synthetic
+from ballot.bench.audit import write_export
+from ballot.cli import main
+from ledger.errors import LedgerError
+from ledger.format.keys import Keyring, Signer
+from ledger.format.verify import VerifyError, verify_export
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    log = synthetic.build(voters=300, seed=5)
+    path = tmp_path_factory.mktemp("export") / "log.ndjson"
+    write_export(log, path)
+    return path
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3, 7])
+def test_any_number_of_processes_verifies_the_same_log(export: Path, jobs: int) -> None:
+    keyring = Keyring([synthetic.SYNTH_SIGNER.verifier])
+    verified = verify_export(export, keyring, jobs)
+    lines = export.read_bytes().splitlines()
+    entries = sum(1 for line in lines if line.startswith(b'{"kind":"entry"'))
+    checkpoints = sum(1 for line in lines if line.startswith(b'{"kind":"checkpoint"'))
+    assert (verified.entries, verified.checkpoints) == (entries, checkpoints)
+    assert verified.jobs == min(jobs, entries)
+
+
+def _rewrite(src: Path, dst: Path, edit: dict[int, bytes | None]) -> Path:
+    lines = src.read_bytes().splitlines(keepends=True)
+    out = [edit.get(i, line) for i, line in enumerate(lines)]
+    dst.write_bytes(b"".join(line for line in out if line is not None))
+    return dst
+
+
+def test_a_tampered_export_is_refused_on_every_process_count(export: Path, tmp_path: Path) -> None:
+    lines = export.read_bytes().splitlines(keepends=True)
+    first_entry = next(i for i, line in enumerate(lines) if line.startswith(b'{"kind":"entry"'))
+    last_cp = first_entry - 1
+    cp = json.loads(lines[last_cp])
+    forged_root = cp["note"].split("\n")
+    forged_root[2] = "A" * 43 + "="
+    changed = lines[first_entry + 250]
+    cases: dict[str, tuple[dict[int, bytes | None], str]] = {
+        "an entry dropped": ({first_entry + 100: None}, "entries out of order"),
+        "a checkpoint's root changed": (
+            {last_cp: (json.dumps({**cp, "note": "\n".join(forged_root)}) + "\n").encode()},
+            "checkpoint signature does not verify",
+        ),
+        "an entry's text changed": (
+            {first_entry + 250: changed.replace(b'\\"election\\":', b'\\"election\\": ', 1)},
+            "leaf hash differs",
+        ),
+    }
+    keyring = Keyring([synthetic.SYNTH_SIGNER.verifier])
+    for edit, message in cases.values():
+        bad = _rewrite(export, tmp_path / "bad.ndjson", edit)
+        for jobs in (1, 2):
+            with pytest.raises(LedgerError, match=message):
+                verify_export(bad, keyring, jobs)
+
+
+def test_checkpoints_need_a_pinned_key(export: Path) -> None:
+    stranger = Keyring([Signer.generate("ballot-ledger.synthetic/ledger").verifier])
+    with pytest.raises(LedgerError, match="no signature by a trusted key"):
+        verify_export(export, stranger, 2)
+
+
+def test_the_command_reports_and_exits_by_the_result(
+    export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = synthetic.SYNTH_SIGNER.verifier.text()
+    assert main(["audit", str(export), "--hashes-only", "--key", key, "--jobs", "2"]) == 0
+    assert "hashes verified" in capsys.readouterr().out
+    assert main(["audit", str(export), "--hashes-only", "--json", "--key", key]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True and report["entries"] > 500
+    lines = export.read_bytes().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith(b'{"kind":"entry"')) + 3
+    bad = _rewrite(
+        export,
+        tmp_path / "bad.ndjson",
+        {at: lines[at].replace(b'"leaf_hash":"', b'"leaf_hash":"f', 1)[:-3] + b'"}\n'},
+    )
+    assert main(["audit", str(bad), "--hashes-only", "--key", key]) == 1
+    assert "hashes FAILED" in capsys.readouterr().out
+    assert main(["audit", str(tmp_path / "missing.ndjson"), "--hashes-only"]) == 2
+    assert main(["audit", str(export), "--hashes-only", "--jobs", "0"]) == 2
+
+
+def test_a_file_that_is_not_an_export_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.ndjson"
+    path.write_text('{"kind":"entry"}\n')
+    with pytest.raises(VerifyError, match="not a ballot-ledger export"):
+        verify_export(path)

@@ -1,0 +1,1 @@
+"""Unit tests of the counter's pure core: rules, ballots, the fold."""

@@ -1,0 +1,1 @@
+"""Unit tests of the HTTP shell's pure helpers (ledger.http)."""

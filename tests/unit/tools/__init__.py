@@ -1,0 +1,1 @@
+"""Unit tests of the `ballot` command and its tools (ballot/)."""
