@@ -10,6 +10,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -134,15 +136,25 @@ class Cluster(EmbeddedPostgres):
         )
 
 
-def private_root(tmp_path: Path) -> Path:
-    """A directory the postgres system user can reach (as root, PostgreSQL runs as it)."""
-    root = tmp_path / "pg"
-    root.mkdir()
+def private_root() -> Path:
+    """A new directory the postgres system user can reach (as root, PostgreSQL runs as it),
+    in the system's temporary folder: not under pytest's base temporary folder, whose mode
+    another pytest process on the machine may reset to 0700 at any moment. The caller
+    removes it (``remove``)."""
+    root = Path(tempfile.mkdtemp(prefix="ballot-pg-"))
     root.chmod(0o711)
     for parent in root.parents:
         if parent.stat().st_mode & 0o001 == 0:
             parent.chmod(parent.stat().st_mode | 0o011)
     return root
+
+
+async def until_receipts(load: Load, count: int, seconds: float = 300.0) -> None:
+    """Wait until ``load`` holds at least ``count`` receipts (however fast the machine is)."""
+    deadline = time.monotonic() + seconds
+    while len(load.receipts) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} receipts in {seconds} s"
+        await asyncio.sleep(0.05)
 
 
 def remove(path: Path) -> None:

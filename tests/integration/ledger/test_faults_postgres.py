@@ -20,6 +20,7 @@ from ..procs import (
     public_log,
     remove,
     retry_until_answered,
+    until_receipts,
     verify_log,
     wait_for_checkpoint,
 )
@@ -31,7 +32,7 @@ async def test_immediate_restart_under_load(tmp_path: Path) -> None:
     """`pg_ctl restart -m immediate` under 64-way load: the ledger recovers by itself, every
     refusal meanwhile is a 503 with Retry-After, and every receipt issued is in the log."""
     eid = "restart-2026"
-    root = private_root(tmp_path)
+    root = private_root()
     cluster = Cluster(data_dir=root / "data", settings=dict(DURABLE))
     cluster.start()
     ledger: LedgerProcess | None = None
@@ -42,7 +43,7 @@ async def test_immediate_restart_under_load(tmp_path: Path) -> None:
         await open_election(ledger.url, eid, 4000)
         load = Load(ledger.url, eid, range(4000))
         workers = asyncio.create_task(load.run(64, stop_on_error=False))
-        await asyncio.sleep(0.8)
+        await until_receipts(load, 200)  # under load: restart once ballots are flowing
         await asyncio.to_thread(cluster.restart_immediate)
         await workers
         assert load.receipts, "no receipt before the restart"
@@ -64,7 +65,7 @@ async def test_primary_lost_with_synchronous_standby_loses_nothing(tmp_path: Pat
     """With a synchronous standby, a primary stopped in immediate mode under load and the
     standby promoted: every ballot whose receipt a client received is on the new primary."""
     eid = "failover-2026"
-    root = private_root(tmp_path)
+    root = private_root()
     primary = Cluster(
         data_dir=root / "primary",
         settings={**DURABLE, "synchronous_standby_names": "'*'", "wal_level": "replica"},
@@ -91,7 +92,7 @@ async def test_primary_lost_with_synchronous_standby_loses_nothing(tmp_path: Pat
         await open_election(ledger.url, eid, 3000)
         load = Load(ledger.url, eid, range(3000))
         workers = asyncio.create_task(load.run(64, stop_on_error=False))
-        await asyncio.sleep(1.0)
+        await until_receipts(load, 200)  # under load: stop the primary once ballots flow
         await asyncio.to_thread(primary.stop, "immediate")
         await asyncio.sleep(0.5)
         ledger.kill()
