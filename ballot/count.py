@@ -163,10 +163,22 @@ def run_count(args: argparse.Namespace) -> int:
         profile = blt.parse(text, reading)
         if args.candidates:
             try:
-                csv_text = Path(args.candidates).read_text(encoding="utf-8")
+                raw = Path(args.candidates).read_bytes()
             except OSError as exc:
                 raise _cli_error(f"cannot read {args.candidates}: {exc.strerror or exc}") from None
-            profile = apply_candidates_file(profile, csv_text)
+            try:
+                csv_text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _cli_error(
+                    f"{args.candidates}: expected UTF-8 text, found byte 0x{raw[exc.start]:02X} "
+                    f"at offset {exc.start}"
+                ) from None
+            try:
+                profile = apply_candidates_file(profile, csv_text)
+            except csv.Error as exc:
+                raise _cli_error(
+                    f"{args.candidates}: the candidates file cannot be read as CSV: {exc}"
+                ) from None
         constraints: Sequence[Constraint] = [parse_min(m) for m in args.min]
         seed: bytes | None = None
         if args.seed is not None:

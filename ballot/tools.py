@@ -376,6 +376,12 @@ def run_receipt_check(args: argparse.Namespace) -> int:
             raise CliError(
                 f"no such file: {args.receipt} (nor is it a receipt's JSON or base64 JSON)"
             ) from exc
+        if not _json_or_base64_json(text):
+            # A file, or standard input, that holds no receipt at all: a wrong file, not a
+            # failed check.
+            raise CliError(
+                f"{args.receipt} is not a receipt (neither a receipt's JSON nor base64 JSON)"
+            ) from exc
         _report_failure("receipt check FAILED", exc, args.json)
         return 1
     try:

@@ -129,10 +129,31 @@ def _quoted_strings(line: str, lineno: int) -> list[str]:
 # -- one ballot line -------------------------------------------------------------
 
 
+_MAX_DIGITS = 4300
+"""Most digits of a number in a BLT file (Python's own limit on reading an integer)."""
+
+
+def _digits(token: str) -> bool:
+    """Whether ``token`` is a number in ASCII digits (``str.isdigit`` also takes ``²``)."""
+    return token.isascii() and token.isdigit()
+
+
+def _shown(token: str) -> str:
+    """``token`` as a refusal quotes it: whole if short, else its start and its length."""
+    return repr(token) if len(token) <= 40 else f"{token[:20]!r}... ({len(token)} characters)"
+
+
 def _weight(token: str, lineno: int, reading: Reading) -> int | Fraction:
-    if token.isdigit():
+    if len(token) > _MAX_DIGITS:
+        raise BltError(
+            f"expected a weight of at most {_MAX_DIGITS} digits, found {_shown(token)}",
+            line=lineno,
+        )
+    if _digits(token):
         return int(token)
     try:
+        if not token.isascii():
+            raise ValueError(token)
         value = Fraction(token)
     except (ValueError, ZeroDivisionError):
         raise BltError(
@@ -177,7 +198,13 @@ def _ballot_line(
     groups: list[list[int]] = []  # one group per position; [] is a skipped position
     marked = False
     for t in prefs:
-        if t.isdigit():
+        if _digits(t):
+            if len(t) > len(str(ncand)):
+                raise BltError(
+                    f"preference {t[:10]}... is not a candidate: expected 1..{ncand}, "
+                    f"found {_shown(t)}",
+                    line=lineno,
+                )
             c = int(t)
             if c == 0:
                 raise BltError(
@@ -194,12 +221,14 @@ def _ballot_line(
         parts = t.split("=")
         if t == "-":
             groups.append([])
-        elif len(parts) > 1 and all(p.isdigit() and 1 <= int(p) <= ncand for p in parts):
+        elif len(parts) > 1 and all(
+            _digits(p) and len(p) <= len(str(ncand)) and 1 <= int(p) <= ncand for p in parts
+        ):
             groups.append([int(p) - 1 for p in parts])
         else:
             raise BltError(
                 f"expected a candidate number 1..{ncand}, equal ones joined by '=' (1=2) "
-                f"or '-' for a skipped preference, found {t!r}",
+                f"or '-' for a skipped preference, found {_shown(t)}",
                 line=lineno,
             )
         marked = True
@@ -240,7 +269,10 @@ class _Header:
 
 def _header_numbers(content: str, lineno: int) -> _Header:
     try:
-        numbers = [int(t) for t in content.split()]
+        tokens = content.split()
+        if not all(_digits(t.removeprefix("-")) for t in tokens):
+            raise ValueError(content)
+        numbers = [int(t) for t in tokens]
     except ValueError:
         raise BltError(
             f"expected the first line 'candidates seats', found {content!r}", line=lineno
@@ -268,7 +300,7 @@ def _add_withdrawn(header: _Header, values: list[int], lineno: int) -> None:
 def _withdrawn_line(content: str) -> list[int] | None:
     """The ids of a line of negative numbers (withdrawn candidates), else ``None``."""
     tokens = content.split()
-    if not tokens or not all(t.startswith("-") and t[1:].isdigit() for t in tokens):
+    if not tokens or not all(t.startswith("-") and _digits(t[1:]) for t in tokens):
         return None
     return [int(t) for t in tokens]
 

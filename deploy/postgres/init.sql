@@ -8,7 +8,7 @@
 -- expansion: they appear in no file of the repository and in no environment variable.
 --
 -- ballot_service is the NOLOGIN role the ledger's migrations grant INSERT/SELECT on the log
--- to (ledger/sql/migrations/0001_log.sql creates it when missing; creating it here first
+-- to (ledger/storage/sql/migrations/0001_log.sql creates it when missing; creating it here first
 -- lets the login role be made a member of it). The ledger connects as ballot_ledger, runs
 -- its migrations as the owner, then every pooled connection does SET ROLE ballot_service
 -- (BALLOT_DB_ROLE), so requests run with INSERT/SELECT only on the log.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -106,12 +106,17 @@ _DATE_TIME = re.compile(
 
 
 def is_date_time(instance: object) -> bool:
-    """RFC 3339 ``date-time`` (an offset is required), a real moment: ``2026-05-07T22:00:00Z``."""
+    """RFC 3339 ``date-time`` (an offset is required), a real moment: ``2026-05-07T22:00:00Z``,
+    between years 1 and 9999 once in UTC (the range a stored time can take)."""
     if not isinstance(instance, str):
         return True
     if _DATE_TIME.fullmatch(instance) is None:
         return False
-    datetime.fromisoformat(instance.upper())  # a real day and time of day, or ValueError
+    moment = datetime.fromisoformat(instance.upper())  # a real day and time, or ValueError
+    try:
+        moment.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+23:59 is in year 0 in UTC
+        raise ValueError("the moment is outside years 1 to 9999 in UTC") from exc
     return True
 
 

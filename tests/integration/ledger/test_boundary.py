@@ -71,6 +71,31 @@ async def open_poll(client: AppClient) -> None:
 # --- request bodies ----------------------------------------------------------------------------
 
 
+async def test_a_schedule_outside_the_utc_calendar_is_422_and_changes_nothing(
+    client: AppClient,
+) -> None:
+    """A schedule date-time that is RFC 3339 but falls before year 1 or after year 9999 once
+    in UTC (``0001-01-01T00:00:00+23:59``) is a 422 schema violation, not a 500, both when
+    an election is defined and when it is redefined during setup; the log is unchanged."""
+    for moment in ("0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59"):
+        doc = definition(schedule={"poll_close": moment})
+        r = await client.put(BASE, json=doc, headers=AUTH_ADMIN)
+        problem(
+            r.status,
+            {k.lower(): v for k, v in r.headers.items()},
+            await r.read(),
+            "schema-violation",
+        )
+        assert r.status == 422
+        assert (await client.get(BASE)).status == 404
+    r = await client.put(BASE, json=definition(), headers=AUTH_ADMIN)
+    assert r.status == 201, await r.text()
+    doc = definition(schedule={"poll_close": "0001-01-01T00:00:00+23:59"})
+    r = await client.put(BASE, json=doc, headers=AUTH_ADMIN)
+    assert r.status == 422, await r.text()
+    assert (await (await client.get(BASE)).json())["size"] == 1
+
+
 async def test_duplicate_keys_are_refused(client: AppClient) -> None:
     """A body naming a key twice is 400 invalid-json, not last-one-wins; nothing is recorded."""
     await open_poll(client)

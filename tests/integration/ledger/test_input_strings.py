@@ -205,6 +205,26 @@ async def test_roll_numbers_are_plain_integers(client: AppClient) -> None:
     assert body["summary"]["contests"]["youth"]["eligible"] == 2, body
 
 
+async def test_a_roll_with_a_byte_order_mark_and_crlf_line_ends_reads_as_plain_csv(
+    client: AppClient,
+) -> None:
+    """A roll as a spreadsheet saves it (UTF-8 BOM, CRLF line ends) is read as the plain CSV:
+    the header's first name is ``voter_id``, no cell keeps a carriage return."""
+    await setup_election(client, EID, OPEN, open_poll=False)
+    roll = "voter_id,age,joined\nv001,26,2024-01\nv002,-3,+5\nv003,27,x\n"
+    body = await accepted(await client.put(f"{BASE}/roll", data=roll, headers=CSV), 200)
+    saved = ("\ufeff" + roll.replace("\n", "\r\n")).encode()
+    again = await accepted(await client.put(f"{BASE}/roll", data=saved, headers=CSV), 200)
+
+    def eligible(answer: dict[str, Any]) -> dict[str, Any]:  # roll hashes are salted anew
+        summary = answer["summary"]
+        return {"voters": summary["voters"]} | {
+            c: v["eligible"] for c, v in summary["contests"].items()
+        }
+
+    assert eligible(again) == eligible(body) == {"voters": 3, "members": 3, "youth": 2}
+
+
 async def test_lone_surrogates_are_refused(client: AppClient) -> None:
     """A voter id, title or nominating body holding a lone surrogate (``"\\ud800"``, not
     Unicode) is a 4xx problem and changes nothing."""

@@ -76,6 +76,22 @@ def test_receipt_check_of_a_malformed_inline_receipt_is_a_failed_check(
     assert "no such file" not in capsys.readouterr().out
 
 
+def test_receipt_check_of_a_file_that_is_no_receipt_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ballot receipt check README.md` (or an empty file) is not a receipt (exit 2), not a
+    failed check (exit 1)."""
+    readme = tmp_path / "README.md"
+    readme.write_text("# A project\n\nSome words.\n", encoding="utf-8")
+    empty = tmp_path / "empty.json"
+    empty.write_text("", encoding="utf-8")
+    for path in (readme, empty):
+        assert main(["receipt", "check", str(path), "--offline"]) == 2
+        captured = capsys.readouterr()
+        assert f"{path} is not a receipt" in captured.err
+        assert "receipt check FAILED" not in captured.out
+
+
 def test_audit_of_a_file_that_is_no_export_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -184,6 +184,15 @@ def test_fractional_weights_are_refused_by_rules_that_count_whole_papers(rule: s
         ('2 1\n1 1 0\n0\n"A\nB\n', "line 4: expected a closing quote, found the end of the line"),
         ('2 1\n1 1 0\n0\n"A" B\nC\n', "line 4: expected a quoted name, found 'B' after"),
         ("2 1\n1 1 0\n0\nA\nA\n", "line 5: expected distinct candidate names, found 'A' twice"),
+        ("2 1\n\u00b2 1 0\n0\nA\nB\n", "line 2: expected a weight (a whole number of papers)"),
+        ("2 1\n\u0661 1 0\n0\nA\nB\n", "line 2: expected a weight (a whole number of papers)"),
+        ("2 1\n1 \u00b2 0\n0\nA\nB\n", "line 2: expected a candidate number 1..2, equal ones"),
+        ("2 1\n1 \u0661 0\n0\nA\nB\n", "line 2: expected a candidate number 1..2, equal ones"),
+        ("2 1\n1 1=\u00b2 0\n0\nA\nB\n", "line 2: expected a candidate number 1..2, equal"),
+        ("2 1\n-\u00b2\n1 1 0\n0\nA\nB\n", "line 2: expected a weight (a whole number"),
+        ("\u0662 1\n1 1 0\n0\nA\nB\n", "line 1: expected the first line 'candidates seats'"),
+        ("2 1\n" + "9" * 5000 + " 1 0\n0\nA\nB\n", "line 2: expected a weight of at most"),
+        ("2 1\n1 " + "1" * 5000 + " 0\n0\nA\nB\n", "line 2: preference 1111111111"),
     ],
 )
 def test_refusals_name_the_line_what_was_expected_and_what_was_found(

@@ -112,3 +112,23 @@ def test_more_seats_than_candidates_warns(capsys: pytest.CaptureFixture[str]) ->
     captured = capsys.readouterr()
     assert f"warning: {seats} seats but {standing} candidate(s) standing" in captured.err
     assert "seats vacant" in captured.out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"name,gender\nAnn ABLE,\xb1\n", "expected UTF-8 text, found byte 0xB1 at offset 21"),
+        (b"name,gender\nAnn ABLE," + b"x" * 200_000 + b"\n", "the candidates file cannot be read"),
+    ],
+)
+def test_an_unreadable_candidates_file_is_a_clear_message(
+    content: bytes, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --candidates file that is not UTF-8 or not CSV is reported by name, exit 2, never a
+    traceback."""
+    path = tmp_path / "candidates.csv"
+    path.write_bytes(content)
+    argv = ["count", str(GOLDEN / "ties.blt"), "--rule", "scottish", "--candidates", str(path)]
+    assert _run(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(path) in err

@@ -125,6 +125,10 @@ def test_free_text_keeps_tab_and_line_breaks() -> None:
         ("2026-02-30T22:00:00Z", False),
         ("2026-05-07T24:00:00Z", False),
         ("2026-05-07T22:00:00Z\n", False),
+        ("0001-01-01T00:00:00+23:59", False),  # before year 1 in UTC: no datetime holds it
+        ("9999-12-31T23:59:59-23:59", False),  # after year 9999 in UTC
+        ("0001-01-01T00:00:00Z", True),
+        ("9999-12-31T23:59:59Z", True),
         ("next tuesday", False),
     ],
 )
