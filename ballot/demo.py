@@ -46,6 +46,7 @@ from ledger.format import export as exp
 from ledger.format.keys import Signer
 from ledger.format.receipts import Receipt
 from ledger.runtime.embedded import embedded_cluster, free_port
+from ledger.runtime.keyfile import load_or_create_signer
 
 console = Console()
 ELECTION = "nec-2026"
@@ -495,8 +496,8 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
         await conn.execute(f'CREATE DATABASE "{db}"')
     await conn.close()
     admin_token, front_token, counter_token = (secrets.token_hex(16) for _ in range(3))
-    ledger_key = Signer.load_or_create(run_dir / "ledger.key", "ballot-ledger.demo/ledger")
-    counter_key = Signer.load_or_create(run_dir / "counter.key", "ballot-ledger.demo/counter")
+    ledger_key = load_or_create_signer(run_dir / "ledger.key", "ballot-ledger.demo/ledger")
+    counter_key = load_or_create_signer(run_dir / "counter.key", "ballot-ledger.demo/counter")
     ledger = Service(
         "ledger",
         ["ledger", "serve"],

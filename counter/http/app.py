@@ -30,6 +30,7 @@ from ledger.domain import election as el
 from ledger.errors import LedgerError
 from ledger.format.keys import Signer
 from ledger.http import problems
+from ledger.runtime.keyfile import load_or_create_signer
 
 log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
@@ -447,7 +448,7 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 def load_signer(settings: Settings) -> Signer:
     path = settings.key_file or Path(settings.data_dir) / "counter.key"
-    return Signer.load_or_create(path, settings.key_name)
+    return load_or_create_signer(path, settings.key_name)
 
 
 def templates() -> jinja2.Environment:

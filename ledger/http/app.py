@@ -29,6 +29,7 @@ from ledger.http import problems
 from ledger.http.auth import Role, TokenTable
 from ledger.http.openapi import bundled_text
 from ledger.runtime import metrics
+from ledger.runtime.keyfile import load_or_create_signer
 from ledger.runtime.settings import Settings
 from ledger.service import Ledger
 from ledger.storage.store import migrate
@@ -488,7 +489,7 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 def load_signer(settings: Settings) -> Signer:
     path = settings.key_file or Path(settings.data_dir) / "ledger.key"
-    return Signer.load_or_create(path, settings.key_name)
+    return load_or_create_signer(path, settings.key_name)
 
 
 def create_app(settings: Settings, signer: Signer | None = None) -> web.Application:

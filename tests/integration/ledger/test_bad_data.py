@@ -12,10 +12,10 @@ from typing import Any
 import asyncpg
 from structlog.testing import capture_logs
 
+from ballot.verify import verify_export
 from ledger.format.entry import parse_entry
 from ledger.format.keys import Keyring
 from ledger.format.receipts import Receipt, verify_receipt
-from ledger.format.verify import verify_export
 from ledger.http.app import LEDGER
 from ledger.http.problems import InvalidBallotData, problem_type
 from ledger.service import CastJob
