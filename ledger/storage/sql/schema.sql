@@ -193,4 +193,4 @@ CREATE TABLE schema_migrations (
     version    text PRIMARY KEY,
     applied_at timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO schema_migrations (version) VALUES ('0001_log'), ('0002_elections');
+INSERT INTO schema_migrations (version) VALUES ('0001_log'), ('0002_elections'), ('0003_turnout');
