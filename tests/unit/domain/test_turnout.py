@@ -125,7 +125,7 @@ def elections(draw: st.DrawFn) -> tuple[list[dict[str, str]], list[list[int]], i
     order = draw(st.permutations(range(len(roll))))
     voters = order[: draw(st.integers(0, len(roll)))]
     cuts = sorted(draw(st.lists(st.integers(0, len(voters)), max_size=12)))
-    stretches = [list(voters[: c]) for c in [*cuts, len(voters)]]
+    stretches = [list(voters[:c]) for c in [*cuts, len(voters)]]
     return roll, stretches, t
 
 
