@@ -5,6 +5,7 @@ skipped."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from ledger.format.entry import parse_entry
@@ -102,3 +103,38 @@ async def test_the_definition_sets_the_schedule_with_a_default(client: AppClient
     await setup_election(client)
     state = await client.app[LEDGER].state(EID)
     assert state.require_definition().document["turnout"] == {"every": 600}
+
+
+async def test_each_report_is_one_snapshot_of_the_log_while_ballots_arrive(
+    client: AppClient,
+) -> None:
+    """Reports taken while papers are being cast: each one's ``cast`` is the number of
+    ``ballot_cast`` entries before it, and its groups, when all shown, add up to it."""
+    # t = 1: every report with a change is published, so each one taken mid-stream shows.
+    await setup_election(client, doc=definition(turnout={"every": EVERY}, min_group_size=1))
+    ledger = client.app[LEDGER]
+    url = f"/v1/elections/{EID}/ballots"
+
+    async def cast(i: int) -> None:
+        await asyncio.sleep(0.003 * i)
+        r = await client.post(url, json=paper(f"v{i:03d}"), headers=AUTH_FRONTEND)
+        assert r.status == 201, await r.text()
+
+    async def report(i: int) -> None:
+        await asyncio.sleep(0.003 * i)  # among the papers (how many interleave is not checked)
+        await ledger.report_turnout(EID)
+
+    jobs = [cast(i) if i % 6 else report(i) for i in range(60)]
+    await asyncio.gather(*jobs)
+    await ledger.report_turnout(EID)
+    r = await client.get(f"/v1/elections/{EID}/entries", params={"limit": "10000"})
+    kinds = [parse_entry(e["entry"].encode()).kind for e in (await r.json())["entries"]]
+    reports = await _reports(client)
+    assert reports
+    for index, event in reports:
+        members = event["contests"]["members"]
+        assert members["cast"] == kinds[:index].count("ballot_cast")
+        shown = members["by"]["region"].values()
+        if None not in shown:
+            assert sum(shown) == members["cast"]
+    assert reports[-1][1]["contests"]["members"]["cast"] == 50
