@@ -101,9 +101,9 @@ class LedgerBase:
         self._tasks: list[asyncio.Task[None]] = []
         self._turnout_slot: dict[str, int] = {}
         """Election -> the schedule slot of its last turnout report taken (published or not)."""
-        self._roll_groups: dict[str, dict[str, dict[str, dict[str, int]]]] = {}
-        """Election -> contest -> dimension -> value -> eligible voters (the roll is fixed from
-        the poll's opening on)."""
+        self._roll_groups: dict[str, tuple[object, object, dict[str, Any]]] = {}
+        """Election -> (its definition, its eligible counts, contest -> dimension -> value ->
+        eligible voters): read from the roll once per definition and roll published."""
 
     # --- state ------------------------------------------------------------------------------
 

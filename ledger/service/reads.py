@@ -77,12 +77,13 @@ class Reads(LedgerBase):
     async def _groups(
         self, conn: asyncpg.Connection, eid: str, state: ElectionState
     ) -> dict[str, dict[str, dict[str, int]]]:
-        """Contest -> dimension -> group value -> eligible voters, from the roll. Kept once the
-        poll is open (the roll no longer changes)."""
-        cached = self._roll_groups.get(eid)
-        if cached is not None:
-            return cached
+        """Contest -> dimension -> group value -> eligible voters, from the roll; read once per
+        definition and roll (a new state keeps both objects unless they change)."""
         d = state.require_definition()
+        cached = self._roll_groups.get(eid)
+        if cached is not None and cached[0] is d and cached[1] is state.eligible:
+            groups: dict[str, dict[str, dict[str, int]]] = cached[2]
+            return groups
         out: dict[str, dict[str, dict[str, int]]] = {
             c.id: {dim: {} for dim in d.reporting_dimensions} for c in d.contests
         }
@@ -95,8 +96,7 @@ class Reads(LedgerBase):
                     for dim in d.reporting_dimensions:
                         value = turnout.label(attributes.get(dim))
                         out[c.id][dim][value] = out[c.id][dim].get(value, 0) + 1
-        if state.phase not in ("setup", "nominations", "ready"):
-            self._roll_groups[eid] = out
+        self._roll_groups[eid] = (d, state.eligible, out)
         return out
 
     # --- reads ------------------------------------------------------------------------------
