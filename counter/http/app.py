@@ -21,7 +21,6 @@ import asyncpg
 import jinja2
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from counter.runtime.settings import Settings
 from counter.service import Counter, LedgerClient
@@ -436,11 +435,6 @@ async def readyz(request: web.Request) -> web.Response:
     if request.app[COUNTER].keyring is None:
         raise problems.Unavailable("the ledger's keys are not known yet")
     return web.json_response({"status": "ready", "elections": request.app[COUNTER].status()})
-
-
-@routes.get("/metrics")
-async def metrics_endpoint(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 # --- application -------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import asyncpg
 import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ledger.domain import strict_json
 from ledger.errors import LedgerError, ReceiptError
@@ -477,11 +476,6 @@ async def readyz(request: web.Request) -> web.Response:
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
         raise problems.Unavailable("the database is not reachable") from exc
     return web.json_response({"status": "ready"})
-
-
-@routes.get("/metrics")
-async def metrics_endpoint(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 # --- application -------------------------------------------------------------------------------
