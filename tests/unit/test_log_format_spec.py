@@ -228,3 +228,60 @@ def test_nominations_closed_lists_every_contest_sorted_withdrawn_included() -> N
         with pytest.raises(el.InvalidDefinition):
             el.apply(state, "nominations_closed", wrong)
     assert el.apply(state, "nominations_closed", expected).phase == "ready"
+
+
+def test_definition_defaults_are_the_documented_ones() -> None:
+    """§10 (`election_defined`): the defaults the ledger fills in are the ones listed."""
+    for text in (
+        "`sealed` true",
+        '`revote_policy` `"once"`',
+        "`nomination_threshold` 0",
+        "`reporting_dimensions` `[]`",
+        "`min_group_size` 10",
+        "`turnout.every` 600",
+        "`schedule` `{}`",
+        "bloc `max_marks` = the seats and `min_marks` = 1",
+        "`max_rankings` = the number of the contest's candidates",
+        "`min_rankings` = 1",
+    ):
+        assert text in " ".join(SPEC.split()), text
+    candidates = [{"id": f"x{i}", "name": f"X {i}"} for i in range(4)]
+    d = el.parse_definition(
+        {
+            "title": "T",
+            "contests": [
+                {
+                    "id": "b",
+                    "title": "B",
+                    "seats": 2,
+                    "method": {"type": "bloc"},
+                    "candidates": candidates,
+                },
+                {
+                    "id": "s",
+                    "title": "S",
+                    "seats": 2,
+                    "method": {"type": "stv", "rule": "scottish"},
+                    "candidates": candidates,
+                },
+            ],
+        }
+    )
+    top = {k: v for k, v in d.document.items() if k not in ("title", "contests")}
+    assert top == {
+        "sealed": True,
+        "revote_policy": "once",
+        "nomination_threshold": 0,
+        "reporting_dimensions": [],
+        "min_group_size": 10,
+        "turnout": {"every": 600},
+        "schedule": {},
+    }
+    bloc, stv = d.document["contests"]
+    assert bloc["method"] == {"type": "bloc", "max_marks": 2, "min_marks": 1}
+    assert stv["method"] == {
+        "type": "stv",
+        "rule": "scottish",
+        "max_rankings": 4,
+        "min_rankings": 1,
+    }
