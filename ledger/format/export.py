@@ -1,4 +1,5 @@
-"""The export file: an election's whole public log as NDJSON, one JSON object a line.
+"""The export file: an election's whole public log as NDJSON, one JSON object a line
+(specified in docs/log-format.md §12).
 
     {"kind": "header", "format": "ballot-ledger-export/v1", "election": …, "origin": …,
      "size": N, "keys": {"ledger": [verifier, …], "counter": [verifier, …]}}
