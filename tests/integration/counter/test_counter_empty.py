@@ -12,18 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from ballot.cli import main as ballot
 from counter.errors import ProfileError
-from counter.http.app import create_app as create_counter_app
-from counter.runtime.settings import Settings as CounterSettings
 from counter.tally import fold as fl
-from ledger.http.app import create_app as create_ledger_app
 from ledger.runtime.settings import Settings
 
-from ..conftest import AUTH_ADMIN, AUTH_FRONTEND, COUNTER, COUNTER_SIGNER, ROLL_CSV, SIGNER
-from .test_counter_flow import _wait_for
+from ..conftest import AUTH_ADMIN, AUTH_FRONTEND, COUNTER_SIGNER, ROLL_CSV, SIGNER
+from .test_counter_flow import _wait_for, ledger_and_counter
 
 EID = "empty-2027"
 DEFINITION: dict[str, Any] = {
@@ -112,20 +109,7 @@ async def _ledger_and_counter(
     tmp_path: Path,
 ) -> tuple[Client, Client]:
     """The ledger on a test server and a counter following it, the election run and closed."""
-    server = TestServer(create_ledger_app(settings, SIGNER))
-    ledger = await aiohttp_client(server)
-    counter_settings = CounterSettings(
-        ledger_url=str(server.make_url("")).rstrip("/"),
-        ledger_keys=(SIGNER.verifier.text(),),
-        ledger_token=COUNTER,
-        database_url=fresh_database(),
-        data_dir=tmp_path / "counter",
-        wait=2,
-        retry=0.1,
-        discover_interval=0.2,
-        batch=50,
-    )
-    counter = await aiohttp_client(create_counter_app(counter_settings, COUNTER_SIGNER))
+    ledger, counter = await ledger_and_counter(settings, fresh_database, aiohttp_client, tmp_path)
     await _run_election(ledger)
     return ledger, counter
 
