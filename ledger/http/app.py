@@ -21,6 +21,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ledger.domain import strict_json
+from ledger.domain.schemas import SchemaViolation
 from ledger.errors import LedgerError, ReceiptError
 from ledger.format import export as exp
 from ledger.format.keys import Signer
@@ -29,6 +30,7 @@ from ledger.http import problems
 from ledger.http.auth import Role, TokenTable
 from ledger.http.openapi import bundled_text
 from ledger.runtime import metrics
+from ledger.runtime.logs import clipped
 from ledger.runtime.settings import Settings
 from ledger.service import Ledger
 from ledger.storage.store import migrate
@@ -130,7 +132,21 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
 def _election(request: web.Request) -> str:
     eid = request.match_info["election"]
     if not _ELECTION.fullmatch(eid):
-        raise problems.NotFound("no such election", election=eid)
+        raise problems.NotFound("no such election", election=clipped(eid))
+    return eid
+
+
+def _new_election(request: web.Request) -> str:
+    """The id of an election to define: one that cannot be an id is a schema violation (the
+    request names no election that could exist, so "no such election" would mislead)."""
+    eid = request.match_info["election"]
+    if not _ELECTION.fullmatch(eid):
+        raise SchemaViolation(
+            f"the election id must match {_ELECTION.pattern} (1-63 of a-z, 0-9, _ and -, "
+            "starting with a letter or digit)",
+            errors=[{"path": "election", "message": "not an election id"}],
+            election=clipped(eid),
+        )
     return eid
 
 
@@ -175,7 +191,8 @@ def _receipt(receipt: Receipt, status: int = 200, **extra: Any) -> web.Response:
 @routes.put("/v1/elections/{election}")
 async def define_election(request: web.Request) -> web.Response:
     _auth(request, "admin")
-    receipt, created = await request.app[LEDGER].define(_election(request), await _json(request))
+    eid = _new_election(request)
+    receipt, created = await request.app[LEDGER].define(eid, await _json(request))
     return _receipt(receipt, 201 if created else 200)
 
 

@@ -11,6 +11,15 @@ import sys
 
 import structlog
 
+CLIP = 80
+"""The most characters of a client-supplied value (an election id, a path) put in a log line."""
+
+
+def clipped(value: str, limit: int = CLIP) -> str:
+    """``value`` as it goes into a log line: whole up to ``limit`` characters, else its first
+    ``limit - 1`` and an ellipsis, so that a client cannot make a log line any length."""
+    return value if len(value) <= limit else value[: limit - 1] + "\u2026"
+
 
 def configure(log_format: str = "auto", level: int = logging.INFO) -> None:
     """``log_format``: ``json``, ``console``, or ``auto`` (console on a terminal)."""
