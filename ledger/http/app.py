@@ -59,8 +59,8 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=rid)
     election = request.match_info.get("election")
-    if election:
-        structlog.contextvars.bind_contextvars(election_id=election)
+    if election:  # as the client sent it, so clipped: the id is checked later
+        structlog.contextvars.bind_contextvars(election_id=clipped(election))
     response = await handler(request)
     response.headers["X-Request-Id"] = rid
     return response
@@ -77,7 +77,9 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         headers = {"Retry-After": "1"} if kind.status == 503 else None
         if kind.status == 401:
             headers = {"WWW-Authenticate": 'Bearer realm="ballot-ledger"'}
-        log.info("request_refused", problem=kind.slug, status=kind.status, path=request.path)
+        log.info(
+            "request_refused", problem=kind.slug, status=kind.status, path=clipped(request.path)
+        )
         return problems.problem_response(
             exc, instance=request.path, request_id=rid, headers=headers
         )
@@ -94,7 +96,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except (web.RequestPayloadError, HttpProcessingError) as exc:
         # A body that cannot be read: bad chunked framing, a Content-Encoding that does not
         # decode. The message is aiohttp's, about the client's bytes: not echoed.
-        log.info("request_body_unreadable", error=type(exc).__name__, path=request.path)
+        log.info("request_body_unreadable", error=type(exc).__name__, path=clipped(request.path))
         err = problems.BadRequest("the request body cannot be read (framing or encoding)")
         return problems.problem_response(err, instance=request.path, request_id=rid)
     except (
@@ -104,7 +106,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         asyncpg.CannotConnectNowError,
         TimeoutError,
     ) as exc:
-        log.warning("database_unavailable", error=str(exc), path=request.path)
+        log.warning("database_unavailable", error=str(exc), path=clipped(request.path))
         return problems.problem_response(
             problems.Unavailable(),
             instance=request.path,
@@ -119,10 +121,10 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
                 request_id=rid,
                 headers={"Retry-After": "1"},
             )
-        log.exception("request_failed", path=request.path)
+        log.exception("request_failed", path=clipped(request.path))
         return problems.problem_response(problems.Internal(), instance=request.path, request_id=rid)
     except Exception:
-        log.exception("request_failed", path=request.path)
+        log.exception("request_failed", path=clipped(request.path))
         return problems.problem_response(problems.Internal(), instance=request.path, request_id=rid)
 
 

@@ -1,7 +1,8 @@
 """structlog set-up: JSON lines in production, readable key-value lines in a terminal.
 
 Events are snake_case with bound ``request_id`` and ``election_id``. Nothing logs ballot
-contents or voter identifiers.
+contents or voter identifiers, and a value a client chose (an election id, a path) goes in
+``clipped``.
 """
 
 from __future__ import annotations
