@@ -28,6 +28,9 @@ class Service:
     log: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    metrics_port: int = field(default_factory=free_port)
+    """The private metrics listener's port (``BALLOT_METRICS_PORT``, the counter's
+    ``BALLOT_COUNTER_METRICS_PORT``): a free one, so that several services can run at once."""
 
     @property
     def url(self) -> str:
@@ -39,7 +42,12 @@ class Service:
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once; readiness below
                 [sys.executable, "-m", "ballot.cli", *self.args],
-                env={**os.environ, **self.env},
+                env={
+                    **os.environ,
+                    "BALLOT_METRICS_PORT": str(self.metrics_port),
+                    "BALLOT_COUNTER_METRICS_PORT": str(self.metrics_port),
+                    **self.env,
+                },
                 stdout=fh,
                 stderr=fh,
             )

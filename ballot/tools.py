@@ -27,6 +27,7 @@ from ballot import receipt_check
 from ledger.errors import CliError, LedgerError, VerificationError
 from ledger.format import export as exp
 from ledger.format.keys import Keyring, Verifier
+from ledger.runtime.keyfile import load_or_create_signer
 
 console = Console(stderr=True)
 out = Console(soft_wrap=True)
@@ -95,12 +96,11 @@ def add_key_parsers(sub: Any) -> None:
 
 
 def run_keys_generate(args: argparse.Namespace) -> int:
-    from ledger.format.keys import Signer
 
     if args.output.exists():
         raise CliError(f"{args.output} exists; a key is never overwritten")
     try:
-        signer = Signer.load_or_create(args.output, args.name)
+        signer = load_or_create_signer(args.output, args.name)
     except LedgerError as exc:
         raise CliError(str(exc)) from exc
     out.print(f"private key written to {args.output} (mode 0600)")
@@ -297,7 +297,7 @@ def run_audit(args: argparse.Namespace) -> int:
 
 def _audit_hashes(path: Path, args: argparse.Namespace) -> int:
     """``ballot audit --hashes-only``: :func:`ledger.format.verify.verify_export`, reported."""
-    from ledger.format.verify import verify_export
+    from ballot.verify import verify_export
 
     if args.jobs is not None and args.jobs < 1:
         raise CliError("--jobs must be at least 1")

@@ -26,10 +26,10 @@ from typing import Any
 from rich.console import Console
 
 from ballot.bench import synthetic
+from ballot.verify import verify_export
 from counter.tally.audit import audit
 from ledger.format import export as exp
 from ledger.format.keys import Keyring
-from ledger.format.verify import verify_export
 
 console = Console()
 

@@ -358,10 +358,12 @@ async def _append(args: argparse.Namespace, admin_url: str, work: Path) -> int:
     print(f"postgresql: {await durability(url)}")
     voters = args.warmup + args.casts
     port = free_port()
+    metrics_port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,
         "BALLOT_PORT": str(port),
+        "BALLOT_METRICS_PORT": str(metrics_port),
         "BALLOT_DATA_DIR": str(work),
         "BALLOT_ADMIN_TOKENS": ADMIN,
         "BALLOT_FRONTEND_TOKENS": f"{FRONTEND}=*",
@@ -389,12 +391,12 @@ async def _append(args: argparse.Namespace, admin_url: str, work: Path) -> int:
         assert status == 200, body
         warm = build_requests(port, 0, args.warmup)
         await drive(port, warm, args.clients)
-        _, before = await _get(port, "/metrics")
+        _, before = await _get(metrics_port, "/metrics")
         requests = build_requests(port, args.warmup, args.casts)
         cpu0 = cpu_seconds()
         ledger_run = await drive(port, requests, args.clients)
         cpu1 = cpu_seconds()
-        _, after = await _get(port, "/metrics")
+        _, after = await _get(metrics_port, "/metrics")
         _, head = await _get(port, base)
         size = json.loads(head)["size"]
     finally:

@@ -46,6 +46,7 @@ from ballot.bench.ledger import durability, durable_cluster, machine
 from ballot.child import Service
 from ledger.format.keys import Signer
 from ledger.runtime.embedded import free_port
+from ledger.runtime.keyfile import load_or_create_signer
 
 EID = "pipeline-2026"
 ADMIN = "bench-admin-token-0123456789"
@@ -183,8 +184,8 @@ def counter_process(
 
 def keys(work: Path) -> tuple[Signer, Path, Signer, Path]:
     ledger_file, counter_file = work / "ledger.key", work / "counter.key"
-    ledger_key = Signer.load_or_create(ledger_file, "ballot-ledger.bench/ledger")
-    counter_key = Signer.load_or_create(counter_file, "ballot-ledger.bench/counter")
+    ledger_key = load_or_create_signer(ledger_file, "ballot-ledger.bench/ledger")
+    counter_key = load_or_create_signer(counter_file, "ballot-ledger.bench/counter")
     return ledger_key, ledger_file, counter_key, counter_file
 
 

@@ -21,7 +21,6 @@ import asyncpg
 import jinja2
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from counter.runtime.settings import Settings
 from counter.service import Counter, LedgerClient
@@ -30,6 +29,7 @@ from ledger.domain import election as el
 from ledger.errors import LedgerError
 from ledger.format.keys import Signer
 from ledger.http import problems
+from ledger.runtime.keyfile import load_or_create_signer
 from ledger.runtime.logs import clipped
 
 log = structlog.get_logger(__name__)
@@ -438,17 +438,12 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready", "elections": request.app[COUNTER].status()})
 
 
-@routes.get("/metrics")
-async def metrics_endpoint(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
 # --- application -------------------------------------------------------------------------------
 
 
 def load_signer(settings: Settings) -> Signer:
     path = settings.key_file or Path(settings.data_dir) / "counter.key"
-    return Signer.load_or_create(path, settings.key_name)
+    return load_or_create_signer(path, settings.key_name)
 
 
 def templates() -> jinja2.Environment:

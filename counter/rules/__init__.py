@@ -11,8 +11,11 @@ lot is actually drawn).
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
+from typing import Any
 
 from counter.errors import ProfileError, UnknownRule
 from counter.rules import bloc, custom, ers97, meek, scottish
@@ -52,38 +55,35 @@ class Rule:
         return self.kind == "stv" and self.decimals is None
 
 
+def _catalogue() -> dict[str, Any]:
+    """``schemas/rules.json``: the names, kinds, titles and precisions of the rules, which the
+    ledger reads too (``ledger.domain.rules``) to check a definition's rule."""
+    data: dict[str, Any] = json.loads(resources.files("schemas").joinpath("rules.json").read_text())
+    return data
+
+
+CATALOGUE = _catalogue()
+
+# The explicit registry: each rule the catalogue names, and the function that counts by it.
+_RUN: dict[str, RuleFunction] = {
+    "bloc": bloc.count,
+    "scottish": scottish.count,
+    "ers97": ers97.count,
+    "meek": meek.count,
+    "exact-droop": custom.count,
+}
+if {r["name"] for r in CATALOGUE["rules"]} != set(_RUN):  # pragma: no cover - a packaging error
+    raise RuntimeError("schemas/rules.json and counter.rules name different rules")
+
 RULES: dict[str, Rule] = {
-    "bloc": Rule(
-        name="bloc", title='Bloc vote ("vote for up to N")', kind="bloc", decimals=0, run=bloc.count
-    ),
-    "scottish": Rule(
-        name="scottish",
-        title=scottish.PARAMS.title,
-        kind="stv",
-        decimals=scottish.PARAMS.decimals,
-        run=scottish.count,
-    ),
-    "ers97": Rule(
-        name="ers97",
-        title=ers97.PARAMS.title,
-        kind="stv",
-        decimals=ers97.PARAMS.decimals,
-        run=ers97.count,
-    ),
-    "meek": Rule(
-        name="meek",
-        title=meek.PARAMS.title,
-        kind="stv",
-        decimals=meek.PARAMS.decimals,
-        run=meek.count,
-    ),
-    "exact-droop": Rule(
-        name="exact-droop",
-        title="Exact Droop v/(s+1), exact WIGM",
-        kind="stv",
-        decimals=None,
-        run=custom.count,
-    ),
+    r["name"]: Rule(
+        name=r["name"],
+        title=r["title"],
+        kind=r["kind"],
+        decimals=r["decimals"],
+        run=_RUN[r["name"]],
+    )
+    for r in CATALOGUE["rules"]
 }
 
 

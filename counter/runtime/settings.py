@@ -46,10 +46,14 @@ class Settings:
     log_format: str = "auto"
     header_timeout: float = 10.0
     """Seconds a connection has to send a request line and headers (``ledger.http.protocol``)."""
+    metrics_host: str = "127.0.0.1"
+    """Address of the private listener that serves ``GET /metrics`` (never the public API's)."""
+    metrics_port: int = 8091
 
 
 _CONVERT: dict[str, Callable[[Any], Any]] = {
     "port": int,
+    "metrics_port": int,
     "batch": int,
     "wait": int,
     "pool_size": int,

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NewType
 
-from ledger.domain import rules, schemas
+from ledger.domain import rules, schemas, turnout
 from ledger.errors import LedgerError
 from ledger.format.canonical import canonical_bytes
 
@@ -125,6 +125,8 @@ class Definition:
     nomination_threshold: int
     reporting_dimensions: tuple[str, ...]
     min_group_size: int
+    turnout_every: int
+    """Seconds between scheduled turnout reports (``ledger.domain.turnout``)."""
     schedule: Mapping[str, str]
     contests: tuple[Contest, ...]
     document: Mapping[str, Any]
@@ -255,6 +257,7 @@ def parse_definition(doc: Any) -> Definition:
         "nomination_threshold": doc.get("nomination_threshold", 0),
         "reporting_dimensions": list(doc.get("reporting_dimensions", [])),
         "min_group_size": doc.get("min_group_size", 10),
+        "turnout": {"every": doc.get("turnout", {}).get("every", turnout.DEFAULT_EVERY)},
         "schedule": dict(doc.get("schedule", {})),
         "contests": filled_contests,
     }
@@ -265,6 +268,7 @@ def parse_definition(doc: Any) -> Definition:
         nomination_threshold=document["nomination_threshold"],
         reporting_dimensions=tuple(document["reporting_dimensions"]),
         min_group_size=document["min_group_size"],
+        turnout_every=document["turnout"]["every"],
         schedule=document["schedule"],
         contests=tuple(contests),
         document=document,

@@ -19,7 +19,6 @@ import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -148,18 +147,6 @@ class Signer:
             raise KeyFormatError(
                 "private key id is not the key's (8 lower-case hex digits)", given=hex_id
             )
-        return signer
-
-    @classmethod
-    def load_or_create(cls, path: Path, name: str) -> Signer:
-        """Load the key at ``path``, or create it there (mode 0600) if it does not exist."""
-        if path.exists():
-            return cls.parse(path.read_text())
-        signer = cls.generate(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(signer.text() + "\n")
         return signer
 
 

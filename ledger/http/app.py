@@ -18,7 +18,6 @@ import asyncpg
 import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ledger.domain import strict_json
 from ledger.domain.schemas import SchemaViolation
@@ -30,6 +29,7 @@ from ledger.http import problems
 from ledger.http.auth import Role, TokenTable
 from ledger.http.openapi import bundled_text
 from ledger.runtime import metrics
+from ledger.runtime.keyfile import load_or_create_signer
 from ledger.runtime.logs import clipped
 from ledger.runtime.settings import Settings
 from ledger.service import Ledger
@@ -497,17 +497,12 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
-@routes.get("/metrics")
-async def metrics_endpoint(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
 # --- application -------------------------------------------------------------------------------
 
 
 def load_signer(settings: Settings) -> Signer:
     path = settings.key_file or Path(settings.data_dir) / "ledger.key"
-    return Signer.load_or_create(path, settings.key_name)
+    return load_or_create_signer(path, settings.key_name)
 
 
 def create_app(settings: Settings, signer: Signer | None = None) -> web.Application:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import asyncpg
 import structlog
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ledger.errors import CliError
 from ledger.http.app import create_app
@@ -84,18 +85,56 @@ class Listening(Protocol):
     def port(self) -> int: ...
     @property
     def header_timeout(self) -> float: ...
+    @property
+    def metrics_host(self) -> str: ...
+    @property
+    def metrics_port(self) -> int: ...
 
 
-async def run_until_signal(app: web.Application, listen: Listening, event: str) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM; open long-polls get 2 s to finish. Connections
-    have ``listen.header_timeout`` seconds to send their headers (``ledger.http.protocol``)."""
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def metrics_app() -> web.Application:
+    """The private listener's application: ``GET /metrics`` (Prometheus) and nothing else.
+    The public API does not serve the metrics: counts taken at each acceptance would show
+    when ballots arrive (issue 14)."""
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_endpoint)
+    return app
+
+
+async def start(app: web.Application, listen: Listening) -> list[web.BaseRunner]:
+    """Serve ``app`` on ``listen.host:port`` and the metrics on ``listen.metrics_host:
+    metrics_port`` (port 0: any free port; each runner's ``addresses`` says which)."""
     runner = Runner(
         app, header_timeout=listen.header_timeout, access_log=None, shutdown_timeout=2.0
     )
     await runner.setup()
-    site = web.TCPSite(runner, listen.host, listen.port)
-    await site.start()
-    log.info(event, host=listen.host, port=listen.port)
+    await web.TCPSite(runner, listen.host, listen.port).start()
+    private = web.AppRunner(metrics_app(), access_log=None)
+    await private.setup()
+    try:
+        await web.TCPSite(private, listen.metrics_host, listen.metrics_port).start()
+    except BaseException:
+        await private.cleanup()
+        await runner.cleanup()
+        raise
+    return [runner, private]
+
+
+async def run_until_signal(app: web.Application, listen: Listening, event: str) -> None:
+    """Serve ``app`` (and the metrics, privately) until SIGINT or SIGTERM; open long-polls get
+    2 s to finish. Connections have ``listen.header_timeout`` seconds to send their headers
+    (``ledger.http.protocol``)."""
+    runners = await start(app, listen)
+    log.info(
+        event,
+        host=listen.host,
+        port=listen.port,
+        metrics_host=listen.metrics_host,
+        metrics_port=listen.metrics_port,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -103,7 +142,8 @@ async def run_until_signal(app: web.Application, listen: Listening, event: str) 
     try:
         await stop.wait()
     finally:
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
 
 
 async def serve(settings: Settings) -> None:

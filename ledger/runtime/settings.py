@@ -49,6 +49,9 @@ class Settings:
     log_format: str = "auto"
     header_timeout: float = 10.0
     """Seconds a connection has to send a request line and headers once it starts (or opens)."""
+    metrics_host: str = "127.0.0.1"
+    """Address of the private listener that serves ``GET /metrics`` (never the public API's)."""
+    metrics_port: int = 8081
 
 
 def _tokens(value: Any) -> dict[str, tuple[str, ...]]:
@@ -86,6 +89,7 @@ def _bool(value: Any) -> bool:
 _CONVERT: dict[str, Callable[[Any], Any]] = {
     "migrate": _bool,
     "port": int,
+    "metrics_port": int,
     "max_body_bytes": int,
     "max_roll_bytes": int,
     "max_batch": int,

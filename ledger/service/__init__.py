@@ -7,17 +7,19 @@
 - ``base.LedgerBase``: what they share (states, administrative appends, checkpoints).
 
 This module adds the lifecycle: start, stop, and the housekeeping loop (interval checkpoints,
-turnout reports, scheduled closes).
+turnout reports on the definition's schedule, scheduled closes).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from ledger.domain import turnout
 from ledger.errors import LedgerError
 from ledger.service.admin import Administration
 from ledger.service.base import Q, log
@@ -53,7 +55,8 @@ class Ledger(Administration, Casting, Closing):
         await self.notifier.stop()
 
     async def _housekeeping(self) -> None:
-        """Checkpoints and turnout reports on an interval; scheduled poll closes."""
+        """Every ``checkpoint_interval`` seconds: scheduled poll closes, turnout reports on
+        their definition's schedule, and checkpoints of the logs that grew."""
         while True:
             await asyncio.sleep(self.settings.checkpoint_interval)
             try:
@@ -61,17 +64,32 @@ class Ledger(Administration, Casting, Closing):
             except (OSError, asyncpg.PostgresError, LedgerError) as exc:
                 log.warning("housekeeping_failed", error=str(exc))
 
-    async def tick(self) -> None:
+    async def tick(self, now: float | None = None) -> None:
+        """One round of the housekeeping at ``now`` (Unix seconds; the clock by default)."""
+        moment = time.time() if now is None else now
         async with self.pool.acquire() as conn:
             due = [r["election_id"] for r in await conn.fetch(Q["due_to_close"])]
             for eid in due:
                 log.info("poll_close_scheduled", election_id=eid)
                 self._closing_task(eid, scheduled=True)
+            polling = [r["election_id"] for r in await conn.fetch(Q["polls_open"])]
+        for eid in polling:
+            if eid not in self._closing:
+                await self._scheduled_turnout(eid, moment)
+        async with self.pool.acquire() as conn:
             stale = [r["election_id"] for r in await conn.fetch(Q["needs_checkpoint"])]
         for eid in stale:
-            if eid in self._closing:
-                continue
-            state = await self.state(eid)
-            if state.phase == "poll_open":
-                await self.report_turnout(eid)
-            await self.checkpoint(eid, "interval")
+            if eid not in self._closing:
+                await self.checkpoint(eid, "interval")
+
+    async def _scheduled_turnout(self, eid: str, now: float) -> None:
+        """Take a turnout report when the clock has entered a new slot of the definition's
+        schedule: the times depend on the clock alone, never on the log or the ballots."""
+        state = await self.state(eid)
+        if state.phase != "poll_open":
+            return
+        current = turnout.slot(now, state.require_definition().turnout_every)
+        if self._turnout_slot.get(eid) == current:
+            return
+        self._turnout_slot[eid] = current
+        await self.report_turnout(eid)

@@ -99,7 +99,11 @@ class LedgerBase:
         self._sequencers: dict[str, Sequencer] = {}
         self._closing: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._last_turnout: dict[str, bytes] = {}
+        self._turnout_slot: dict[str, int] = {}
+        """Election -> the schedule slot of its last turnout report taken (published or not)."""
+        self._roll_groups: dict[str, tuple[object, object, dict[str, Any]]] = {}
+        """Election -> (its definition, its eligible counts, contest -> dimension -> value ->
+        eligible voters): read from the roll once per definition and roll published."""
 
     # --- state ------------------------------------------------------------------------------
 
@@ -150,6 +154,24 @@ class LedgerBase:
         extra: Callable[[asyncpg.Connection, el.ElectionState], Awaitable[None]] | None = None,
     ) -> tuple[Receipt, el.ElectionState]:
         """Append one administrative event, legal in the current phase, in one transaction."""
+
+        async def read(conn: asyncpg.Connection, state: el.ElectionState) -> dict[str, Any]:
+            return build(state)
+
+        done = await self.append_read(eid, kind, read, extra=extra)
+        assert done is not None
+        return done
+
+    async def append_read(
+        self,
+        eid: str,
+        kind: str,
+        read: Callable[[asyncpg.Connection, el.ElectionState], Awaitable[dict[str, Any] | None]],
+        *,
+        extra: Callable[[asyncpg.Connection, el.ElectionState], Awaitable[None]] | None = None,
+    ) -> tuple[Receipt, el.ElectionState] | None:
+        """Append the event ``read`` builds from the database under the head lock, in the same
+        transaction; nothing when it returns None."""
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():
@@ -161,7 +183,10 @@ class LedgerBase:
                             phase=state.phase,
                             allowed=list(el.ALLOWED[kind]),
                         )
-                    event = build(state)
+                    built = await read(conn, state)
+                    if built is None:
+                        return None
+                    event = built
                     schemas.validate_event(kind, event)
                     new = el.apply(state, kind, event)
                     if extra is not None:

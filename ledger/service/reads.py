@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
+import json
 from collections import defaultdict
-from collections.abc import Mapping
 from typing import Any
 
+import asyncpg
+
+from ledger.domain import election as el
+from ledger.domain import turnout
+from ledger.domain.election import ElectionState
+from ledger.domain.turnout import NO_VALUE
 from ledger.errors import (
     NotFound,
     ProofUnavailable,
 )
-from ledger.format.canonical import canonical_bytes
+from ledger.format.entry import parse_entry
 from ledger.format.receipts import code_prefix
-from ledger.service.base import LedgerBase, Q
+from ledger.service.base import LedgerBase, Q, log
 from ledger.storage.store import Head, StoredEntry
-
-
-def _suppress(counts: Mapping[str, int], minimum: int) -> dict[str, int | None]:
-    """Small-group suppression: groups under ``minimum`` become None; when exactly one group
-    is suppressed, the next smallest is too, so no total minus the rest reveals it."""
-    out: dict[str, int | None] = {k: (v if v >= minimum else None) for k, v in counts.items()}
-    hidden = [k for k, v in out.items() if v is None]
-    if len(hidden) == 1:
-        shown = sorted((v, k) for k, v in out.items() if v is not None)
-        if shown:
-            out[shown[0][1]] = None
-    return out
 
 
 class Reads(LedgerBase):
@@ -35,37 +28,76 @@ class Reads(LedgerBase):
     # --- turnout and checkpoints ------------------------------------------------------------
 
     async def turnout(self, eid: str) -> dict[str, Any]:
-        """Turnout by contest and by declared reporting dimension, small groups suppressed."""
-        state = await self.state(eid)
-        d = state.require_definition()
+        """The latest published turnout report (never a live count): its ``contests``, and the
+        ``index`` and ``time`` of its entry. Before the first, the report of a poll where no
+        one has voted yet, with ``index`` and ``time`` null."""
         async with self.pool.acquire() as conn:
-            totals = {
-                r["contest_id"]: r["n"] for r in await conn.fetch(Q["turnout_by_contest"], eid)
-            }
-            by: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
-            for dim in d.reporting_dimensions:
-                for r in await conn.fetch(Q["turnout_by_dimension"], eid, dim):
-                    by[r["contest_id"]][dim][r["value"] or "(none)"] = r["n"]
-        contests = {}
-        for c in d.contests:
-            contests[c.id] = {
-                "cast": int(totals.get(c.id, 0)),
-                "eligible": int(state.eligible.get(c.id, 0)),
-                "by": {
-                    dim: _suppress(by[c.id][dim], d.min_group_size)
-                    for dim in d.reporting_dimensions
-                },
-            }
-        return {"contests": contests}
+            state = await self._load_state(conn, eid)
+            latest = await conn.fetchrow(Q["latest_turnout"], eid)
+            if latest is not None:
+                entry = parse_entry(bytes(latest["body"]))
+                return {**entry.event, "index": int(latest["idx"]), "time": entry.time}
+            d = state.require_definition()
+            groups = await self._groups(conn, eid, state)
+        empty = turnout.snapshot(groups, {}, {}, _contests(state))
+        return {**turnout.report(empty, d.min_group_size), "index": None, "time": None}
 
-    async def report_turnout(self, eid: str) -> None:
-        """Append a ``turnout_reported`` event when turnout changed since the last one."""
-        report = await self.turnout(eid)
-        digest = hashlib.sha256(canonical_bytes(report)).digest()
-        if self._last_turnout.get(eid) == digest:
-            return
-        await self.append_event(eid, "turnout_reported", lambda s: report)
-        self._last_turnout[eid] = digest
+    async def report_turnout(self, eid: str) -> bool:
+        """Take a turnout snapshot and append it as ``turnout_reported`` if the rule allows
+        (``ledger.domain.turnout``): one transaction under the head lock, so the counts are
+        one snapshot of the log. Whether it was published."""
+
+        async def read(conn: asyncpg.Connection, state: ElectionState) -> dict[str, Any] | None:
+            d = state.require_definition()
+            groups = await self._groups(conn, eid, state)
+            dims = list(d.reporting_dimensions)
+            totals: dict[str, int] = {}
+            cast: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+            for r in await conn.fetch(Q["turnout_snapshot"], eid, dims):
+                if r["dim"] is None:
+                    totals[r["contest_id"]] = int(r["n"])
+                else:
+                    value = NO_VALUE if r["value"] is None else str(r["value"])
+                    cast[r["contest_id"]][r["dim"]][value] = int(r["n"])
+            counts = turnout.snapshot(groups, totals, cast, _contests(state))
+            report = turnout.report(counts, d.min_group_size)
+            latest = await conn.fetchrow(Q["latest_turnout"], eid)
+            previous = None if latest is None else parse_entry(bytes(latest["body"])).event
+            if turnout.publishable(
+                None if previous is None else previous["contests"],
+                report["contests"],
+                d.min_group_size,
+            ):
+                return report
+            log.info("turnout_report_skipped", election_id=eid)
+            return None
+
+        return await self.append_read(eid, "turnout_reported", read) is not None
+
+    async def _groups(
+        self, conn: asyncpg.Connection, eid: str, state: ElectionState
+    ) -> dict[str, dict[str, dict[str, int]]]:
+        """Contest -> dimension -> group value -> eligible voters, from the roll; read once per
+        definition and roll (a new state keeps both objects unless they change)."""
+        d = state.require_definition()
+        cached = self._roll_groups.get(eid)
+        if cached is not None and cached[0] is d and cached[1] is state.eligible:
+            groups: dict[str, dict[str, dict[str, int]]] = cached[2]
+            return groups
+        out: dict[str, dict[str, dict[str, int]]] = {
+            c.id: {dim: {} for dim in d.reporting_dimensions} for c in d.contests
+        }
+        if state.roll_published and d.reporting_dimensions:
+            for r in await conn.fetch(Q["roll_attributes"], eid):
+                attributes = json.loads(r["attributes"])
+                for c in d.contests:
+                    if not el.eligible(c.eligibility, attributes):
+                        continue
+                    for dim in d.reporting_dimensions:
+                        value = turnout.label(attributes.get(dim))
+                        out[c.id][dim][value] = out[c.id][dim].get(value, 0) + 1
+        self._roll_groups[eid] = (d, state.eligible, out)
+        return out
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -155,3 +187,9 @@ class Reads(LedgerBase):
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(Q["checkpoint_notes"], eid, size)
         return [(int(r["size"]), str(r["note"])) for r in rows]
+
+
+def _contests(state: ElectionState) -> list[tuple[str, int]]:
+    """(contest, eligible voters) of every contest, in the definition's order."""
+    d = state.require_definition()
+    return [(c.id, int(state.eligible.get(c.id, 0))) for c in d.contests]

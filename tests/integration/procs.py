@@ -40,6 +40,7 @@ class LedgerProcess:
     def __init__(self, db_url: str, data_dir: Path, **env: str) -> None:
         self.db_url, self.data_dir, self.env = db_url, data_dir, env
         self.port = free_port()
+        self.metrics_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -51,6 +52,7 @@ class LedgerProcess:
             **os.environ,
             "DATABASE_URL": self.db_url,
             "BALLOT_PORT": str(self.port),
+            "BALLOT_METRICS_PORT": str(self.metrics_port),
             "BALLOT_DATA_DIR": str(self.data_dir),
             "BALLOT_ADMIN_TOKENS": ADMIN,
             "BALLOT_FRONTEND_TOKENS": f"{FRONTEND}=*",

@@ -506,3 +506,19 @@ def test_configuration_reference_lists_every_setting(settings: type, prefix: str
         default = _default_text(field)
         if default is not None:
             assert rows[env][2] == default, (env, rows[env][2], default)
+
+
+def test_compose_metrics_listen_privately_and_are_never_published(compose: dict[str, Any]) -> None:
+    """The metrics listeners are on their own ports, on the internal network ``metrics`` only:
+    the published ports are the public APIs', never the metrics'."""
+    assert compose["networks"]["metrics"] == {"internal": True}
+    for name, prefix, api in (
+        ("ledger", "BALLOT_", "8080"),
+        ("counter", "BALLOT_COUNTER_", "8090"),
+    ):
+        service = compose["services"][name]
+        port = _environment(service)[prefix + "METRICS_PORT"]
+        assert port != api
+        assert "metrics" in service["networks"]
+        published = [str(p) for p in service.get("ports", [])]
+        assert published == [f"127.0.0.1:{api}:{api}"], (name, published)

@@ -11,82 +11,25 @@ ROOT = Path(__file__).resolve().parents[2]
 OURS = ("ledger", "counter", "ballot", "booth")
 IO_LIBRARIES = ("aiohttp", "asyncpg", "jinja2", "prometheus_client", "structlog")
 
-# package -> the packages of ours it may import (itself always allowed). A package not listed
-# here is refused by ``test_every_package_has_a_rule``.
-ALLOWED: dict[str, tuple[str, ...]] = {
-    "ledger": (),  # ledger/__init__.py
-    "ledger.errors": (),
-    "ledger.format": ("ledger.errors",),
-    "ledger.domain": ("ledger.errors", "ledger.format"),
-    "ledger.storage": ("ledger.errors", "ledger.format"),
-    "ledger.runtime": ("ledger.errors",),
-    "ledger.service": (
-        "ledger.errors",
-        "ledger.format",
-        "ledger.domain",
-        "ledger.storage",
-        "ledger.runtime",
-    ),
-    "ledger.http": (
-        "ledger.errors",
-        "ledger.format",
-        "ledger.domain",
-        "ledger.service",
-        "ledger.runtime",
-        "ledger.storage",  # serve.py migrates the database before it serves
-    ),
-    "counter": (),
-    "counter.errors": (),
-    "counter.rules": ("counter.errors",),
-    "counter.ballots": ("counter.errors", "counter.rules"),
-    "counter.tally": (
-        "counter.errors",
-        "counter.rules",
-        "counter.ballots",
-        "ledger.errors",
-        "ledger.format",
-        "ledger.domain",
-    ),
-    "counter.storage": ("counter.errors", "ledger.errors", "ledger.storage"),
-    "counter.runtime": ("counter.errors", "ledger.errors", "ledger.format", "ledger.runtime"),
-    "counter.service": (
-        "counter.errors",
-        "counter.rules",
-        "counter.ballots",
-        "counter.tally",
-        "counter.storage",
-        "counter.runtime",
-        "ledger.errors",
-        "ledger.format",
-        "ledger.domain",
-        "ledger.runtime",
-        "ledger.storage",  # data_fault: which database errors are the data's fault
-    ),
-    "counter.http": (
-        "counter.errors",
-        "counter.rules",
-        "counter.ballots",
-        "counter.tally",
-        "counter.storage",
-        "counter.service",
-        "counter.runtime",
-        "ledger.errors",
-        "ledger.format",
-        "ledger.domain",
-        "ledger.runtime",
-        "ledger.http",  # the shared RFC 9457 problem rendering
-    ),
-    "ballot": OURS,  # the command line and the tools that drive whole systems
-}
-PURE = (
-    "ledger.errors",
-    "ledger.format",
-    "ledger.domain",
-    "counter.errors",
-    "counter.rules",
-    "counter.ballots",
-    "counter.tally",
-)
+
+def _rules() -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """The import rules as docs/architecture.md states them (its ``text`` block)."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    block = text.split("```text\n", 1)[1].split("```", 1)[0]
+    allowed: dict[str, tuple[str, ...]] = {}
+    pure = []
+    for line in block.strip().splitlines():
+        package, _, rest = line.partition(":")
+        if rest.strip().startswith("pure"):
+            pure.append(package)
+            rest = rest.strip().removeprefix("pure").lstrip(";")
+        allowed[package] = tuple(rest.split())
+    return allowed, tuple(pure)
+
+
+# package -> the packages of ours it may import (itself always allowed). A module outside
+# every listed package is refused by ``test_every_package_has_a_rule``.
+ALLOWED, PURE = _rules()
 
 
 def _modules() -> dict[str, Path]:

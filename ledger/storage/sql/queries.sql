@@ -85,15 +85,27 @@ WHERE s.election_id = $1
   AND s.cast_index > COALESCE(
       (SELECT max(o.cast_index) FROM openings o WHERE o.election_id = $1), -1)
 
--- name: turnout_by_contest
-SELECT contest_id, count(*) AS n FROM participation WHERE election_id = $1 GROUP BY contest_id
-
--- name: turnout_by_dimension
-SELECT p.contest_id, r.attributes ->> $2::text AS value, count(*) AS n
+-- name: turnout_snapshot
+-- One statement, so one snapshot: each contest's ballots by group of each dimension ($2), and
+-- (dimension NULL) each contest's total.
+SELECT p.contest_id, d.dim, r.attributes ->> d.dim AS value, count(*) AS n
 FROM participation p
 JOIN roll r ON r.election_id = p.election_id AND r.voter_id = p.voter_id
+CROSS JOIN unnest($2::text[]) AS d (dim)
 WHERE p.election_id = $1
-GROUP BY 1, 2
+GROUP BY 1, 2, 3
+UNION ALL
+SELECT contest_id, NULL, NULL, count(*) FROM participation WHERE election_id = $1 GROUP BY 1
+
+-- name: roll_attributes
+SELECT attributes::text AS attributes FROM roll WHERE election_id = $1
+
+-- name: latest_turnout
+SELECT idx, body FROM entries WHERE election_id = $1 AND kind = 'turnout_reported'
+ORDER BY idx DESC LIMIT 1
+
+-- name: polls_open
+SELECT election_id FROM elections WHERE phase = 'poll_open'
 
 -- name: due_to_close
 SELECT election_id FROM elections WHERE phase = 'poll_open' AND poll_close <= now()

@@ -163,6 +163,10 @@ CREATE TABLE openings (
 CREATE INDEX entries_state_events ON entries (election_id, idx)
     WHERE kind NOT IN ('ballot_cast', 'ballot_opened', 'turnout_reported');
 
+-- The latest published turnout report, found without reading the ballots (0003).
+CREATE INDEX entries_turnout_reports ON entries (election_id, idx)
+    WHERE kind = 'turnout_reported';
+
 -- Who voted, the sealed selections and the openings are never changed or removed either.
 CREATE TRIGGER participation_append_only BEFORE UPDATE OR DELETE ON participation
     FOR EACH ROW EXECUTE FUNCTION reject_log_change();
@@ -189,4 +193,4 @@ CREATE TABLE schema_migrations (
     version    text PRIMARY KEY,
     applied_at timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO schema_migrations (version) VALUES ('0001_log'), ('0002_elections');
+INSERT INTO schema_migrations (version) VALUES ('0001_log'), ('0002_elections'), ('0003_turnout');

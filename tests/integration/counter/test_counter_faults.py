@@ -57,6 +57,7 @@ class CounterProcess:
             **os.environ,
             "BALLOT_COUNTER_DATABASE_URL": db_url,
             "BALLOT_COUNTER_PORT": str(self.port),
+            "BALLOT_COUNTER_METRICS_PORT": str(free_port()),
             "BALLOT_COUNTER_LEDGER_URL": ledger_url,
             "BALLOT_COUNTER_LEDGER_KEYS": SIGNER.verifier.text(),
             "BALLOT_COUNTER_LEDGER_TOKEN": COUNTER,

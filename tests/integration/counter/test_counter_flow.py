@@ -21,6 +21,7 @@ from ballot.cli import main as ballot
 from counter.http.app import create_app as create_counter_app
 from counter.runtime.settings import Settings as CounterSettings
 from ledger.http.app import create_app as create_ledger_app
+from ledger.http.serve import metrics_app
 from ledger.runtime.settings import Settings
 
 from ..conftest import AUTH_ADMIN, AUTH_FRONTEND, COUNTER, COUNTER_SIGNER, ROLL_CSV, SIGNER
@@ -280,7 +281,9 @@ async def test_counter_follows_counts_and_declares_what_ballot_count_says(
     assert tallies["turnout_by_dimension"]["members"]["by"]["region"]
     assert "first_preferences" in tallies["contests"]["members"]
     assert (await counter.get("/readyz")).status == 200
-    metrics = await (await counter.get("/metrics")).text()
+    assert (await counter.get("/metrics")).status == 404  # on the private listener only
+    private = await aiohttp_client(metrics_app())
+    metrics = await (await private.get("/metrics")).text()
     assert f'ballot_counter_entries_folded_total{{election="{EID}"}}' in metrics
     alerts = await (await counter.get(f"/v1/elections/{EID}/alerts")).json()
     assert alerts["alerts"] == []

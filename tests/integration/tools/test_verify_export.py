@@ -10,9 +10,10 @@ import pytest
 from ballot.bench import synthetic
 from ballot.bench.audit import write_export
 from ballot.cli import main
+from ballot.verify import verify_export
 from ledger.errors import LedgerError
 from ledger.format.keys import Keyring, Signer
-from ledger.format.verify import VerifyError, verify_export
+from ledger.format.verify import VerifyError
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from counter.errors import CounterError
-from counter.rules import RULES, resolve
+from counter.rules import RULES, ers97, meek, resolve, scottish
 from counter.rules import custom as custom_rule
 from ledger.domain import rules as catalogue
 
@@ -29,21 +29,38 @@ def _ledger_kind(name: str) -> str | None:
 
 
 def test_registered_rules_match_the_catalogue() -> None:
-    """Every registered rule is in the catalogue with its kind, title and precision, and no more."""
+    """The registry counts by exactly the catalogue's rules, and each rule's title and
+    precision in the catalogue are those its arithmetic uses (the rule module's parameters)."""
     listed = {r["name"]: r for r in catalogue.catalogue()["rules"]}
     assert set(listed) == set(RULES)
-    for name, rule in RULES.items():
-        assert (rule.kind, rule.title, rule.decimals) == (
-            listed[name]["kind"],
-            listed[name]["title"],
-            listed[name]["decimals"],
-        ), name
+    params = {
+        "scottish": scottish.PARAMS,
+        "ers97": ers97.PARAMS,
+        "meek": meek.PARAMS,
+        "exact-droop": custom_rule.EXACT_DROOP.stv,
+    }
+    for name, p in params.items():
+        assert p is not None
+        assert listed[name]["decimals"] == p.decimals, name
+        assert listed[name]["kind"] == "stv", name
+        if name != "exact-droop":
+            assert listed[name]["title"] == p.title, name
+    assert (listed["bloc"]["kind"], listed["bloc"]["decimals"]) == ("bloc", 0)
 
 
-def test_custom_defaults_match_the_catalogue() -> None:
-    """The custom rule's keys and defaults are the catalogue's."""
+def test_custom_defaults_are_the_exact_droop_preset() -> None:
+    """The custom rule's defaults (read from the catalogue) spell the exact-droop preset."""
     options = catalogue.catalogue()["custom"]["options"]
     assert {k: o["default"] for k, o in options.items()} == custom_rule.DEFAULTS
+    assert custom_rule.parse_spec("custom").spec == custom_rule.EXACT_DROOP.spec
+    assert custom_rule.DEFAULTS == {
+        "quota": "droop-exact",
+        "elect": "gt",
+        "transfer": "inclusive",
+        "decimals": "exact",
+        "exclusion": "single",
+        "ties": "recent",
+    }
 
 
 VALUES = {
