@@ -12,6 +12,7 @@ import asyncio
 import base64
 import dataclasses
 import json
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -42,7 +43,7 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=run_export)
 
     a = sub.add_parser("audit", help="verify and recount an election from its public log")
-    a.add_argument("file", nargs="?", type=Path, help="an export file (or use --url)")
+    a.add_argument("file", nargs="?", type=Path, help="an export file (or --url, not both)")
     a.add_argument("--url", help="the ledger's base URL, to audit a live log")
     a.add_argument("--election", help="with --url: which election")
     a.add_argument("--key", action="append", default=[], help="pinned ledger verifier key")
@@ -161,7 +162,23 @@ def _writable(target: Path) -> None:
         raise CliError(f"cannot write {target}: it is a directory")
 
 
+_ELECTION = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def _election_id(value: str) -> str:
+    """``--election`` as given, if it is an election id matched whole (a final newline, a
+    slash or a capital would make the URL name another resource, or none)."""
+    if _ELECTION.fullmatch(value) is None:
+        shown = value if len(value) <= 80 else value[:77] + "..."
+        raise CliError(
+            f"--election {shown!r} is not an election id: it must match "
+            f"{_ELECTION.pattern} (1-63 of a-z, 0-9, _ and -)"
+        )
+    return value
+
+
 def run_export(args: argparse.Namespace) -> int:
+    _election_id(args.election)
     _writable(args.output)
     size = asyncio.run(download(args.url, args.election, args.output))
     out.print(f"wrote {args.output}: {size:,} entries of election {args.election}")
@@ -242,10 +259,12 @@ def run_audit(args: argparse.Namespace) -> int:
 
     args.key = pinned_keys(args.key, "--key")
     args.counter_key = pinned_keys(args.counter_key, "--counter-key")
+    if args.url and args.file:
+        raise CliError("give an export FILE or --url, not both")
     if args.url:
         if not args.election:
             raise CliError("--url needs --election")
-        path = Path(f"{args.election}.export.ndjson")
+        path = Path(f"{_election_id(args.election)}.export.ndjson")
         asyncio.run(download(args.url, args.election, path))
     elif args.file:
         path = args.file

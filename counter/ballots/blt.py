@@ -406,11 +406,10 @@ def _parse(text: str, reading: Reading, vectorised: bool | None) -> Profile:
                 numbered = _numbered(lines, block[1])
                 break
     else:
-        expected = (
-            "the first line 'candidates seats'"
-            if header is None
-            else "a ballot line or the 0 that ends the ballots"
-        )
+        if header is None:  # no line but blank ones and comments: there is no line to name
+            what = "is empty" if not text.strip() else "holds only blank lines and comments"
+            raise BltError(f"the file {what}: expected a first line 'candidates seats'")
+        expected = "a ballot line or the 0 that ends the ballots"
         raise BltError(f"expected {expected}, found the end of the file", line=lineno)
     assert header is not None
     strings = _names(numbered, header, lineno)

@@ -30,6 +30,7 @@ from ledger.errors import LedgerError
 from ledger.format.keys import Signer
 from ledger.http import problems
 from ledger.runtime.keyfile import load_or_create_signer
+from ledger.runtime.logs import clipped
 
 log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
@@ -66,13 +67,13 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = problems.problem_response(cls(exc.reason), instance=request.path, request_id=rid)
         response.set_status(exc.status, exc.reason)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-        log.warning("database_unavailable", error=str(exc), path=request.path)
+        log.warning("database_unavailable", error=str(exc), path=clipped(request.path))
         response = problems.problem_response(
             problems.Unavailable(), instance=request.path, request_id=rid
         )
         response.headers["Retry-After"] = "1"
     except Exception:
-        log.exception("request_failed", path=request.path)
+        log.exception("request_failed", path=clipped(request.path))
         response = problems.problem_response(
             problems.Internal(), instance=request.path, request_id=rid
         )

@@ -329,8 +329,10 @@ def parse_attribute(text: str) -> str | int | bool:
 
 _INTEGER = re.compile(r"-?[0-9]+")
 _ATTRIBUTE = re.compile(r"[a-z][a-z0-9_]{0,31}")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-"""What ``$defs/line`` of the schemas refuses: C0 controls, DEL and C1 controls."""
+_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+"""What ``$defs/line`` of the schemas refuses: C0 controls, DEL, C1 controls, the line and
+paragraph separators (U+2028, U+2029) and the bidirectional controls: marks (U+061C, U+200E,
+U+200F), embeddings and overrides (U+202A-U+202E) and isolates (U+2066-U+2069)."""
 
 
 def attribute_name(name: str) -> bool:
@@ -339,8 +341,9 @@ def attribute_name(name: str) -> bool:
 
 
 def one_line(text: str) -> bool:
-    """Whether ``text`` is one line of text (``$defs/line``): no control character."""
-    return _CONTROL.search(text) is None
+    """Whether ``text`` is one line of text (``$defs/line``): no control character, line
+    separator or bidirectional control."""
+    return _NOT_ONE_LINE.search(text) is None
 
 
 def valid_roll_row(row: Any) -> bool:

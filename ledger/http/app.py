@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ledger.domain import strict_json
+from ledger.domain.schemas import SchemaViolation
 from ledger.errors import LedgerError, ReceiptError
 from ledger.format import export as exp
 from ledger.format.keys import Signer
@@ -29,6 +30,7 @@ from ledger.http.auth import Role, TokenTable
 from ledger.http.openapi import bundled_text
 from ledger.runtime import metrics
 from ledger.runtime.keyfile import load_or_create_signer
+from ledger.runtime.logs import clipped
 from ledger.runtime.settings import Settings
 from ledger.service import Ledger
 from ledger.storage.store import migrate
@@ -57,8 +59,8 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=rid)
     election = request.match_info.get("election")
-    if election:
-        structlog.contextvars.bind_contextvars(election_id=election)
+    if election:  # as the client sent it, so clipped: the id is checked later
+        structlog.contextvars.bind_contextvars(election_id=clipped(election))
     response = await handler(request)
     response.headers["X-Request-Id"] = rid
     return response
@@ -75,7 +77,9 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         headers = {"Retry-After": "1"} if kind.status == 503 else None
         if kind.status == 401:
             headers = {"WWW-Authenticate": 'Bearer realm="ballot-ledger"'}
-        log.info("request_refused", problem=kind.slug, status=kind.status, path=request.path)
+        log.info(
+            "request_refused", problem=kind.slug, status=kind.status, path=clipped(request.path)
+        )
         return problems.problem_response(
             exc, instance=request.path, request_id=rid, headers=headers
         )
@@ -92,7 +96,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except (web.RequestPayloadError, HttpProcessingError) as exc:
         # A body that cannot be read: bad chunked framing, a Content-Encoding that does not
         # decode. The message is aiohttp's, about the client's bytes: not echoed.
-        log.info("request_body_unreadable", error=type(exc).__name__, path=request.path)
+        log.info("request_body_unreadable", error=type(exc).__name__, path=clipped(request.path))
         err = problems.BadRequest("the request body cannot be read (framing or encoding)")
         return problems.problem_response(err, instance=request.path, request_id=rid)
     except (
@@ -102,7 +106,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         asyncpg.CannotConnectNowError,
         TimeoutError,
     ) as exc:
-        log.warning("database_unavailable", error=str(exc), path=request.path)
+        log.warning("database_unavailable", error=str(exc), path=clipped(request.path))
         return problems.problem_response(
             problems.Unavailable(),
             instance=request.path,
@@ -117,10 +121,10 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
                 request_id=rid,
                 headers={"Retry-After": "1"},
             )
-        log.exception("request_failed", path=request.path)
+        log.exception("request_failed", path=clipped(request.path))
         return problems.problem_response(problems.Internal(), instance=request.path, request_id=rid)
     except Exception:
-        log.exception("request_failed", path=request.path)
+        log.exception("request_failed", path=clipped(request.path))
         return problems.problem_response(problems.Internal(), instance=request.path, request_id=rid)
 
 
@@ -130,7 +134,21 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
 def _election(request: web.Request) -> str:
     eid = request.match_info["election"]
     if not _ELECTION.fullmatch(eid):
-        raise problems.NotFound("no such election", election=eid)
+        raise problems.NotFound("no such election", election=clipped(eid))
+    return eid
+
+
+def _new_election(request: web.Request) -> str:
+    """The id of an election to define: one that cannot be an id is a schema violation (the
+    request names no election that could exist, so "no such election" would mislead)."""
+    eid = request.match_info["election"]
+    if not _ELECTION.fullmatch(eid):
+        raise SchemaViolation(
+            f"the election id must match {_ELECTION.pattern} (1-63 of a-z, 0-9, _ and -, "
+            "starting with a letter or digit)",
+            errors=[{"path": "election", "message": "not an election id"}],
+            election=clipped(eid),
+        )
     return eid
 
 
@@ -175,7 +193,8 @@ def _receipt(receipt: Receipt, status: int = 200, **extra: Any) -> web.Response:
 @routes.put("/v1/elections/{election}")
 async def define_election(request: web.Request) -> web.Response:
     _auth(request, "admin")
-    receipt, created = await request.app[LEDGER].define(_election(request), await _json(request))
+    eid = _new_election(request)
+    receipt, created = await request.app[LEDGER].define(eid, await _json(request))
     return _receipt(receipt, 201 if created else 200)
 
 

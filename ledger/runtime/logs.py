@@ -1,7 +1,8 @@
 """structlog set-up: JSON lines in production, readable key-value lines in a terminal.
 
 Events are snake_case with bound ``request_id`` and ``election_id``. Nothing logs ballot
-contents or voter identifiers.
+contents or voter identifiers, and a value a client chose (an election id, a path) goes in
+``clipped``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,15 @@ import logging
 import sys
 
 import structlog
+
+CLIP = 80
+"""The most characters of a client-supplied value (an election id, a path) put in a log line."""
+
+
+def clipped(value: str, limit: int = CLIP) -> str:
+    """``value`` as it goes into a log line: whole up to ``limit`` characters, else its first
+    ``limit - 1`` and an ellipsis, so that a client cannot make a log line any length."""
+    return value if len(value) <= limit else value[: limit - 1] + "\u2026"
 
 
 def configure(log_format: str = "auto", level: int = logging.INFO) -> None:

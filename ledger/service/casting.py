@@ -55,7 +55,8 @@ def plainly_valid_cast(body: Any) -> bool:
     """A sufficient condition for ``schemas.CAST`` (requests.schema.json ``$defs/cast``),
     checked in a few microseconds instead of the validator's few hundred: exactly the three
     members, a submission id of 8-128 of ``[A-Za-z0-9_.:-]``, a voter id of 1-128 characters
-    with no control character, 1-50 contests with ``$defs/id`` names, each a list of at most
+    of one-line text (``election.one_line``: no control character, line separator or
+    bidirectional control), 1-50 contests with ``$defs/id`` names, each a list of at most
     200 ``$defs/id`` strings, every pattern matched whole. A body it refuses goes to the full
     validator, which decides and says what is wrong."""
     if type(body) is not dict or body.keys() != _CAST_MEMBERS:

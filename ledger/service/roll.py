@@ -121,7 +121,7 @@ def _csv_row(header: list[str], record: list[str], line: int) -> tuple[str, dict
     for number, (name, cell) in enumerate(zip(header, record, strict=False), start=1):
         if not clean and not el.one_line(cell):
             raise InvalidRoll(
-                "a cell holds a control character (or a line break)",
+                "a cell holds a control character, a line break or a bidirectional control",
                 line=line,
                 column=name,
                 column_number=number,

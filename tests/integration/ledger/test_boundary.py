@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import structlog
+from structlog.testing import capture_logs
 
 from ledger.http import problems
 from ledger.http.app import create_app
@@ -185,8 +187,46 @@ async def test_ids_are_matched_whole(client: AppClient) -> None:
         r = await client.get(path)
         assert r.status == 404, (path, await r.text())
         assert (await r.json())["type"] == problems.PREFIX + "not-found"
-    r = await client.put("/v1/elections/x%0A", json=definition(), headers=AUTH_ADMIN)
-    assert r.status == 404, await r.text()
+
+
+async def test_oversized_ids_and_paths_are_clipped_in_the_log(client: AppClient) -> None:
+    """A 5,000-character election id (refused: 404 to read, 422 to define) goes into the
+    ``request_refused`` line, and the request's bound ``election_id``, as at most 80
+    characters ending in an ellipsis; a short id stays whole."""
+    long_id = "a" * 5000
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        assert (await client.get(f"/v1/elections/{long_id}/checkpoint")).status == 404
+        r = await client.put(f"/v1/elections/{long_id}", json=definition(), headers=AUTH_ADMIN)
+        assert r.status == 422, await r.text()
+        assert (await client.get("/v1/elections/short/checkpoint")).status == 404
+    refused = [e for e in logs if e["event"] == "request_refused"]
+    assert len(refused) == 3, logs
+    for event in refused[:2]:
+        for key in ("path", "election_id"):
+            assert len(event[key]) <= 80 and event[key].endswith("\u2026"), event
+            assert event[key].removesuffix("\u2026") in f"/v1/elections/{long_id}", event
+    assert refused[2]["election_id"] == "short", refused[2]
+    assert refused[2]["path"] == "/v1/elections/short/checkpoint", refused[2]
+    assert all(len(str(v)) <= 200 for e in logs for v in e.values()), logs
+
+
+async def test_defining_an_election_with_an_invalid_id_is_a_clear_422(client: AppClient) -> None:
+    """PUT of an election whose id does not match ``[a-z0-9][a-z0-9_-]{0,62}`` (capitals, a
+    final newline, a leading dash, 64 characters) is 422 schema-violation naming the pattern,
+    not 404 "no such election"; nothing is created, reading such an id stays 404, and without
+    a token it is still 401."""
+    for eid in ("X", "x%0A", "-x", "a" * 64, "x%20y", "%C3%A9"):
+        r = await client.put(f"/v1/elections/{eid}", json=definition(), headers=AUTH_ADMIN)
+        assert r.status == 422, (eid, await r.text())
+        body = await r.json()
+        assert body["type"] == problems.PREFIX + "schema-violation", body
+        assert "[a-z0-9][a-z0-9_-]{0,62}" in body["detail"], body
+        assert body["errors"][0]["path"] == "election", body
+        r = await client.get(f"/v1/elections/{eid}")
+        assert r.status == 404, (eid, await r.text())
+    r = await client.put("/v1/elections/X", json=definition())
+    assert r.status == 401, await r.text()
+    assert (await (await client.get("/v1/elections")).json())["elections"] == []
 
 
 async def test_odd_query_and_path_values_are_4xx(client: AppClient) -> None:

@@ -240,3 +240,62 @@ async def test_lone_surrogates_are_refused(client: AppClient) -> None:
     assert r.headers["Content-Type"].startswith("application/problem+json")
     assert await snapshot(client) == before
     await refused(await client.get("/v1/elections/second"), "not-found")
+
+
+# Line and paragraph separators and bidirectional controls: one of each kind.
+DISGUISES = ("\u2028", "\u2029", "\u200f", "\u061c", "\u202e", "\u2066")
+OVERRIDES = ("\u202a", "\u202e", "\u2066", "\u2069")
+
+
+async def test_separators_and_bidi_controls_are_refused_in_one_line_text(
+    client: AppClient,
+) -> None:
+    """A title or candidate name holding U+2028/U+2029 or a bidirectional control is 422
+    schema-violation (it was 201), in a roll cell 422 invalid-roll naming the cell, in a voter
+    id 422 schema-violation; a withdrawal note refuses bidi overrides and isolates but keeps
+    line breaks and marks. Nothing changes."""
+    await setup_election(client, EID, OPEN, open_poll=False)
+    before = await snapshot(client)
+    for char in DISGUISES:
+        for doc in (
+            changed(("contests", 0, "candidates", 0, "name"), "A" + char),
+            changed(("title",), char + "NEC 2026"),
+        ):
+            await refused(await client.put(BASE, json=doc, headers=AUTH_ADMIN), "schema-violation")
+            r = await client.put("/v1/elections/e2", json=doc, headers=AUTH_ADMIN)
+            await refused(r, "schema-violation")
+        csv_roll = f"voter_id,region\nv001,north\nv002,no{char}rth\n".encode()
+        body = await refused(
+            await client.put(f"{BASE}/roll", data=csv_roll, headers=CSV), "invalid-roll"
+        )
+        assert (body.get("line"), body.get("column")) == (3, "region"), body
+        ndjson_roll = json.dumps({"voter_id": "v001" + char}).encode() + b"\n"
+        body = await refused(
+            await client.put(f"{BASE}/roll", data=ndjson_roll, headers=NDJSON), "invalid-roll"
+        )
+        assert body.get("line") == 1, body
+    for char in OVERRIDES:
+        withdrawal = {"reason": "withdrawn", "note": f"Moved {char}abroad"}
+        r = await client.post(
+            f"{BASE}/contests/members/candidates/eve/withdraw", json=withdrawal, headers=AUTH_ADMIN
+        )
+        await refused(r, "schema-violation")
+    assert await snapshot(client) == before
+    await refused(await client.get("/v1/elections/e2"), "not-found")
+    r = await client.post(
+        f"{BASE}/contests/members/candidates/eve/withdraw",
+        json={"reason": "withdrawn", "note": "Moved\u2028\u200fabroad.\n"},
+        headers=AUTH_ADMIN,
+    )
+    await accepted(r)
+
+
+async def test_a_voter_id_with_a_separator_or_bidi_control_is_refused(client: AppClient) -> None:
+    """A ballot whose voter id holds U+2028/U+2029 or a bidirectional control is 422
+    schema-violation and changes nothing."""
+    before = await open_election(client)
+    for n, char in enumerate(DISGUISES):
+        await refused(
+            await cast(client, paper(f"v001{char}", sub=f"sub-odd-{n:05d}")), "schema-violation"
+        )
+    assert await snapshot(client) == before

@@ -222,7 +222,8 @@ async def test_forbidden(client: AppClient) -> None:
 
 
 async def test_not_found(client: AppClient) -> None:
-    """Unknown elections, routes, checkpoints and receipt codes are 404; nothing is created."""
+    """Unknown elections, routes, checkpoints and receipt codes are 404 (defining an election
+    whose id is no id is 422); nothing is created."""
     before = await open_election(client)
     for path in (
         "/v1/elections/nope",
@@ -241,7 +242,7 @@ async def test_not_found(client: AppClient) -> None:
     r = await client.post("/v1/elections/nope/poll/open", headers=AUTH_ADMIN)
     await refused(r, "not-found")
     r = await client.put("/v1/elections/Bad%20Id", json=OPEN, headers=AUTH_ADMIN)
-    await refused(r, "not-found")
+    await refused(r, "schema-violation")  # defining names no election: the id itself is bad
     assert await snapshot(client) == before
 
 

@@ -120,3 +120,36 @@ def test_key_options_read_a_key_file_and_refuse_what_is_neither(
     assert main(["receipt", "check", "{}", "--offline", "--key", "nokey.pub"]) == 2
     err = capsys.readouterr().err
     assert "'nokey.pub' is neither a verifier key" in err and "nor an existing file" in err
+
+
+def test_audit_of_a_file_and_a_url_at_once_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ballot audit FILE --url U --election E` is refused (exit 2: give FILE or --url, not
+    both) rather than silently auditing the URL; no download is tried."""
+    export = tmp_path / "e.export.ndjson"
+    export.write_text("", encoding="utf-8")
+    argv = ["audit", str(export), "--url", "http://127.0.0.1:9", "--election", "e"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "give an export FILE or --url, not both" in err
+    assert "cannot reach" not in err
+
+
+@pytest.mark.parametrize("election", ["x\n", "X", "x/../y", "-x", "a" * 64, " x"])
+def test_export_and_audit_refuse_an_election_that_is_no_id(
+    election: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ballot export --election $'x\\n'` (or any id not matching the pattern whole) is
+    refused (exit 2) before any request, not sent as election `x`; so is `ballot audit
+    --url`."""
+    target = tmp_path / "x.ndjson"
+    argv = ["export", "--url", "http://127.0.0.1:9", f"--election={election}", "-o", str(target)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--election" in err and "[a-z0-9][a-z0-9_-]{0,62}" in err, err
+    assert "cannot reach" not in err
+    assert main(["audit", "--url", "http://127.0.0.1:9", f"--election={election}"]) == 2
+    err = capsys.readouterr().err
+    assert "--election" in err and "[a-z0-9][a-z0-9_-]{0,62}" in err, err
+    assert not target.exists()

@@ -114,3 +114,21 @@ def test_lines_grouped_as_text_read_as_the_same_profile(
         title="T",
     )
     assert blt.parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the file is empty"),
+        ("\ufeff", "the file is empty"),
+        ("\n  \n\n", "the file is empty"),
+        ("# a comment\n\n", "the file holds only blank lines and comments"),
+    ],
+)
+def test_an_empty_file_says_it_is_empty_not_line_0(text: str, message: str) -> None:
+    """A BLT with nothing in it is refused as empty, naming no line (it said "line 0")."""
+    for vectorised in (False, True):
+        with pytest.raises(BltError, match=message) as caught:
+            blt.parse(text, vectorised=vectorised)
+        assert caught.value.line is None
+        assert not str(caught.value).startswith("line")

@@ -132,3 +132,14 @@ def test_an_unreadable_candidates_file_is_a_clear_message(
     assert _run(argv) == 2
     err = capsys.readouterr().err
     assert message in err and str(path) in err
+
+
+def test_an_empty_file_is_a_clear_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ballot count` of an empty file says the file is empty (not "line 0"), exit 2."""
+    empty = tmp_path / "empty.blt"
+    empty.write_text("", encoding="utf-8")
+    assert _run(["count", str(empty), "--rule", "scottish", "--seats", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{empty}: the file is empty" in err and "line 0" not in err

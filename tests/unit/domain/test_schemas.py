@@ -114,6 +114,58 @@ def test_free_text_keeps_tab_and_line_breaks() -> None:
     schemas.validate(schemas.WITHDRAWAL, note)
 
 
+# Line and paragraph separators, bidirectional marks, embeddings, overrides and isolates.
+SEPARATORS = ("\u2028", "\u2029")
+MARKS = ("\u200e", "\u200f", "\u061c")
+OVERRIDES = ("\u202a", "\u202b", "\u202c", "\u202d", "\u202e")
+ISOLATES = ("\u2066", "\u2067", "\u2068", "\u2069")
+
+
+def _definition_with(**where: str) -> dict[str, Any]:
+    candidate = {"id": "a", "name": where.get("name", "Ann")}
+    contest = {
+        "id": "m",
+        "title": where.get("contest", "M"),
+        "seats": 1,
+        "method": {"type": "bloc"},
+        "candidates": [candidate],
+    }
+    return {"title": where.get("title", "NEC"), "contests": [contest]}
+
+
+@pytest.mark.parametrize("char", SEPARATORS + MARKS + OVERRIDES + ISOLATES)
+def test_one_line_text_refuses_separators_and_bidi_controls(char: str) -> None:
+    """A title, candidate name, voter id, nominating body or roll value (``$defs/line``)
+    holding U+2028/U+2029 or a bidirectional control (mark, embedding, override, isolate) is
+    refused, as ``election.one_line`` refuses it."""
+    valid = schemas.validator(schemas.DEFINITION).is_valid
+    assert valid(_definition_with())
+    assert not valid(_definition_with(title="NEC" + char))
+    assert not valid(_definition_with(contest=char + "M"))
+    assert not valid(_definition_with(name="A" + char))
+    assert not schemas.validator(schemas.CAST).is_valid(_cast(voter_id="v" + char))
+    nomination = {"contest": "m", "candidate": "x", "body": "b" + char}
+    assert not schemas.validator(schemas.NOMINATION).is_valid(nomination)
+    row = {"voter_id": "v", "attributes": {"region": "n" + char}}
+    assert not schemas.validator(schemas.ROLL_ROW).is_valid(row)
+    assert not el.one_line("A" + char)
+
+
+@pytest.mark.parametrize("char", OVERRIDES + ISOLATES)
+def test_free_text_refuses_bidi_overrides_and_isolates(char: str) -> None:
+    """A withdrawal note (``$defs/text``) may not hold a bidirectional embedding, override or
+    isolate: they can make the text display as something other than it is."""
+    note = {"reason": "withdrawn", "note": "Moved " + char + "abroad"}
+    assert not schemas.validator(schemas.WITHDRAWAL).is_valid(note)
+
+
+def test_free_text_keeps_line_breaks_and_bidi_marks() -> None:
+    """Free text keeps what mixed-direction prose needs: line and paragraph separators and the
+    bidirectional marks (LRM, RLM, ALM)."""
+    note = {"reason": "withdrawn", "note": "Moved\u2028\u200fabroad\u2029\u200e\u061c."}
+    schemas.validate(schemas.WITHDRAWAL, note)
+
+
 @pytest.mark.parametrize(
     ("text", "valid"),
     [
