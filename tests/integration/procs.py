@@ -91,7 +91,7 @@ class LedgerProcess:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            self.proc.wait(60)  # a hang guard for a graceful stop
 
     @property
     def key(self) -> Signer:

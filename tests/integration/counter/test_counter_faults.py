@@ -117,7 +117,7 @@ class CounterProcess:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            self.proc.wait(60)  # a hang guard for a graceful stop
 
 
 def _roll() -> str:
