@@ -16,11 +16,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, settings
 
 from ledger.runtime.embedded import FAST_SETTINGS, throwaway_cluster
 from ledger.storage import sql
 
 T = TypeVar("T")
+
+# Property tests judge values, never time: no per-example deadline (200 ms by default) and no
+# "data generation too slow" health check, both of which a loaded or slower machine can trip.
+# A test's own @settings still sets what it names; the rest comes from this profile.
+settings.register_profile("ballot", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ballot")
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

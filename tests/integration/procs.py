@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ from .conftest import ADMIN, FRONTEND, definition
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 FRONT = {"Authorization": f"Bearer {FRONTEND}"}
 DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+SECONDS = 120.0
+"""Bound on waits for a condition (ready, answered, checkpointed): reached only on a hang,
+not on a slow or loaded machine."""
 
 
 class LedgerProcess:
@@ -67,8 +71,11 @@ class LedgerProcess:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
+        deadline = time.monotonic() + SECONDS
         async with aiohttp.ClientSession() as session:
-            for _ in range(300):
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"the ledger exited with {self.proc.returncode}")
                 try:
                     async with session.get(self.url + "/readyz") as r:
                         if r.status == 200:
@@ -86,7 +93,7 @@ class LedgerProcess:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            self.proc.wait(60)  # a hang guard for a graceful stop
 
     @property
     def key(self) -> Signer:
@@ -151,10 +158,14 @@ def private_root() -> Path:
     return root
 
 
-async def until_receipts(load: Load, count: int, seconds: float = 300.0) -> None:
-    """Wait until ``load`` holds at least ``count`` receipts (however fast the machine is)."""
+async def until_receipts(
+    receipts: Load | Mapping[int, Any], count: int, seconds: float = 300.0
+) -> None:
+    """Wait until ``receipts`` (a load's, or any) holds at least ``count`` receipts (however
+    fast the machine is)."""
+    held = receipts.receipts if isinstance(receipts, Load) else receipts
     deadline = time.monotonic() + seconds
-    while len(load.receipts) < count:
+    while len(held) < count:
         assert time.monotonic() < deadline, f"fewer than {count} receipts in {seconds} s"
         await asyncio.sleep(0.05)
 
@@ -243,17 +254,22 @@ class Load:
             self.todo.put_nowait(i)
 
 
-async def retry_until_answered(load: Load, seconds: float = 30.0) -> None:
+async def retry_until_answered(load: Load, seconds: float = SECONDS) -> None:
     """Clients retry what they sent without a definite answer (same submission id, same
-    paper), honouring 503s, until every paper has a receipt."""
+    paper), honouring 503s, until every paper sent has a receipt. Papers not yet sent stay
+    queued for the load's next run."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    while load.unknown:
-        assert loop.time() < deadline, f"{len(load.unknown)} papers never got a receipt"
-        load.requeue_unknown()
-        await load.run(8, stop_on_error=False)
-        if load.unknown:
-            await asyncio.sleep(0.2)
+    unsent, load.todo = load.todo, asyncio.Queue()
+    try:
+        while load.unknown:
+            assert loop.time() < deadline, f"{len(load.unknown)} papers never got a receipt"
+            load.requeue_unknown()
+            await load.run(8, stop_on_error=False)
+            if load.unknown:
+                await asyncio.sleep(0.2)
+    finally:
+        load.todo = unsent
 
 
 async def public_log(url: str, eid: str) -> tuple[list[dict[str, Any]], str]:
@@ -274,7 +290,7 @@ async def public_log(url: str, eid: str) -> tuple[list[dict[str, Any]], str]:
     return entries, note
 
 
-async def wait_for_checkpoint(url: str, eid: str, seconds: float = 10.0) -> None:
+async def wait_for_checkpoint(url: str, eid: str, seconds: float = SECONDS) -> None:
     """Until the latest checkpoint covers the whole log."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds

@@ -80,7 +80,8 @@ DEFINITION: dict[str, Any] = {
 UNNOMINATED = "a13"  # one nomination only: not validly nominated
 
 
-async def _wait_for(check: Callable[[], Awaitable[bool]], seconds: float = 30.0) -> None:
+async def _wait_for(check: Callable[[], Awaitable[bool]], seconds: float = 120.0) -> None:
+    """Until ``check()`` holds; the bound is only reached on a hang, not on a slow machine."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while not await check():

@@ -359,7 +359,7 @@ def test_restart_refolds_only_the_local_mirror(counter_url: str) -> None:
         finally:
             await pool.close()
 
-    run_sync(asyncio.wait_for(run(), 30))
+    run_sync(asyncio.wait_for(run(), 120))  # a hang guard
 
 
 class UnstorableStore(CounterStore):

@@ -13,7 +13,7 @@ import pytest
 from ledger.format.keys import Signer
 
 from ..conftest import ADMIN, FRONTEND, definition
-from ..procs import LedgerProcess, public_log, verify_log
+from ..procs import LedgerProcess, public_log, until_receipts, verify_log, wait_for_checkpoint
 
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 FRONT = {"Authorization": f"Bearer {FRONTEND}"}
@@ -51,7 +51,7 @@ async def _load(
 
 
 async def test_sigkill_under_load_loses_no_receipt(db_url: str, tmp_path: Path) -> None:
-    """Two SIGKILLs at random instants under 64-way load: every receipt any client received
+    """Two SIGKILLs at random points of a 64-way load: every receipt any client received
     is in the log, verifiable to a signed checkpoint; no ballot is in the log twice."""
     ledger = LedgerProcess(db_url, tmp_path)
     rng = random.Random(20261123)
@@ -77,7 +77,9 @@ async def test_sigkill_under_load_loses_no_receipt(db_url: str, tmp_path: Path) 
             workers = [
                 asyncio.create_task(_load(ledger.url, todo, receipts, unknown)) for _ in range(64)
             ]
-            await asyncio.sleep(rng.uniform(0.4, 1.2))
+            # Killed at a random point of the casting, reached by progress, not by time: once
+            # 200 to 1,200 more receipts were issued (the load of 4,000 is far from over).
+            await until_receipts(receipts, len(receipts) + rng.randint(200, 1200))
             ledger.kill()
             await asyncio.gather(*workers)
             assert receipts, "no receipt was issued before the kill"
@@ -90,7 +92,7 @@ async def test_sigkill_under_load_loses_no_receipt(db_url: str, tmp_path: Path) 
             await asyncio.gather(*(_load(ledger.url, retry, receipts, still) for _ in range(8)))
             assert not still
         # Let the ledger sign a checkpoint over everything, then verify from the public feed.
-        await asyncio.sleep(1.2)
+        await wait_for_checkpoint(ledger.url, EID)
         entries, note = await public_log(ledger.url, EID)
         verify_log(entries, note, Signer.parse((tmp_path / "ledger.key").read_text()), receipts)
     finally:

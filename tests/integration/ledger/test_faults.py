@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import random
-import time
 from pathlib import Path
 
 import aiohttp
@@ -15,12 +14,14 @@ import pytest
 
 from ..procs import (
     FRONT,
+    SECONDS,
     LedgerProcess,
     Load,
     open_election,
     paper,
     public_log,
     retry_until_answered,
+    until_receipts,
     verify_log,
     wait_for_checkpoint,
 )
@@ -28,7 +29,7 @@ from ..procs import (
 
 @pytest.mark.slow
 async def test_repeated_sigkill_under_load_loses_no_receipt(db_url: str, tmp_path: Path) -> None:
-    """Four SIGKILLs at random instants under 64-way load: every receipt any client received
+    """Four SIGKILLs at random points of a 64-way load: every receipt any client received
     is in the log, the chain, root and checkpoint verify, and no paper is in it twice."""
     eid = "kill-2026"
     rng = random.Random(20261124)
@@ -39,7 +40,9 @@ async def test_repeated_sigkill_under_load_loses_no_receipt(db_url: str, tmp_pat
         await open_election(ledger.url, eid, 6000)
         for _ in range(4):
             workers = asyncio.create_task(load.run(64))
-            await asyncio.sleep(rng.uniform(0.2, 0.9))
+            # A random point of the casting, reached by progress, not by time: once 150 to
+            # 1,000 more receipts were issued (at most 4,000 of the 6,000: the load goes on).
+            await until_receipts(load, len(load.receipts) + rng.randint(150, 1000))
             ledger.kill()
             await workers
             await ledger.start()
@@ -59,13 +62,17 @@ async def test_batch_that_times_out_fails_whole(db_url: str, tmp_path: Path) -> 
     eid = "timeout-2026"
     admin = await asyncpg.connect(db_url)
     try:
-        await admin.execute(
-            f"ALTER DATABASE {db_url.rsplit('/', 1)[1]} SET statement_timeout = 700"
-        )
         ledger = LedgerProcess(db_url, tmp_path)
         try:
             await ledger.start()
             await open_election(ledger.url, eid, 300)
+            # The timeout only once the election is set up (a slow machine's roll upload must
+            # not hit it), for the sessions of the ledger started again.
+            await admin.execute(
+                f"ALTER DATABASE {db_url.rsplit('/', 1)[1]} SET statement_timeout = 700"
+            )
+            ledger.stop()
+            await ledger.start()
             before = await admin.fetchval("SELECT size FROM logs WHERE election_id = $1", eid)
             load = Load(ledger.url, eid, range(200))
             async with admin.transaction():
@@ -92,12 +99,14 @@ async def test_batch_that_times_out_fails_whole(db_url: str, tmp_path: Path) -> 
         await admin.close()
 
 
-async def _stall(url: str, eid: str, n: int) -> list[asyncio.StreamWriter]:
+async def _stall(
+    url: str, eid: str, n: int
+) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
     """``n`` connections that send headers announcing a body and then never send it."""
     host, port = url.removeprefix("http://").split(":")
-    writers = []
+    stalled = []
     for _ in range(n):
-        _, writer = await asyncio.open_connection(host, int(port))
+        reader, writer = await asyncio.open_connection(host, int(port))
         writer.write(
             (
                 f"POST /v1/elections/{eid}/ballots HTTP/1.1\r\nHost: x\r\n"
@@ -106,13 +115,15 @@ async def _stall(url: str, eid: str, n: int) -> list[asyncio.StreamWriter]:
             ).encode()
         )
         await writer.drain()
-        writers.append(writer)
-    return writers
+        stalled.append((reader, writer))
+    return stalled
 
 
 async def test_slow_and_oversized_clients_do_not_stall_others(db_url: str, tmp_path: Path) -> None:
     """With 200 connections stalled mid-body and clients sending 2 MB bodies, 32 ordinary
-    clients still cast 1,000 papers promptly; every oversized body is refused with 413."""
+    clients still cast 1,000 papers while every stalled connection stays open (they are not
+    served after them, nor once the stalled ones are dropped); every oversized body is refused
+    with 413."""
     eid = "slow-2026"
     ledger = LedgerProcess(db_url, tmp_path)
     try:
@@ -133,16 +144,17 @@ async def test_slow_and_oversized_clients_do_not_stall_others(db_url: str, tmp_p
                         big_statuses.append(r.status)
 
         load = Load(ledger.url, eid, range(1000))
-        started = time.perf_counter()
-        await asyncio.gather(load.run(32), *(oversized() for _ in range(4)))
-        elapsed = time.perf_counter() - started
+        # Not a speed test: the bound is only reached if the ordinary clients hang.
+        await asyncio.wait_for(
+            asyncio.gather(load.run(32), *(oversized() for _ in range(4))), SECONDS
+        )
         assert len(load.receipts) == 1000 and not load.unknown
         assert big_statuses == [413] * 20
-        assert elapsed < 20, f"ordinary clients took {elapsed:.1f} s"
         # The stalled connections are still open and still not answered; the server is fine.
+        assert not [reader for reader, _ in stalled if reader.at_eof()]
         async with aiohttp.ClientSession() as s, s.get(f"{ledger.url}/readyz") as r:
             assert r.status == 200
-        for w in stalled:
+        for _, w in stalled:
             w.close()
     finally:
         ledger.stop()

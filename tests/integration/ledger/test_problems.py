@@ -790,7 +790,7 @@ async def test_election_exists(client: AppClient, monkeypatch: pytest.MonkeyPatc
 
     async def gated(conn: asyncpg.Connection, election_id: str, origin: str) -> Any:
         # Both requests have passed define()'s existence check before either creates the log.
-        await asyncio.wait_for(both_checked.wait(), 10)
+        await asyncio.wait_for(both_checked.wait(), 60)  # a hang guard
         return await create_log(conn, election_id, origin)
 
     monkeypatch.setattr(ledger.store, "create_log", gated)
