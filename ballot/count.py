@@ -9,10 +9,15 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from counter.errors import CandidatesFileError, ConstraintError, CounterError
 from counter.rules.model import Candidate, Constraint, Profile
+
+if TYPE_CHECKING:
+    from counter.rules.packed import PackedProfile
+
+AnyProfile = TypeVar("AnyProfile", "Profile", "PackedProfile")
 
 
 class _Refused(Exception):
@@ -104,7 +109,7 @@ def parse_min(text: str) -> Constraint:
     return Constraint(attribute=attr.strip(), value=value.strip(), minimum=minimum)
 
 
-def apply_candidates_file(profile: Profile, text: str) -> Profile:
+def apply_candidates_file(profile: AnyProfile, text: str) -> AnyProfile:
     """Attach gender and slate from CSV (header ``name,gender,slate``) by exact name."""
     reader = csv.DictReader(text.splitlines())
     if reader.fieldnames is None or "name" not in reader.fieldnames:
@@ -124,7 +129,9 @@ def apply_candidates_file(profile: Profile, text: str) -> Profile:
     return dataclasses.replace(profile, candidates=tuple(updated))
 
 
-def _check_attributes(profile: Profile, constraints: Sequence[Constraint], *, given: bool) -> None:
+def _check_attributes(
+    profile: Profile | PackedProfile, constraints: Sequence[Constraint], *, given: bool
+) -> None:
     """Refuse a minimum on an attribute no candidate has: the attributes are missing, which
     is not the same as too few seats (gender and slate come only from --candidates)."""
     for con in constraints:
@@ -144,7 +151,7 @@ def _check_attributes(profile: Profile, constraints: Sequence[Constraint], *, gi
 
 def run_count(args: argparse.Namespace) -> int:
     from counter.ballots import blt
-    from counter.rules import count, report, resolve
+    from counter.rules import count, count_packed, packs, report, resolve
 
     try:
         try:
@@ -160,7 +167,14 @@ def run_count(args: argparse.Namespace) -> int:
             ) from None
         rule = resolve(args.rule)  # how the rule reads '=', '-' and fractional weights
         reading = blt.Reading(rule=rule.name, marks=rule.marks, fractions=rule.fractions)
-        profile = blt.parse(text, reading)
+        # A large file for a rule that counts packed arrays (scottish): read into
+        # arrays, never into a tuple per ranking (counter.rules.packed); the same result.
+        packed: PackedProfile | None = None
+        if not args.min and len(text) >= blt.FAST_FROM and packs(args.rule):
+            packed = blt.parse_packed(text, reading)
+        profile: Profile | PackedProfile = (
+            packed if packed is not None else blt.parse(text, reading)
+        )
         if args.candidates:
             try:
                 csv_text = Path(args.candidates).read_text(encoding="utf-8")
@@ -184,7 +198,10 @@ def run_count(args: argparse.Namespace) -> int:
                 f"ballot count: warning: {seats} seats but {standing} candidate(s) standing: "
                 f"at most {standing} can be elected, the rest stay vacant\n"
             )
-        result = count(profile, args.rule, args.seats, constraints, seed)
+        if isinstance(profile, Profile):
+            result = count(profile, args.rule, args.seats, constraints, seed)
+        else:
+            result = count_packed(profile, args.rule, args.seats, constraints, seed)
     except CounterError as exc:
         sys.stderr.write(f"ballot count: {args.file}: {exc}\n")
         return 2

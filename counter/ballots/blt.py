@@ -42,11 +42,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import repeat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from counter.ballots.profile import group
 from counter.errors import BltError
 from counter.rules.model import Candidate, Profile, Ranking
+
+if TYPE_CHECKING:
+    from counter.rules.packed import PackedBallots, PackedProfile
 
 MARKS = ("refuse", "truncate", "set")
 
@@ -422,12 +425,9 @@ FAST_FROM = 1 << 16  # characters of ballots from which the numpy reader pays
 _PLAIN_BYTES = b"0123456789 \t\r\n"
 
 
-def _parse_fast(text: str) -> Profile | None:
-    """The common shape, fast: plain header lines, then a block of plain ballot lines.
-
-    ``None`` whenever anything is not plain (the line-by-line reader then reads the
-    whole file, and reports any error with its line).
-    """
+def _fast_header(text: str) -> tuple[_Header, int, int] | None:
+    """The header and withdrawn lines of the common shape: ``(header, offset of the
+    first ballot line, lines before it)``, or ``None`` if they are not plain."""
     pos, lineno = 0, 0
     header: _Header | None = None
     while True:  # the header and the withdrawn line: short plain lines
@@ -454,10 +454,12 @@ def _parse_fast(text: str) -> Profile | None:
             _add_withdrawn(header, negatives, lineno)
         except BltError:
             return None
-    if header.ncand > 62:
-        return None  # a preference's bit must fit in an int64 (repeats are found by bits)
     if not text[:pos].isascii():
         return None  # byte and character offsets would differ
+    return header, pos, lineno
+
+
+def _numpy() -> Any:
     # The reader uses no BLAS: one OpenBLAS thread spares numpy's import starting
     # a thread per core (~0.04 s of a whole `ballot count`).  A setting made by
     # the user wins.
@@ -465,6 +467,24 @@ def _parse_fast(text: str) -> Profile | None:
     try:
         import numpy as np
     except ImportError:  # pragma: no cover - numpy is a dependency
+        return None
+    return np
+
+
+def _parse_fast(text: str) -> Profile | None:
+    """The common shape, fast: plain header lines, then a block of plain ballot lines.
+
+    ``None`` whenever anything is not plain (the line-by-line reader then reads the
+    whole file, and reports any error with its line).
+    """
+    start = _fast_header(text)
+    if start is None:
+        return None
+    header, pos, lineno = start
+    if header.ncand > 62:
+        return None  # a preference's bit must fit in an int64 (repeats are found by bits)
+    np = _numpy()
+    if np is None:  # pragma: no cover
         return None
     block = _numpy_block(np, text.encode("utf-8"), pos, header.ncand)
     if block is None:
@@ -474,6 +494,25 @@ def _parse_fast(text: str) -> Profile | None:
     rest = text[end:].splitlines()  # the block is ASCII: byte offset = character offset
     strings = _names(_numbered(rest, 0, lineno), header, lineno)
     return _profile(header, strings, ballots)
+
+
+def _plain_block(raw: bytes, pos: int) -> int | None:
+    """The end of the plain ballot lines from byte ``pos`` (the offset of the bare
+    ``0`` line that ends them), or ``None`` if there is none or a line is not plain."""
+    stop = raw.find(b"\n0", pos - 1)  # the bare 0 line that ends the ballots
+    while stop >= 0 and raw[stop + 2 : stop + 3] != b"\n" and raw[stop + 2 : stop + 4] != b"\r\n":
+        stop = raw.find(b"\n0", stop + 2)
+    if stop < pos:
+        return None
+    block_end = stop + 1  # the block's lines, each with its newline
+    # Plain: the whole file's non-plain bytes are all outside the block (no copy of it).
+    outside = len(raw[:pos].translate(None, _PLAIN_BYTES))
+    outside += len(raw[block_end:].translate(None, _PLAIN_BYTES))
+    if len(raw.translate(None, _PLAIN_BYTES)) != outside:
+        return None  # a comment, an id, a mark, a fraction: the line reader
+    if raw.count(b"\r", pos, block_end) != raw.count(b"\r\n", pos, block_end):
+        return None  # a lone CR ends a line too (old Mac files): the line reader
+    return block_end
 
 
 def _numpy_block(
@@ -486,17 +525,9 @@ def _numpy_block(
     block is not plain.  Each pass is over bytes, tokens or lines, never per token
     in Python.
     """
-    stop = raw.find(b"\n0", pos - 1)  # the bare 0 line that ends the ballots
-    while stop >= 0 and raw[stop + 2 : stop + 3] != b"\n" and raw[stop + 2 : stop + 4] != b"\r\n":
-        stop = raw.find(b"\n0", stop + 2)
-    if stop < pos:
+    block_end = _plain_block(raw, pos)
+    if block_end is None:
         return None
-    block_end = stop + 1  # the block's lines, each with its newline
-    block = raw[pos:block_end]
-    if block.translate(None, _PLAIN_BYTES):
-        return None  # a comment, an id, a mark, a fraction: the line reader
-    if block.count(b"\r") != block.count(b"\r\n"):
-        return None  # a lone CR ends a line too (old Mac files): the line reader
     data = np.frombuffer(raw, dtype=np.uint8, count=block_end - pos, offset=pos)
     isdigit = (data - np.uint8(48)) < 10
     last_digit = isdigit.copy()
@@ -589,6 +620,109 @@ def _numpy_block(
 
 
 _MINUS_ONE = bytes([0, *range(255)])  # bytes.translate table: 1-based ids to 0-based
+
+
+# -- packed: the papers as arrays, never as tuples --------------------------------------
+
+
+def parse_packed(text: str, reading: Reading = PLAIN) -> PackedProfile | None:
+    """The common shape (plain header lines, then plain ballot lines of numbers below
+    100) read into arrays for :func:`counter.rules.packed.count_packed`; ``None``
+    for anything else (then :func:`parse`).
+
+    The packed profile's ``unpack`` is :func:`parse` of the same text, so whatever
+    needs the tuples (another rule, the default lot seed) gets exactly them.
+    """
+    text = text.removeprefix("\ufeff")
+    start = _fast_header(text)
+    if start is None or start[0].ncand > 254:
+        return None
+    header, pos, lineno = start
+    np = _numpy()
+    if np is None:  # pragma: no cover
+        return None
+    from counter.rules.packed import PackedProfile
+
+    block = _packed_block(np, text.encode("utf-8"), pos, header.ncand)
+    if block is None:
+        return None
+    ballots, end, lines_read = block
+    lineno += lines_read
+    rest = text[end:].splitlines()  # the block is ASCII: byte offset = character offset
+    strings = _names(_numbered(rest, 0, lineno), header, lineno)
+    shape = _profile(header, strings, ())
+    return PackedProfile(
+        candidates=shape.candidates,
+        ballots=ballots,
+        seats=shape.seats,
+        title=shape.title,
+        unpack=lambda: parse(text, reading),
+    )
+
+
+def _packed_block(
+    np: Any, raw: bytes, pos: int, ncand: int
+) -> tuple[PackedBallots, int, int] | None:
+    """The plain ballot lines of ``raw`` from byte ``pos`` as :class:`PackedBallots`.
+
+    Every token has one or two digits (else ``None``): a few byte-wide passes find
+    each token's last digit and each newline, and one gather reads their values.
+    The papers' preferences stay where the lines put them, each paper ending at its
+    terminating ``0`` or its newline; weights' places read as ends too.  A
+    preference repeated on a line needs no care: a paper reaches its second
+    mention only once that candidate has been elected or excluded, and then passes it.
+    Returns the ballots, the offset after the ``0`` line and the lines read.
+    """
+    from counter.rules.packed import PackedBallots
+
+    block_end = _plain_block(raw, pos)
+    if block_end is None:
+        return None
+    # From the newline before the block on: every line, the first too, follows one.
+    data = np.frombuffer(raw, dtype=np.uint8, count=block_end - pos + 1, offset=pos - 1)
+    digit = data - np.uint8(48)  # a digit's value; any other byte wraps to 10 or more
+    isdigit = digit < 10
+    if np.any(isdigit[2:] & isdigit[1:-1] & isdigit[:-2]):
+        return None  # a number of three digits or more: the other readers
+    mark = isdigit.copy()
+    mark[:-1] &= ~isdigit[1:]  # the last digit of each token
+    mark |= data == 10
+    at = np.flatnonzero(mark)
+    del mark, isdigit
+    ones = digit.take(at)
+    tens = digit.take(at - 1)  # at[0] is 0: -1 wraps to the block's last byte, a newline
+    del at, digit
+    tens = np.where(tens < 10, tens * np.uint8(10), np.uint8(0))
+    value = np.where(ones < 10, ones + tens, np.uint8(255))  # 255: a newline
+    del ones, tens
+    newlines = np.flatnonzero(value == 255)
+    tokens = np.diff(newlines) - 1  # on each line
+    used = np.flatnonzero(tokens)  # blank lines carry no ballot
+    if not len(used):
+        return None
+    weight_at = newlines[used] + 1
+    last = value[newlines[used + 1] - 1]
+    if np.any(last[tokens[used] == 1] == 0):
+        return None  # a bare 0 spelled otherwise (" 0"): an earlier end of the ballots
+    weights = value[weight_at].astype(np.int64)
+    zero = value == 0
+    zero[weight_at] = False
+    zero[:-1] &= value[1:] != 255
+    if np.any(zero):
+        return None  # a 0 inside a line: the line reader says where
+    del zero
+    # Preferences 1..ncand become 0-based indices; the terminating 0, newlines and
+    # weights' places become ncand (the end of a paper); anything else is not a candidate.
+    table = np.full(256, ncand + 1, dtype=np.uint8)
+    table[1 : ncand + 1] = np.arange(ncand, dtype=np.uint8)
+    table[0] = table[255] = ncand
+    prefs = table.take(value)
+    prefs[weight_at] = ncand
+    if int(prefs.max()) > ncand:
+        return None  # not a candidate: the line reader says where
+    ballots = PackedBallots(prefs=prefs, starts=weight_at + 1, weights=weights)
+    end = raw.index(b"\n", block_end) + 1
+    return ballots, end, len(newlines)
 
 
 def _quote(text: str) -> str:

@@ -13,10 +13,15 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from counter.errors import ProfileError, UnknownRule
 from counter.rules import bloc, custom, ers97, meek, scottish
 from counter.rules.model import Candidate, Constraint, CountResult, Profile
+from counter.rules.stv import StvParams
+
+if TYPE_CHECKING:
+    from counter.rules.packed import PackedProfile
 
 RuleFunction = Callable[[Profile, int, Sequence[Constraint], bytes | None], CountResult]
 
@@ -30,6 +35,7 @@ class Rule:
     kind: str  # "stv" or "bloc"
     decimals: int | None
     run: RuleFunction
+    stv: StvParams | None = None  # a Gregory-family rule's parameters (packed counts)
 
     @property
     def marks(self) -> str:
@@ -62,6 +68,7 @@ RULES: dict[str, Rule] = {
         kind="stv",
         decimals=scottish.PARAMS.decimals,
         run=scottish.count,
+        stv=scottish.PARAMS,
     ),
     "ers97": Rule(
         name="ers97",
@@ -69,6 +76,7 @@ RULES: dict[str, Rule] = {
         kind="stv",
         decimals=ers97.PARAMS.decimals,
         run=ers97.count,
+        stv=ers97.PARAMS,
     ),
     "meek": Rule(
         name="meek",
@@ -96,7 +104,12 @@ def resolve(name: str) -> Rule:
         params = spec.stv or spec.meek
         assert params is not None
         return Rule(
-            name=spec.spec, title=params.title, kind="stv", decimals=params.decimals, run=spec.count
+            name=spec.spec,
+            title=params.title,
+            kind="stv",
+            decimals=params.decimals,
+            run=spec.count,
+            stv=spec.stv,
         )
     known = ", ".join([*RULES, "custom:key=value,..."])
     raise UnknownRule(f"unknown rule {name!r}; known: {known}")
@@ -125,4 +138,44 @@ def count(
             gc.enable()
 
 
-__all__ = ["RULES", "Candidate", "Constraint", "CountResult", "Profile", "Rule", "count", "resolve"]
+def packs(rule: str) -> bool:
+    """Whether ``rule`` counts a packed profile itself (:mod:`counter.rules.packed`)
+    rather than unpacking it into tuples first."""
+    from counter.rules import packed
+
+    params = resolve(rule).stv
+    return params is not None and packed.supports(params)
+
+
+def count_packed(
+    profile: PackedProfile,
+    rule: str,
+    seats: int | None = None,
+    constraints: Sequence[Constraint] = (),
+    seed: bytes | None = None,
+) -> CountResult:
+    """:func:`count` of a packed profile: the same result as ``count(profile.unpack(), ...)``."""
+    from counter.rules import packed
+
+    chosen = resolve(rule)
+    params = chosen.stv
+    if params is None or not packed.supports(params):
+        return count(profile.unpack(), rule, seats, constraints, seed)
+    n_seats = seats if seats is not None else profile.seats
+    if n_seats is None:
+        raise ProfileError("the number of seats is not given")
+    return packed.count_packed(params, profile, n_seats, tuple(constraints), seed)
+
+
+__all__ = [
+    "RULES",
+    "Candidate",
+    "Constraint",
+    "CountResult",
+    "Profile",
+    "Rule",
+    "count",
+    "count_packed",
+    "packs",
+    "resolve",
+]

@@ -605,10 +605,14 @@ class _Count:
 
     # -- the count ----------------------------------------------------------------
 
+    def first_preferences(self) -> None:
+        """Scottish 45; ERS97 5.1: each paper to its first continuing preference."""
+        self.place(self.destinations(0, 0, len(self.rank)), self.scale, 0)
+
     def run(self) -> None:
         # Scottish 45; ERS97 5.1: first preferences.
         self.begin_round()
-        self.place(self.destinations(0, 0, len(self.rank)), self.scale, 0)
+        self.first_preferences()
         if self.prep.valid == 0:
             # docs/counting.md, "Empty contests": no valid ballot (or no candidate standing):
             # no one is elected, not even by lot, and every seat stays vacant.
