@@ -499,9 +499,12 @@ def _parse_fast(text: str) -> Profile | None:
 def _plain_block(raw: bytes, pos: int) -> int | None:
     """The end of the plain ballot lines from byte ``pos`` (the offset of the bare
     ``0`` line that ends them), or ``None`` if there is none or a line is not plain."""
-    stop = raw.find(b"\n0", pos - 1)  # the bare 0 line that ends the ballots
-    while stop >= 0 and raw[stop + 2 : stop + 3] != b"\n" and raw[stop + 2 : stop + 4] != b"\r\n":
-        stop = raw.find(b"\n0", stop + 2)
+    # The bare 0 line that ends the ballots, searched from the end (the names are
+    # short): an earlier one would be a plain line holding only a 0, which both
+    # readers refuse (the line reader then reads the file and stops at the first).
+    stop = raw.rfind(b"\n0", pos - 1)
+    while stop >= pos and raw[stop + 2 : stop + 3] != b"\n" and raw[stop + 2 : stop + 4] != b"\r\n":
+        stop = raw.rfind(b"\n0", pos - 1, stop + 1)
     if stop < pos:
         return None
     block_end = stop + 1  # the block's lines, each with its newline
@@ -510,7 +513,9 @@ def _plain_block(raw: bytes, pos: int) -> int | None:
     outside += len(raw[block_end:].translate(None, _PLAIN_BYTES))
     if len(raw.translate(None, _PLAIN_BYTES)) != outside:
         return None  # a comment, an id, a mark, a fraction: the line reader
-    if raw.count(b"\r", pos, block_end) != raw.count(b"\r\n", pos, block_end):
+    if raw.find(b"\r", pos, block_end) >= 0 and raw.count(b"\r", pos, block_end) != raw.count(
+        b"\r\n", pos, block_end
+    ):
         return None  # a lone CR ends a line too (old Mac files): the line reader
     return block_end
 
@@ -684,17 +689,20 @@ def _packed_block(
     isdigit = digit < 10
     if np.any(isdigit[2:] & isdigit[1:-1] & isdigit[:-2]):
         return None  # a number of three digits or more: the other readers
+    # Byte by byte: at a token's last digit, the token's value (tens from the byte
+    # before); at a newline 255.  Then one gather at those places.
+    # (Plain ufuncs only: ``where`` and masked assignment are ten times slower here.)
+    newline = data == 10
+    tens = isdigit[:-1] * np.uint8(10)
+    tens *= digit[:-1]
+    number = digit.copy()
+    number[1:] += tens
+    number |= newline.view(np.uint8) * np.uint8(255)
     mark = isdigit.copy()
     mark[:-1] &= ~isdigit[1:]  # the last digit of each token
-    mark |= data == 10
-    at = np.flatnonzero(mark)
-    del mark, isdigit
-    ones = digit.take(at)
-    tens = digit.take(at - 1)  # at[0] is 0: -1 wraps to the block's last byte, a newline
-    del at, digit
-    tens = np.where(tens < 10, tens * np.uint8(10), np.uint8(0))
-    value = np.where(ones < 10, ones + tens, np.uint8(255))  # 255: a newline
-    del ones, tens
+    mark |= newline
+    value = number.take(np.flatnonzero(mark))
+    del digit, isdigit, number, mark, newline, tens
     newlines = np.flatnonzero(value == 255)
     tokens = np.diff(newlines) - 1  # on each line
     used = np.flatnonzero(tokens)  # blank lines carry no ballot
@@ -705,21 +713,16 @@ def _packed_block(
     if np.any(last[tokens[used] == 1] == 0):
         return None  # a bare 0 spelled otherwise (" 0"): an earlier end of the ballots
     weights = value[weight_at].astype(np.int64)
-    zero = value == 0
-    zero[weight_at] = False
-    zero[:-1] &= value[1:] != 255
-    if np.any(zero):
+    # Preferences 1..ncand become 0-based indices (value - 1); a 0 becomes 255, a
+    # newline 254, and so does each weight's place: both end a paper.
+    prefs = value
+    prefs -= np.uint8(1)
+    prefs[weight_at] = 254
+    if np.any(prefs[:-1] == 255) and np.any((prefs[:-1] == 255) & (prefs[1:] != 254)):
         return None  # a 0 inside a line: the line reader says where
-    del zero
-    # Preferences 1..ncand become 0-based indices; the terminating 0, newlines and
-    # weights' places become ncand (the end of a paper); anything else is not a candidate.
-    table = np.full(256, ncand + 1, dtype=np.uint8)
-    table[1 : ncand + 1] = np.arange(ncand, dtype=np.uint8)
-    table[0] = table[255] = ncand
-    prefs = table.take(value)
-    prefs[weight_at] = ncand
-    if int(prefs.max()) > ncand:
+    if np.any((prefs >= ncand) & (prefs < 254)):
         return None  # not a candidate: the line reader says where
+    np.minimum(prefs, np.uint8(ncand), out=prefs)  # every end of a paper: ncand
     ballots = PackedBallots(prefs=prefs, starts=weight_at + 1, weights=weights)
     end = raw.index(b"\n", block_end) + 1
     return ballots, end, len(newlines)
