@@ -670,13 +670,14 @@ def _packed_block(
 ) -> tuple[PackedBallots, int, int] | None:
     """The plain ballot lines of ``raw`` from byte ``pos`` as :class:`PackedBallots`.
 
-    Every token has one or two digits (else ``None``): a few byte-wide passes find
-    each token's last digit and each newline, and one gather reads their values.
-    The papers' preferences stay where the lines put them, each paper ending at its
-    terminating ``0`` or its newline; weights' places read as ends too.  A
-    preference repeated on a line needs no care: a paper reaches its second
-    mention only once that candidate has been elected or excluded, and then passes it.
-    Returns the ballots, the offset after the ``0`` line and the lines read.
+    A few byte-wide passes find each token's last digit and each newline, and one
+    gather reads their values (two digits; a longer number, which only a weight may
+    be here, is read apart).  The papers' preferences stay where the lines put
+    them, each paper ending at its terminating ``0`` or its newline; weights'
+    places read as ends too.  A preference repeated on a line needs no care: a
+    paper reaches its second mention only once that candidate has been elected or
+    excluded, and then passes it.  Returns the ballots, the offset after the ``0``
+    line and the lines read.
     """
     from counter.rules.packed import PackedBallots
 
@@ -687,10 +688,8 @@ def _packed_block(
     data = np.frombuffer(raw, dtype=np.uint8, count=block_end - pos + 1, offset=pos - 1)
     digit = data - np.uint8(48)  # a digit's value; any other byte wraps to 10 or more
     isdigit = digit < 10
-    if np.any(isdigit[2:] & isdigit[1:-1] & isdigit[:-2]):
-        return None  # a number of three digits or more: the other readers
-    # Byte by byte: at a token's last digit, the token's value (tens from the byte
-    # before); at a newline 255.  Then one gather at those places.
+    # Byte by byte: at a token's last digit, the value of its last two digits (tens
+    # from the byte before); at a newline 255.  Then one gather at those places.
     # (Plain ufuncs only: ``where`` and masked assignment are ten times slower here.)
     newline = data == 10
     tens = isdigit[:-1] * np.uint8(10)
@@ -700,19 +699,48 @@ def _packed_block(
     number |= newline.view(np.uint8) * np.uint8(255)
     mark = isdigit.copy()
     mark[:-1] &= ~isdigit[1:]  # the last digit of each token
+    long_ends = isdigit[2:] & isdigit[1:-1]
+    long_ends &= isdigit[:-2]
+    long_ends &= mark[2:]  # the last digit of a number of three digits or more
     mark |= newline
-    value = number.take(np.flatnonzero(mark))
-    del digit, isdigit, number, mark, newline, tens
+    at = np.flatnonzero(mark)
+    value = number.take(at)
+    del number, newline, tens
+    longer = np.flatnonzero(long_ends) + 2
+    del long_ends, mark
     newlines = np.flatnonzero(value == 255)
     tokens = np.diff(newlines) - 1  # on each line
     used = np.flatnonzero(tokens)  # blank lines carry no ballot
     if not len(used):
         return None
     weight_at = newlines[used] + 1
+    weights = value[weight_at].astype(np.int64)
+    if len(longer):
+        # Numbers of three digits or more, whole, one digit place at a time.
+        if len(longer) > len(used):
+            return None  # more than the weights: a preference is one (the other readers)
+        whole = digit[longer].astype(np.int64)
+        place, reach = longer - 1, np.arange(len(longer))
+        for k in range(1, 10):
+            whole[reach] += digit[place].astype(np.int64) * 10**k
+            going = isdigit[place - 1]
+            reach, place = reach[going], place[going] - 1
+            if not len(reach):
+                break
+        else:
+            return None  # ten digits or more: the other readers
+        where = np.searchsorted(at, longer)  # their places among the tokens
+        line = np.searchsorted(weight_at, where)
+        if np.any(line >= len(weight_at)) or np.any(
+            weight_at[np.minimum(line, len(used) - 1)] != where
+        ):
+            return None  # a preference of three digits: the other readers
+        weights[line] = whole
+        value[where] = 1  # not a 0: a weight's place ends a paper below anyway
+    del digit, isdigit, at
     last = value[newlines[used + 1] - 1]
     if np.any(last[tokens[used] == 1] == 0):
         return None  # a bare 0 spelled otherwise (" 0"): an earlier end of the ballots
-    weights = value[weight_at].astype(np.int64)
     # Preferences 1..ncand become 0-based indices (value - 1); a 0 becomes 255, a
     # newline 254, and so does each weight's place: both end a paper.
     prefs = value
