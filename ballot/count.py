@@ -9,15 +9,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from counter.errors import CandidatesFileError, ConstraintError, CounterError
 from counter.rules.model import Candidate, Constraint, Profile
 
 if TYPE_CHECKING:
     from counter.rules.packed import PackedProfile
-
-AnyProfile = TypeVar("AnyProfile", "Profile", "PackedProfile")
 
 
 class _Refused(Exception):
@@ -109,13 +107,18 @@ def parse_min(text: str) -> Constraint:
     return Constraint(attribute=attr.strip(), value=value.strip(), minimum=minimum)
 
 
-def apply_candidates_file(profile: AnyProfile, text: str) -> AnyProfile:
+def apply_candidates_file(profile: Profile, text: str) -> Profile:
     """Attach gender and slate from CSV (header ``name,gender,slate``) by exact name."""
+    return dataclasses.replace(profile, candidates=candidate_attributes(profile.candidates, text))
+
+
+def candidate_attributes(candidates: tuple[Candidate, ...], text: str) -> tuple[Candidate, ...]:
+    """The candidates with gender and slate from CSV (header ``name,gender,slate``) by name."""
     reader = csv.DictReader(text.splitlines())
     if reader.fieldnames is None or "name" not in reader.fieldnames:
         raise CandidatesFileError("the candidates file needs a header with a 'name' column")
-    by_name = {c.name: i for i, c in enumerate(profile.candidates)}
-    updated: list[Candidate] = list(profile.candidates)
+    by_name = {c.name: i for i, c in enumerate(candidates)}
+    updated: list[Candidate] = list(candidates)
     for row in reader:
         name = (row.get("name") or "").strip()
         if name not in by_name:
@@ -126,7 +129,7 @@ def apply_candidates_file(profile: AnyProfile, text: str) -> AnyProfile:
             gender=(row.get("gender") or "").strip() or None,
             slate=(row.get("slate") or "").strip() or None,
         )
-    return dataclasses.replace(profile, candidates=tuple(updated))
+    return tuple(updated)
 
 
 def _check_attributes(
@@ -180,7 +183,8 @@ def run_count(args: argparse.Namespace) -> int:
                 csv_text = Path(args.candidates).read_text(encoding="utf-8")
             except OSError as exc:
                 raise _cli_error(f"cannot read {args.candidates}: {exc.strerror or exc}") from None
-            profile = apply_candidates_file(profile, csv_text)
+            attributes = candidate_attributes(profile.candidates, csv_text)
+            profile = dataclasses.replace(profile, candidates=attributes)
         constraints: Sequence[Constraint] = [parse_min(m) for m in args.min]
         seed: bytes | None = None
         if args.seed is not None:

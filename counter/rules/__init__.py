@@ -154,13 +154,13 @@ def count_packed(
     constraints: Sequence[Constraint] = (),
     seed: bytes | None = None,
 ) -> CountResult:
-    """:func:`count` of a packed profile: the same result as ``count(profile.unpack(), ...)``."""
+    """:func:`count` of a packed profile: the same result as ``count(profile.tuples(), ...)``."""
     from counter.rules import packed
 
     chosen = resolve(rule)
     params = chosen.stv
     if params is None or not packed.supports(params):
-        return count(profile.unpack(), rule, seats, constraints, seed)
+        return count(profile.tuples(), rule, seats, constraints, seed)
     n_seats = seats if seats is not None else profile.seats
     if n_seats is None:
         raise ProfileError("the number of seats is not given")

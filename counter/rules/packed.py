@@ -20,7 +20,7 @@ Covered: rules with a fixed precision whose surpluses transfer all papers at the
 inclusive value and whose exclusions transfer everything in one stage (Scottish,
 and custom rules with those choices); no constraints.  Anything else, and a
 profile too large for int64 units, is counted by the bundle engine on the tuples
-(:attr:`PackedProfile.unpack`).  A lot with no seed given hashes the canonical
+(:meth:`PackedProfile.tuples`).  A lot with no seed given hashes the canonical
 profile, which is built from the tuples only when a lot is drawn.
 
 Arithmetic is exact: values are ``int64`` units with bounds checked before the
@@ -32,7 +32,7 @@ where float64 addition is exact.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,13 @@ class PackedProfile:
     seats: int | None
     title: str
     unpack: Callable[[], Profile]
+
+    def tuples(self) -> Profile:
+        """The same profile as tuples, with these candidates (attributes given since)."""
+        profile = self.unpack()
+        if profile.candidates == self.candidates:
+            return profile
+        return replace(profile, candidates=self.candidates)
 
 
 def pack(ballots: Iterable[tuple[Ranking, int]], n: int) -> PackedBallots:
@@ -121,7 +128,7 @@ def count_packed(
         or total * scale * scale >= 1 << 62
         or total * scale >= 1 << 53
     ):
-        return count_stv(params, profile.unpack(), seats, constraints, seed)
+        return count_stv(params, profile.tuples(), seats, constraints, seed)
     if seats < 1:
         raise ProfileError("at least one seat is needed")
     standing = [not c.withdrawn for c in cands]
@@ -132,7 +139,7 @@ def count_packed(
     valid_rows = holder != n
     valid = int(b.weights[valid_rows].sum())
     prep = Prepared(candidates=cands, rankings=[], cum=[0], valid=valid, invalid=total - valid)
-    lot = Lot(seed=seed, names=tuple(c.name for c in cands), profile=profile.unpack)
+    lot = Lot(seed=seed, names=tuple(c.name for c in cands), profile=profile.tuples)
     state = _ArrayCount(params, prep, seats, constraints, lot)
     state.load(b.prefs, ptr, holder, b.weights)
     state.run()
@@ -198,6 +205,7 @@ class _ArrayCount(_Count):
         """Scottish 48: all the papers at surplus x value / total, to 5 decimals (floor)."""
         s = self.surplus(c)
         total = self.tally[c]
+        assert isinstance(s, int) and isinstance(total, int)  # fixed precision: units
         rows = np.flatnonzero(self.holder == c)
         values = self.values[rows] * s // total
         credited = self.move_papers(rows, values)

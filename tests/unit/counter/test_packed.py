@@ -182,6 +182,16 @@ def test_rules_the_engine_does_not_cover_count_the_unpacked_profile() -> None:
         assert count_packed(packed, rule, 2) == count(packed.unpack(), rule, 2)
 
 
+def test_candidate_attributes_given_after_reading_reach_every_path() -> None:
+    """Gender and slate attached to a packed profile are in the result, packed or unpacked."""
+    plain = tuple(Candidate(id=str(i + 1), name=f"C{i + 1}") for i in range(3))
+    raw: Raw = [((0, 1), 5), ((1, 2), 3), ((2,), 4)]
+    packed = replace(_packed(plain, raw), candidates=tuple(replace(c, gender="F") for c in plain))
+    for rule in ("scottish", "ers97"):
+        assert count_packed(packed, rule, 1).candidates == packed.candidates
+    assert packed.tuples().candidates == packed.candidates
+
+
 _PLAIN_LINE = st.tuples(
     st.one_of(st.integers(0, 99), st.integers(100, 10**9 - 1)),  # long weights: read apart
     st.lists(st.integers(1, 12), max_size=14),
