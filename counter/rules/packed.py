@@ -135,7 +135,7 @@ def count_packed(
     # First preferences (Scottish 45): each paper's first preference for a standing
     # candidate; a paper with none is invalid (counts towards neither quota nor tallies).
     ptr = b.starts.copy()
-    holder = _advance(b.prefs, ptr, np.arange(len(ptr)), _stops(standing))
+    holder = _advance(b.prefs, ptr, _stops(standing))
     valid_rows = holder != n
     valid = int(b.weights[valid_rows].sum())
     prep = Prepared(candidates=cands, rankings=[], cum=[0], valid=valid, invalid=total - valid)
@@ -151,20 +151,27 @@ def _stops(continuing: Sequence[bool]) -> Any:
     return np.array([*continuing, True], dtype=np.bool_)
 
 
-def _advance(prefs: Any, ptr: Any, rows: Any, stops: Any) -> Any:
-    """Move each paper of ``rows`` from ``ptr`` on to its first preference where
-    ``stops`` says; ``ptr`` is updated; returns the preferences reached (``n``: none)."""
-    at = ptr[rows]
-    reached = prefs[at]
-    pending = np.flatnonzero(~stops[reached])
-    while len(pending):
-        step = at[pending] + 1
-        at[pending] = step
-        found = prefs[step]
-        reached[pending] = found
-        pending = pending[~stops[found]]
-    ptr[rows] = at
-    return reached
+def _advance(prefs: Any, at: Any, stops: Any) -> Any:
+    """Move each paper from its place ``at`` (updated in place) on to the first
+    preference where ``stops`` says; returns the preferences reached (``n``: none)."""
+    reached = prefs.take(at)
+    going = np.flatnonzero(~stops.take(reached))
+    if not len(going):
+        return reached
+    place = at.take(going)
+    while True:
+        place += 1
+        found = prefs.take(place)
+        stop = stops.take(found)
+        if stop.all():
+            at[going] = place
+            reached[going] = found
+            return reached
+        done = np.flatnonzero(stop)
+        at[going[done]] = place[done]
+        reached[going[done]] = found[done]
+        left = ~stop
+        going, place = going[left], place[left]
 
 
 class _ArrayCount(_Count):
@@ -175,6 +182,8 @@ class _ArrayCount(_Count):
         self.ptr = ptr
         self.holder = holder
         self.weights = weights
+        # One paper a line (an export's BLT): amounts are the values themselves.
+        self.single = bool(len(weights) and weights.min() == 1 == weights.max())
         self.values = np.full(len(ptr), self.scale, dtype=np.int64)
 
     def credit(self, reached: Any, amounts: Any) -> int:
@@ -188,18 +197,25 @@ class _ArrayCount(_Count):
             credited += amount
         return credited
 
-    def move_papers(self, rows: Any, values: Any) -> int:
+    def amounts(self, rows: Any, values: Any) -> Any:
+        return values if self.single else values * self.weights.take(rows)
+
+    def move_papers(self, rows: Any, values: Any, revalued: bool) -> int:
         """Send the papers of ``rows`` at ``values`` to their next continuing preference."""
         self.new_batch()
         stops = _stops([s == HOPEFUL for s in self.state])
-        reached = _advance(self.prefs, self.ptr, rows, stops)
+        at = self.ptr.take(rows)
+        at += 1  # past the candidate they leave, who is no longer continuing
+        reached = _advance(self.prefs, at, stops)
+        self.ptr[rows] = at
         self.holder[rows] = reached
-        self.values[rows] = values
-        return self.credit(reached, values * self.weights[rows])
+        if revalued:
+            self.values[rows] = values
+        return self.credit(reached, self.amounts(rows, values))
 
     def first_preferences(self) -> None:
         """Scottish 45: one vote (in units) per paper to its first preference."""
-        self.credit(self.holder, self.values * self.weights)
+        self.credit(self.holder, self.values if self.single else self.values * self.weights)
 
     def transfer_surplus(self, c: int) -> None:
         """Scottish 48: all the papers at surplus x value / total, to 5 decimals (floor)."""
@@ -207,8 +223,10 @@ class _ArrayCount(_Count):
         total = self.tally[c]
         assert isinstance(s, int) and isinstance(total, int)  # fixed precision: units
         rows = np.flatnonzero(self.holder == c)
-        values = self.values[rows] * s // total
-        credited = self.move_papers(rows, values)
+        values = self.values.take(rows)
+        values *= s
+        values //= total
+        credited = self.move_papers(rows, values, revalued=True)
         self.tally[c] = self.quota
         self.exhausted += s - credited  # Scottish 48(1)(b): the non-transferable difference
         self.surplus_done[c] = True
@@ -216,10 +234,13 @@ class _ArrayCount(_Count):
     def transfer_excluded(self, excluded: list[int]) -> None:
         """Scottish 50(2)-(4): all papers of the excluded at their values, in one stage."""
         removed = sum((self.tally[c] for c in excluded), start=0)
-        chosen = np.zeros(self.n + 1, dtype=np.bool_)
-        chosen[excluded] = True
         for c in excluded:
             self.tally[c] = 0
-        rows = np.flatnonzero(chosen[self.holder])
-        credited = self.move_papers(rows, self.values[rows])
+        if len(excluded) == 1:
+            rows = np.flatnonzero(self.holder == excluded[0])
+        else:
+            chosen = np.zeros(self.n + 1, dtype=np.bool_)
+            chosen[excluded] = True
+            rows = np.flatnonzero(chosen.take(self.holder))
+        credited = self.move_papers(rows, self.values.take(rows), revalued=False)
         self.exhausted += removed - credited
