@@ -174,7 +174,7 @@ def run_count(args: argparse.Namespace) -> int:
         # arrays, never into a tuple per ranking (counter.rules.packed); the same result.
         packed: PackedProfile | None = None
         if not args.min and len(text) >= blt.FAST_FROM and packs(args.rule):
-            packed = blt.parse_packed(text, reading)
+            packed = blt.parse_packed(text, reading, data=data)
         profile: Profile | PackedProfile = (
             packed if packed is not None else blt.parse(text, reading)
         )

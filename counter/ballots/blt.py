@@ -630,15 +630,19 @@ _MINUS_ONE = bytes([0, *range(255)])  # bytes.translate table: 1-based ids to 0-
 # -- packed: the papers as arrays, never as tuples --------------------------------------
 
 
-def parse_packed(text: str, reading: Reading = PLAIN) -> PackedProfile | None:
-    """The common shape (plain header lines, then plain ballot lines of numbers below
-    100) read into arrays for :func:`counter.rules.packed.count_packed`; ``None``
-    for anything else (then :func:`parse`).
+def parse_packed(
+    text: str, reading: Reading = PLAIN, *, data: bytes | None = None
+) -> PackedProfile | None:
+    """The common shape (plain header lines, then plain ballot lines: preferences of
+    one or two digits, weights of up to nine) read into arrays for
+    :func:`counter.rules.packed.count_packed`; ``None`` for anything else (then
+    :func:`parse`).  ``data``: the UTF-8 bytes of ``text``, if at hand.
 
     The packed profile's ``unpack`` is :func:`parse` of the same text, so whatever
     needs the tuples (another rule, the default lot seed) gets exactly them.
     """
     text = text.removeprefix("\ufeff")
+    raw = text.encode("utf-8") if data is None else data.removeprefix(b"\xef\xbb\xbf")
     start = _fast_header(text)
     if start is None or start[0].ncand > 254:
         return None
@@ -648,7 +652,7 @@ def parse_packed(text: str, reading: Reading = PLAIN) -> PackedProfile | None:
         return None
     from counter.rules.packed import PackedProfile
 
-    block = _packed_block(np, text.encode("utf-8"), pos, header.ncand)
+    block = _packed_block(np, raw, pos, header.ncand)
     if block is None:
         return None
     ballots, end, lines_read = block

@@ -298,3 +298,15 @@ def _run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     code: int = args.func(args)
     return code
+
+
+@pytest.mark.parametrize("bom", ["", "\ufeff"])
+def test_packed_reader_given_the_bytes_reads_as_given_the_text(bom: str) -> None:
+    """The file's bytes handed over (a BOM or not): the same packed profile as from the text."""
+    text = bom + '3 2\n-2\n5 1 2 0\n120 3 1 0\n7 2\n0\n"A"\n"B"\n"C"\n"T"\n'
+    from_text = blt.parse_packed(text)
+    from_bytes = blt.parse_packed(text, data=text.encode("utf-8"))
+    assert from_text is not None and from_bytes is not None
+    assert from_bytes.unpack() == from_text.unpack() == blt.parse(text)
+    assert from_bytes.ballots.weights.tolist() == from_text.ballots.weights.tolist() == [5, 120, 7]
+    assert count_packed(from_bytes, "scottish") == count(blt.parse(text), "scottish")
