@@ -634,7 +634,7 @@ def parse_packed(
     text: str, reading: Reading = PLAIN, *, data: bytes | None = None
 ) -> PackedProfile | None:
     """The common shape (plain header lines, then plain ballot lines: preferences of
-    one or two digits, weights of up to nine) read into arrays for
+    one or two digits, weights of up to ten) read into arrays for
     :func:`counter.rules.packed.count_packed`; ``None`` for anything else (then
     :func:`parse`).  ``data``: the UTF-8 bytes of ``text``, if at hand.
 
@@ -669,6 +669,46 @@ def parse_packed(
     )
 
 
+_SLICE = 1 << 20  # bytes of ballot lines read at a time by the packed reader
+
+
+def _token_values(np: Any, data: Any) -> tuple[Any, Any, Any] | None:
+    """The tokens of whole lines ``data`` (from a newline on): for each token and each
+    newline in order, the token's value (its last two digits) or 255 for a newline;
+    with the places (in that order) and whole values of numbers of three digits or more.
+    ``None`` for a number of eleven digits or more."""
+    digit = data - np.uint8(48)  # a digit's value; any other byte wraps to 10 or more
+    isdigit = digit < 10
+    # Byte by byte: at a token's last digit, the value of its last two digits (tens
+    # from the byte before); at a newline 255.  Then one gather at those places.
+    # (Plain ufuncs only: ``where`` and masked assignment are ten times slower here.)
+    newline = data == 10
+    number = isdigit[:-1] * np.uint8(10)
+    number *= digit[:-1]
+    number += digit[1:]
+    number |= newline[1:].view(np.uint8) * np.uint8(255)  # number[i]: byte i + 1
+    mark = isdigit[1:] & ~np.append(isdigit[2:], False)  # the last digit of each token
+    long_ends = np.flatnonzero(isdigit[2:] & isdigit[1:-1] & isdigit[:-2] & mark[1:]) + 2
+    mark |= newline[1:]
+    at = np.flatnonzero(mark)
+    value = np.concatenate((np.full(1, 255, np.uint8), number.take(at)))  # data[0]: a newline
+    whole = np.zeros(len(long_ends), dtype=np.int64)
+    if len(long_ends):
+        # Numbers of three digits or more, whole, one digit place at a time.
+        whole += digit[long_ends]
+        place, reach = long_ends - 1, np.arange(len(long_ends))
+        for k in range(1, 10):
+            whole[reach] += digit[place].astype(np.int64) * 10**k
+            going = isdigit[place - 1]
+            reach, place = reach[going], place[going] - 1
+            if not len(reach):
+                break
+        else:
+            return None  # eleven digits or more: the other readers
+    places = np.searchsorted(at, long_ends - 1) + 1  # their places among the tokens
+    return value, places, whole
+
+
 def _packed_block(
     np: Any, raw: bytes, pos: int, ncand: int
 ) -> tuple[PackedBallots, int, int] | None:
@@ -689,29 +729,26 @@ def _packed_block(
     if block_end is None:
         return None
     # From the newline before the block on: every line, the first too, follows one.
-    data = np.frombuffer(raw, dtype=np.uint8, count=block_end - pos + 1, offset=pos - 1)
-    digit = data - np.uint8(48)  # a digit's value; any other byte wraps to 10 or more
-    isdigit = digit < 10
-    # Byte by byte: at a token's last digit, the value of its last two digits (tens
-    # from the byte before); at a newline 255.  Then one gather at those places.
-    # (Plain ufuncs only: ``where`` and masked assignment are ten times slower here.)
-    newline = data == 10
-    tens = isdigit[:-1] * np.uint8(10)
-    tens *= digit[:-1]
-    number = digit.copy()
-    number[1:] += tens
-    number |= newline.view(np.uint8) * np.uint8(255)
-    mark = isdigit.copy()
-    mark[:-1] &= ~isdigit[1:]  # the last digit of each token
-    long_ends = isdigit[2:] & isdigit[1:-1]
-    long_ends &= isdigit[:-2]
-    long_ends &= mark[2:]  # the last digit of a number of three digits or more
-    mark |= newline
-    at = np.flatnonzero(mark)
-    value = number.take(at)
-    del number, newline, tens
-    longer = np.flatnonzero(long_ends) + 2
-    del long_ends, mark
+    # Read in slices of whole lines, each from a newline to the next slice's one,
+    # so that the byte-wide passes stay in cache and memory stays small.
+    values: list[Any] = []
+    long_at: list[Any] = []
+    long_whole: list[Any] = []
+    start, offset = pos - 1, 0
+    while start < block_end:
+        stop = raw.find(b"\n", min(start + _SLICE, block_end))
+        stop = block_end if stop < 0 or stop >= block_end else stop
+        read = _token_values(np, np.frombuffer(raw, np.uint8, stop - start, start))
+        if read is None:
+            return None
+        value, at, whole = read
+        values.append(value)
+        long_at.append(at + offset)
+        long_whole.append(whole)
+        offset += len(value)
+        start = stop + (stop == block_end)
+    value = np.concatenate(values)
+    del values
     newlines = np.flatnonzero(value == 255)
     tokens = np.diff(newlines) - 1  # on each line
     used = np.flatnonzero(tokens)  # blank lines carry no ballot
@@ -719,29 +756,16 @@ def _packed_block(
         return None
     weight_at = newlines[used] + 1
     weights = value[weight_at].astype(np.int64)
-    if len(longer):
-        # Numbers of three digits or more, whole, one digit place at a time.
-        if len(longer) > len(used):
-            return None  # more than the weights: a preference is one (the other readers)
-        whole = digit[longer].astype(np.int64)
-        place, reach = longer - 1, np.arange(len(longer))
-        for k in range(1, 10):
-            whole[reach] += digit[place].astype(np.int64) * 10**k
-            going = isdigit[place - 1]
-            reach, place = reach[going], place[going] - 1
-            if not len(reach):
-                break
-        else:
-            return None  # ten digits or more: the other readers
-        where = np.searchsorted(at, longer)  # their places among the tokens
+    where = np.concatenate(long_at)
+    if len(where):
+        # Numbers of three digits or more must be weights.
         line = np.searchsorted(weight_at, where)
         if np.any(line >= len(weight_at)) or np.any(
             weight_at[np.minimum(line, len(used) - 1)] != where
         ):
             return None  # a preference of three digits: the other readers
-        weights[line] = whole
+        weights[line] = np.concatenate(long_whole)
         value[where] = 1  # not a 0: a weight's place ends a paper below anyway
-    del digit, isdigit, at
     last = value[newlines[used + 1] - 1]
     if np.any(last[tokens[used] == 1] == 0):
         return None  # a bare 0 spelled otherwise (" 0"): an earlier end of the ballots

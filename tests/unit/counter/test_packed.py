@@ -310,3 +310,27 @@ def test_packed_reader_given_the_bytes_reads_as_given_the_text(bom: str) -> None
     assert from_bytes.unpack() == from_text.unpack() == blt.parse(text)
     assert from_bytes.ballots.weights.tolist() == from_text.ballots.weights.tolist() == [5, 120, 7]
     assert count_packed(from_bytes, "scottish") == count(blt.parse(text), "scottish")
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 16, 64, 1 << 20])
+@pytest.mark.parametrize("crlf", [False, True])
+def test_packed_reader_reads_alike_whatever_its_slices(
+    size: int, crlf: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slices of a few bytes (lines split between slices' ends): the same papers as one slice."""
+    rnd = random.Random(size)
+    lines = ["6 2", "-4"]
+    for _ in range(200):
+        prefs = [str(rnd.randint(1, 6)) for _ in range(rnd.randint(0, 7))]
+        weight = str(rnd.choice((1, 2, 17, 99, 100, 4567, 1234567890)))
+        lines.append(" ".join([weight, *prefs, *(["0"] if rnd.random() < 0.8 else [])]))
+        if rnd.random() < 0.1:
+            lines.append("  ")
+    lines += ["0", *(f'"C{i}"' for i in range(6)), '"T"']
+    text = ("\r\n" if crlf else "\n").join(lines) + "\n"
+    monkeypatch.setattr(blt, "_SLICE", size)
+    packed = blt.parse_packed(text)
+    assert packed is not None
+    assert int(packed.ballots.weights.max()) == 1234567890
+    assert packed.unpack() == blt.parse(text)
+    assert count_packed(packed, "scottish") == count(blt.parse(text), "scottish")
