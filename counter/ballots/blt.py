@@ -672,11 +672,10 @@ def parse_packed(
 _SLICE = 1 << 20  # bytes of ballot lines read at a time by the packed reader
 
 
-def _token_values(np: Any, data: Any) -> tuple[Any, Any, Any] | None:
-    """The tokens of whole lines ``data`` (from a newline on): for each token and each
-    newline in order, the token's value (its last two digits) or 255 for a newline;
-    with the places (in that order) and whole values of numbers of three digits or more.
-    ``None`` for a number of eleven digits or more."""
+def _slice_papers(np: Any, data: Any, ncand: int) -> tuple[Any, Any, Any, int] | None:
+    """The papers of whole lines ``data`` (from a newline on, to just before the next):
+    ``(prefs, starts, weights, newlines)`` as in :class:`PackedBallots`, and how many
+    newlines ``data`` holds; ``None`` if the lines are not the packed reader's shape."""
     digit = data - np.uint8(48)  # a digit's value; any other byte wraps to 10 or more
     isdigit = digit < 10
     # Byte by byte: at a token's last digit, the value of its last two digits (tens
@@ -691,11 +690,20 @@ def _token_values(np: Any, data: Any) -> tuple[Any, Any, Any] | None:
     long_ends = np.flatnonzero(isdigit[2:] & isdigit[1:-1] & isdigit[:-2] & mark[1:]) + 2
     mark |= newline[1:]
     at = np.flatnonzero(mark)
-    value = np.concatenate((np.full(1, 255, np.uint8), number.take(at)))  # data[0]: a newline
-    whole = np.zeros(len(long_ends), dtype=np.int64)
+    # Each token and newline in order; data[0] is a newline, and one more after the
+    # last line (the next slice's first byte, or an empty line at the block's end).
+    value = np.empty(len(at) + 2, dtype=np.uint8)
+    value[0] = value[-1] = 255
+    number.take(at, out=value[1:-1])
+    newlines = np.flatnonzero(value == 255)
+    tokens = np.diff(newlines) - 1  # on each line
+    used = np.flatnonzero(tokens)  # blank lines carry no ballot
+    weight_at = newlines[used] + 1
+    weights = value[weight_at].astype(np.int64)
     if len(long_ends):
-        # Numbers of three digits or more, whole, one digit place at a time.
-        whole += digit[long_ends]
+        # Numbers of three digits or more, whole, one digit place at a time; only a
+        # weight may be one here (else the other readers).
+        whole = digit[long_ends].astype(np.int64)
         place, reach = long_ends - 1, np.arange(len(long_ends))
         for k in range(1, 10):
             whole[reach] += digit[place].astype(np.int64) * 10**k
@@ -705,8 +713,28 @@ def _token_values(np: Any, data: Any) -> tuple[Any, Any, Any] | None:
                 break
         else:
             return None  # eleven digits or more: the other readers
-    places = np.searchsorted(at, long_ends - 1) + 1  # their places among the tokens
-    return value, places, whole
+        where = np.searchsorted(at, long_ends - 1) + 1  # their places among the tokens
+        line = np.searchsorted(weight_at, where)
+        if np.any(line >= len(weight_at)) or np.any(
+            weight_at[np.minimum(line, len(used) - 1)] != where
+        ):
+            return None  # a preference of three digits: the other readers
+        weights[line] = whole
+        value[where] = 1  # not a 0: a weight's place ends a paper below anyway
+    last = value[newlines[used + 1] - 1]
+    if np.any(last[tokens[used] == 1] == 0):
+        return None  # a bare 0 spelled otherwise (" 0"): an earlier end of the ballots
+    # Preferences 1..ncand become 0-based indices (value - 1); a 0 becomes 255, a
+    # newline 254, and so does each weight's place: both end a paper.
+    prefs = value
+    prefs -= np.uint8(1)
+    prefs[weight_at] = 254
+    if np.any((prefs[:-1] == 255) & (prefs[1:] != 254)):
+        return None  # a 0 inside a line: the line reader says where
+    if np.any((prefs >= ncand) & (prefs < 254)):
+        return None  # not a candidate: the line reader says where
+    np.minimum(prefs, np.uint8(ncand), out=prefs)  # every end of a paper: ncand
+    return prefs, weight_at + 1, weights, len(newlines) - 1
 
 
 def _packed_block(
@@ -720,68 +748,39 @@ def _packed_block(
     them, each paper ending at its terminating ``0`` or its newline; weights'
     places read as ends too.  A preference repeated on a line needs no care: a
     paper reaches its second mention only once that candidate has been elected or
-    excluded, and then passes it.  Returns the ballots, the offset after the ``0``
-    line and the lines read.
+    excluded, and then passes it.  The lines are read in slices of about
+    :data:`_SLICE` bytes, each from a newline to the next slice's one, so that the
+    passes stay in cache and memory stays small.  Returns the ballots, the offset
+    after the ``0`` line and the lines read.
     """
     from counter.rules.packed import PackedBallots
 
     block_end = _plain_block(raw, pos)
     if block_end is None:
         return None
-    # From the newline before the block on: every line, the first too, follows one.
-    # Read in slices of whole lines, each from a newline to the next slice's one,
-    # so that the byte-wide passes stay in cache and memory stays small.
-    values: list[Any] = []
-    long_at: list[Any] = []
-    long_whole: list[Any] = []
-    start, offset = pos - 1, 0
+    parts: list[tuple[Any, Any, Any, int]] = []
+    start, offset, lines = pos - 1, 0, 0  # from the newline before the block
     while start < block_end:
         stop = raw.find(b"\n", min(start + _SLICE, block_end))
         stop = block_end if stop < 0 or stop >= block_end else stop
-        read = _token_values(np, np.frombuffer(raw, np.uint8, stop - start, start))
-        if read is None:
+        part = _slice_papers(np, np.frombuffer(raw, np.uint8, stop - start, start), ncand)
+        if part is None:
             return None
-        value, at, whole = read
-        values.append(value)
-        long_at.append(at + offset)
-        long_whole.append(whole)
-        offset += len(value)
+        prefs, starts, weights, newlines = part
+        starts += offset
+        parts.append((prefs, starts, weights, newlines))
+        offset += len(prefs)
+        lines += newlines
         start = stop + (stop == block_end)
-    value = np.concatenate(values)
-    del values
-    newlines = np.flatnonzero(value == 255)
-    tokens = np.diff(newlines) - 1  # on each line
-    used = np.flatnonzero(tokens)  # blank lines carry no ballot
-    if not len(used):
+    if not sum(len(p[1]) for p in parts):
         return None
-    weight_at = newlines[used] + 1
-    weights = value[weight_at].astype(np.int64)
-    where = np.concatenate(long_at)
-    if len(where):
-        # Numbers of three digits or more must be weights.
-        line = np.searchsorted(weight_at, where)
-        if np.any(line >= len(weight_at)) or np.any(
-            weight_at[np.minimum(line, len(used) - 1)] != where
-        ):
-            return None  # a preference of three digits: the other readers
-        weights[line] = np.concatenate(long_whole)
-        value[where] = 1  # not a 0: a weight's place ends a paper below anyway
-    last = value[newlines[used + 1] - 1]
-    if np.any(last[tokens[used] == 1] == 0):
-        return None  # a bare 0 spelled otherwise (" 0"): an earlier end of the ballots
-    # Preferences 1..ncand become 0-based indices (value - 1); a 0 becomes 255, a
-    # newline 254, and so does each weight's place: both end a paper.
-    prefs = value
-    prefs -= np.uint8(1)
-    prefs[weight_at] = 254
-    if np.any(prefs[:-1] == 255) and np.any((prefs[:-1] == 255) & (prefs[1:] != 254)):
-        return None  # a 0 inside a line: the line reader says where
-    if np.any((prefs >= ncand) & (prefs < 254)):
-        return None  # not a candidate: the line reader says where
-    np.minimum(prefs, np.uint8(ncand), out=prefs)  # every end of a paper: ncand
-    ballots = PackedBallots(prefs=prefs, starts=weight_at + 1, weights=weights)
+    ballots = PackedBallots(
+        prefs=np.concatenate([p[0] for p in parts]),
+        starts=np.concatenate([p[1] for p in parts]),
+        weights=np.concatenate([p[2] for p in parts]),
+    )
     end = raw.index(b"\n", block_end) + 1
-    return ballots, end, len(newlines)
+    return ballots, end, lines
 
 
 def _quote(text: str) -> str:
