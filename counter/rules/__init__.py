@@ -141,10 +141,8 @@ def count(
 def packs(rule: str) -> bool:
     """Whether ``rule`` counts a packed profile itself (:mod:`counter.rules.packed`)
     rather than unpacking it into tuples first."""
-    from counter.rules import packed
-
-    params = resolve(rule).stv
-    return params is not None and packed.supports(params)
+    params = resolve(rule).stv  # (numpy is not imported here: the reader sets it up)
+    return params is not None and params.per_paper
 
 
 def count_packed(

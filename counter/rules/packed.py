@@ -98,12 +98,7 @@ def pack(ballots: Iterable[tuple[Ranking, int]], n: int) -> PackedBallots:
 
 def supports(params: StvParams) -> bool:
     """Whether :func:`count_packed` counts ``params`` itself (else it unpacks)."""
-    return (
-        params.decimals is not None
-        and params.surplus_papers == "all"
-        and params.transfer_value == "inclusive"
-        and params.exclusion == "single"
-    )
+    return params.per_paper
 
 
 def count_packed(

@@ -87,6 +87,18 @@ class StvParams:
         if self.decimals is not None and not 0 <= self.decimals <= 18:
             raise RuleSpecError("decimals must be between 0 and 18, or exact")
 
+    @property
+    def per_paper(self) -> bool:
+        """Whether every paper's value follows from its own alone, in fixed-point units:
+        all papers of a surplus at the inclusive value, exclusions in one stage (the
+        count :mod:`counter.rules.packed` runs on arrays)."""
+        return (
+            self.decimals is not None
+            and self.surplus_papers == "all"
+            and self.transfer_value == "inclusive"
+            and self.exclusion == "single"
+        )
+
 
 @dataclass(slots=True)
 class Prepared:
