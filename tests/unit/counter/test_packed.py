@@ -334,3 +334,16 @@ def test_packed_reader_reads_alike_whatever_its_slices(
     assert int(packed.ballots.weights.max()) == 1234567890
     assert packed.unpack() == blt.parse(text)
     assert count_packed(packed, "scottish") == count(blt.parse(text), "scottish")
+
+
+@pytest.mark.parametrize("names", ["A\nB\nC\nT\n", '"A"\n"B"\n"C"\n"T"\n', "10\n20\n30\n40\n"])
+def test_a_bare_0_after_the_names_does_not_move_the_end_of_the_ballots(names: str) -> None:
+    """Trailing lines after the title holding a 0: the ballots still end at the first bare 0."""
+    text = "3 1\n2 1 2 0\n1 3 0\n0\n" + names + "0\n1 2 3 0\n0\n"
+    expected = blt.parse(text, vectorised=False)
+    assert expected.title == names.split()[-1].strip('"') and len(expected.ballots) == 2
+    if names[0] == "1":  # names of digits: the block up to the last bare 0 looks plain
+        assert blt._plain_block(text.encode(), 4) is not None
+    assert blt.parse(text, vectorised=True) == expected
+    packed = blt.parse_packed(text)
+    assert packed is None or packed.unpack() == expected
