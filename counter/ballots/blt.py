@@ -490,10 +490,13 @@ def _parse_fast(text: str) -> Profile | None:
     if block is None:
         return None
     ballots, end, lines_read = block
-    lineno += lines_read
+    return _profile(header, _names_after(text, end, header, lineno + lines_read), ballots)
+
+
+def _names_after(text: str, end: int, header: _Header, lineno: int) -> list[str]:
+    """The names and title from offset ``end`` on (line ``lineno`` ends just before)."""
     rest = text[end:].splitlines()  # the block is ASCII: byte offset = character offset
-    strings = _names(_numbered(rest, 0, lineno), header, lineno)
-    return _profile(header, strings, ballots)
+    return _names(_numbered(rest, 0, lineno), header, lineno)
 
 
 def _plain_block(raw: bytes, pos: int) -> int | None:
@@ -656,10 +659,7 @@ def parse_packed(
     if block is None:
         return None
     ballots, end, lines_read = block
-    lineno += lines_read
-    rest = text[end:].splitlines()  # the block is ASCII: byte offset = character offset
-    strings = _names(_numbered(rest, 0, lineno), header, lineno)
-    shape = _profile(header, strings, ())
+    shape = _profile(header, _names_after(text, end, header, lineno + lines_read), ())
     return PackedProfile(
         candidates=shape.candidates,
         ballots=ballots,

@@ -37,6 +37,13 @@ class Rule:
     run: RuleFunction
     stv: StvParams | None = None  # a Gregory-family rule's parameters (packed counts)
 
+    @classmethod
+    def gregory(cls, name: str, params: StvParams, run: RuleFunction) -> Rule:
+        """A rule of the Gregory family, described by its parameters."""
+        return cls(
+            name=name, title=params.title, kind="stv", decimals=params.decimals, run=run, stv=params
+        )
+
     @property
     def marks(self) -> str:
         """What the rule makes of equal (``=``) and skipped (``-``) preferences in a BLT.
@@ -62,22 +69,8 @@ RULES: dict[str, Rule] = {
     "bloc": Rule(
         name="bloc", title='Bloc vote ("vote for up to N")', kind="bloc", decimals=0, run=bloc.count
     ),
-    "scottish": Rule(
-        name="scottish",
-        title=scottish.PARAMS.title,
-        kind="stv",
-        decimals=scottish.PARAMS.decimals,
-        run=scottish.count,
-        stv=scottish.PARAMS,
-    ),
-    "ers97": Rule(
-        name="ers97",
-        title=ers97.PARAMS.title,
-        kind="stv",
-        decimals=ers97.PARAMS.decimals,
-        run=ers97.count,
-        stv=ers97.PARAMS,
-    ),
+    "scottish": Rule.gregory("scottish", scottish.PARAMS, scottish.count),
+    "ers97": Rule.gregory("ers97", ers97.PARAMS, ers97.count),
     "meek": Rule(
         name="meek",
         title=meek.PARAMS.title,
@@ -124,9 +117,7 @@ def count(
 ) -> CountResult:
     """Count ``profile`` by ``rule`` for ``seats`` (default: the profile's own)."""
     chosen = resolve(rule)
-    n_seats = seats if seats is not None else profile.seats
-    if n_seats is None:
-        raise ProfileError("the number of seats is not given")
+    n_seats = _seats(seats, profile.seats)
     # A count allocates many short-lived, acyclic objects (tree paths, parcels): the
     # cyclic collector's passes over them find nothing and cost ~15% of a large count.
     collecting = gc.isenabled()
@@ -155,14 +146,19 @@ def count_packed(
     """:func:`count` of a packed profile: the same result as ``count(profile.tuples(), ...)``."""
     from counter.rules import packed
 
-    chosen = resolve(rule)
-    params = chosen.stv
-    if params is None or not packed.supports(params):
+    params = resolve(rule).stv
+    if params is None or not params.per_paper:
         return count(profile.tuples(), rule, seats, constraints, seed)
-    n_seats = seats if seats is not None else profile.seats
-    if n_seats is None:
+    return packed.count_packed(params, profile, _seats(seats, profile.seats), constraints, seed)
+
+
+def _seats(seats: int | None, default: int | None) -> int:
+    """The seats given, else the profile's own."""
+    if seats is not None:
+        return seats
+    if default is None:
         raise ProfileError("the number of seats is not given")
-    return packed.count_packed(params, profile, n_seats, tuple(constraints), seed)
+    return default
 
 
 __all__ = [

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ballot import count as cli
+from ballot.cli import main
 from counter.ballots import blt
 from counter.ballots.profile import group
 from counter.errors import CounterError
@@ -284,20 +284,8 @@ def test_cli_counts_a_large_file_without_building_tuples(
         raise AssertionError("the packed path built the tuples")
 
     monkeypatch.setattr(blt, "parse", no_tuples)
-    assert _run(["count", str(path), "--rule", "scottish", "--json"]) == 0
+    assert main(["count", str(path), "--rule", "scottish", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == expected
-
-
-def _run(argv: list[str]) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="ballot")
-    sub = parser.add_subparsers(dest="command", required=True)
-    bench = sub.add_parser("bench")
-    cli.add_parsers(sub, bench.add_subparsers(dest="bench_command", required=True))
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
-    return code
 
 
 @pytest.mark.parametrize("bom", ["", "\ufeff"])
