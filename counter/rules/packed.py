@@ -131,9 +131,9 @@ def count_packed(
     # candidate; a paper with none is invalid (counts towards neither quota nor tallies).
     ptr = b.starts.copy()
     holder = _advance(b.prefs, ptr, _stops(standing))
-    valid_rows = holder != n
-    valid = int(b.weights[valid_rows].sum())
-    prep = Prepared(candidates=cands, rankings=[], cum=[0], valid=valid, invalid=total - valid)
+    invalid = int(b.weights[np.flatnonzero(holder == n)].sum())
+    valid = total - invalid
+    prep = Prepared(candidates=cands, rankings=[], cum=[0], valid=valid, invalid=invalid)
     lot = Lot(seed=seed, names=tuple(c.name for c in cands), profile=profile.tuples)
     state = _ArrayCount(params, prep, seats, constraints, lot)
     state.load(b.prefs, ptr, holder, b.weights)
@@ -210,7 +210,9 @@ class _ArrayCount(_Count):
 
     def first_preferences(self) -> None:
         """Scottish 45: one vote (in units) per paper to its first preference."""
-        self.credit(self.holder, self.values if self.single else self.values * self.weights)
+        votes = np.bincount(self.holder, weights=None if self.single else self.weights)
+        for c in np.flatnonzero(votes[: self.n]).tolist():
+            self.tally[c] += int(votes[c]) * self.scale
 
     def transfer_surplus(self, c: int) -> None:
         """Scottish 48: all the papers at surplus x value / total, to 5 decimals (floor)."""
