@@ -9,10 +9,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from counter.errors import CandidatesFileError, ConstraintError, CounterError
 from counter.rules.model import Candidate, Constraint, Profile
+
+if TYPE_CHECKING:
+    from counter.rules.packed import PackedProfile
 
 
 class _Refused(Exception):
@@ -106,11 +109,16 @@ def parse_min(text: str) -> Constraint:
 
 def apply_candidates_file(profile: Profile, text: str) -> Profile:
     """Attach gender and slate from CSV (header ``name,gender,slate``) by exact name."""
+    return dataclasses.replace(profile, candidates=candidate_attributes(profile.candidates, text))
+
+
+def candidate_attributes(candidates: tuple[Candidate, ...], text: str) -> tuple[Candidate, ...]:
+    """The candidates with gender and slate from CSV (header ``name,gender,slate``) by name."""
     reader = csv.DictReader(text.splitlines())
     if reader.fieldnames is None or "name" not in reader.fieldnames:
         raise CandidatesFileError("the candidates file needs a header with a 'name' column")
-    by_name = {c.name: i for i, c in enumerate(profile.candidates)}
-    updated: list[Candidate] = list(profile.candidates)
+    by_name = {c.name: i for i, c in enumerate(candidates)}
+    updated: list[Candidate] = list(candidates)
     for row in reader:
         name = (row.get("name") or "").strip()
         if name not in by_name:
@@ -121,10 +129,12 @@ def apply_candidates_file(profile: Profile, text: str) -> Profile:
             gender=(row.get("gender") or "").strip() or None,
             slate=(row.get("slate") or "").strip() or None,
         )
-    return dataclasses.replace(profile, candidates=tuple(updated))
+    return tuple(updated)
 
 
-def _check_attributes(profile: Profile, constraints: Sequence[Constraint], *, given: bool) -> None:
+def _check_attributes(
+    profile: Profile | PackedProfile, constraints: Sequence[Constraint], *, given: bool
+) -> None:
     """Refuse a minimum on an attribute no candidate has: the attributes are missing, which
     is not the same as too few seats (gender and slate come only from --candidates)."""
     for con in constraints:
@@ -144,7 +154,7 @@ def _check_attributes(profile: Profile, constraints: Sequence[Constraint], *, gi
 
 def run_count(args: argparse.Namespace) -> int:
     from counter.ballots import blt
-    from counter.rules import count, report, resolve
+    from counter.rules import count, count_packed, packs, report, resolve
 
     try:
         try:
@@ -160,7 +170,14 @@ def run_count(args: argparse.Namespace) -> int:
             ) from None
         rule = resolve(args.rule)  # how the rule reads '=', '-' and fractional weights
         reading = blt.Reading(rule=rule.name, marks=rule.marks, fractions=rule.fractions)
-        profile = blt.parse(text, reading)
+        # A large file for a rule that counts packed arrays (scottish): read into
+        # arrays, never into a tuple per ranking (counter.rules.packed); the same result.
+        packed: PackedProfile | None = None
+        if not args.min and len(text) >= blt.FAST_FROM and packs(args.rule):
+            packed = blt.parse_packed(text, reading, data=data)
+        profile: Profile | PackedProfile = (
+            packed if packed is not None else blt.parse(text, reading)
+        )
         if args.candidates:
             try:
                 raw = Path(args.candidates).read_bytes()
@@ -174,11 +191,12 @@ def run_count(args: argparse.Namespace) -> int:
                     f"at offset {exc.start}"
                 ) from None
             try:
-                profile = apply_candidates_file(profile, csv_text)
+                attributes = candidate_attributes(profile.candidates, csv_text)
             except csv.Error as exc:
                 raise _cli_error(
                     f"{args.candidates}: the candidates file cannot be read as CSV: {exc}"
                 ) from None
+            profile = dataclasses.replace(profile, candidates=attributes)
         constraints: Sequence[Constraint] = [parse_min(m) for m in args.min]
         seed: bytes | None = None
         if args.seed is not None:
@@ -196,7 +214,10 @@ def run_count(args: argparse.Namespace) -> int:
                 f"ballot count: warning: {seats} seats but {standing} candidate(s) standing: "
                 f"at most {standing} can be elected, the rest stay vacant\n"
             )
-        result = count(profile, args.rule, args.seats, constraints, seed)
+        if isinstance(profile, Profile):
+            result = count(profile, args.rule, args.seats, constraints, seed)
+        else:
+            result = count_packed(profile, args.rule, args.seats, constraints, seed)
     except CounterError as exc:
         sys.stderr.write(f"ballot count: {args.file}: {exc}\n")
         return 2

@@ -36,17 +36,19 @@ as text before parsing them; both give the same profile (a property test).
 from __future__ import annotations
 
 import gc
-import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import repeat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from counter.ballots.profile import group
 from counter.errors import BltError
 from counter.rules.model import Candidate, Profile, Ranking
+
+if TYPE_CHECKING:
+    from counter.rules.packed import PackedBallots, PackedProfile
 
 MARKS = ("refuse", "truncate", "set")
 
@@ -453,12 +455,9 @@ FAST_FROM = 1 << 16  # characters of ballots from which the numpy reader pays
 _PLAIN_BYTES = b"0123456789 \t\r\n"
 
 
-def _parse_fast(text: str) -> Profile | None:
-    """The common shape, fast: plain header lines, then a block of plain ballot lines.
-
-    ``None`` whenever anything is not plain (the line-by-line reader then reads the
-    whole file, and reports any error with its line).
-    """
+def _fast_header(text: str) -> tuple[_Header, int, int] | None:
+    """The header and withdrawn lines of the common shape: ``(header, offset of the
+    first ballot line, lines before it)``, or ``None`` if they are not plain."""
     pos, lineno = 0, 0
     header: _Header | None = None
     while True:  # the header and the withdrawn line: short plain lines
@@ -485,26 +484,70 @@ def _parse_fast(text: str) -> Profile | None:
             _add_withdrawn(header, negatives, lineno)
         except BltError:
             return None
-    if header.ncand > 62:
-        return None  # a preference's bit must fit in an int64 (repeats are found by bits)
     if not text[:pos].isascii():
         return None  # byte and character offsets would differ
-    # The reader uses no BLAS: one OpenBLAS thread spares numpy's import starting
-    # a thread per core (~0.04 s of a whole `ballot count`).  A setting made by
-    # the user wins.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return header, pos, lineno
+
+
+def _numpy() -> Any:
+    # The process sets OPENBLAS_NUM_THREADS (ballot/cli.py): the reader uses no BLAS.
     try:
         import numpy as np
     except ImportError:  # pragma: no cover - numpy is a dependency
+        return None
+    return np
+
+
+def _parse_fast(text: str) -> Profile | None:
+    """The common shape, fast: plain header lines, then a block of plain ballot lines.
+
+    ``None`` whenever anything is not plain (the line-by-line reader then reads the
+    whole file, and reports any error with its line).
+    """
+    start = _fast_header(text)
+    if start is None:
+        return None
+    header, pos, lineno = start
+    if header.ncand > 62:
+        return None  # a preference's bit must fit in an int64 (repeats are found by bits)
+    np = _numpy()
+    if np is None:  # pragma: no cover
         return None
     block = _numpy_block(np, text.encode("utf-8"), pos, header.ncand)
     if block is None:
         return None
     ballots, end, lines_read = block
-    lineno += lines_read
+    return _profile(header, _names_after(text, end, header, lineno + lines_read), ballots)
+
+
+def _names_after(text: str, end: int, header: _Header, lineno: int) -> list[str]:
+    """The names and title from offset ``end`` on (line ``lineno`` ends just before)."""
     rest = text[end:].splitlines()  # the block is ASCII: byte offset = character offset
-    strings = _names(_numbered(rest, 0, lineno), header, lineno)
-    return _profile(header, strings, ballots)
+    return _names(_numbered(rest, 0, lineno), header, lineno)
+
+
+def _plain_block(raw: bytes, pos: int) -> int | None:
+    """The end of the plain ballot lines from byte ``pos`` (the offset of the bare
+    ``0`` line that ends them), or ``None`` if there is none or a line is not plain."""
+    # The bare 0 line that ends the ballots, searched from the end (the names are
+    # short): an earlier one would be a plain line holding only a 0, which both
+    # readers refuse (the line reader then reads the file and stops at the first).
+    stop = raw.rfind(b"\n0", pos - 1)
+    while stop >= pos and raw[stop + 2 : stop + 3] != b"\n" and raw[stop + 2 : stop + 4] != b"\r\n":
+        stop = raw.rfind(b"\n0", pos - 1, stop + 1)
+    if stop < pos:
+        return None
+    block_end = stop + 1  # the block's lines, each with its newline
+    # Plain: the whole file's non-plain bytes are all outside the block (no copy of it).
+    outside = len(raw[:pos].translate(None, _PLAIN_BYTES))
+    outside += len(raw[block_end:].translate(None, _PLAIN_BYTES))
+    if len(raw.translate(None, _PLAIN_BYTES)) != outside:
+        return None  # a comment, an id, a mark, a fraction: the line reader
+    if raw.find(b"\r", pos, block_end) >= 0 and raw.count(b"\r", pos, block_end) != raw.count(
+        b"\r\n", pos, block_end
+    ):
+        return None  # a lone CR ends a line too (old Mac files): the line reader
+    return block_end
 
 
 def _numpy_block(
@@ -517,17 +560,9 @@ def _numpy_block(
     block is not plain.  Each pass is over bytes, tokens or lines, never per token
     in Python.
     """
-    stop = raw.find(b"\n0", pos - 1)  # the bare 0 line that ends the ballots
-    while stop >= 0 and raw[stop + 2 : stop + 3] != b"\n" and raw[stop + 2 : stop + 4] != b"\r\n":
-        stop = raw.find(b"\n0", stop + 2)
-    if stop < pos:
+    block_end = _plain_block(raw, pos)
+    if block_end is None:
         return None
-    block_end = stop + 1  # the block's lines, each with its newline
-    block = raw[pos:block_end]
-    if block.translate(None, _PLAIN_BYTES):
-        return None  # a comment, an id, a mark, a fraction: the line reader
-    if block.count(b"\r") != block.count(b"\r\n"):
-        return None  # a lone CR ends a line too (old Mac files): the line reader
     data = np.frombuffer(raw, dtype=np.uint8, count=block_end - pos, offset=pos)
     isdigit = (data - np.uint8(48)) < 10
     last_digit = isdigit.copy()
@@ -620,6 +655,159 @@ def _numpy_block(
 
 
 _MINUS_ONE = bytes([0, *range(255)])  # bytes.translate table: 1-based ids to 0-based
+
+
+# -- packed: the papers as arrays, never as tuples --------------------------------------
+
+
+def parse_packed(
+    text: str, reading: Reading = PLAIN, *, data: bytes | None = None
+) -> PackedProfile | None:
+    """The common shape (plain header lines, then plain ballot lines: preferences of
+    one or two digits, weights of up to ten) read into arrays for
+    :func:`counter.rules.packed.count_packed`; ``None`` for anything else (then
+    :func:`parse`).  ``data``: the UTF-8 bytes of ``text``, if at hand.
+
+    The packed profile's ``unpack`` is :func:`parse` of the same text, so whatever
+    needs the tuples (another rule, the default lot seed) gets exactly them.
+    """
+    text = text.removeprefix("\ufeff")
+    raw = text.encode("utf-8") if data is None else data.removeprefix(b"\xef\xbb\xbf")
+    start = _fast_header(text)
+    if start is None or start[0].ncand > 254:
+        return None
+    header, pos, lineno = start
+    np = _numpy()
+    if np is None:  # pragma: no cover
+        return None
+    from counter.rules.packed import PackedProfile
+
+    block = _packed_block(np, raw, pos, header.ncand)
+    if block is None:
+        return None
+    ballots, end, lines_read = block
+    shape = _profile(header, _names_after(text, end, header, lineno + lines_read), ())
+    return PackedProfile(
+        candidates=shape.candidates,
+        ballots=ballots,
+        seats=shape.seats,
+        title=shape.title,
+        unpack=lambda: parse(text, reading),
+    )
+
+
+_SLICE = 1 << 20  # bytes of ballot lines read at a time by the packed reader
+
+
+def _slice_papers(np: Any, data: Any, ncand: int) -> tuple[Any, Any, Any, int] | None:
+    """The papers of whole lines ``data`` (from a newline on, to just before the next):
+    ``(prefs, starts, weights, newlines)`` as in :class:`PackedBallots`, and how many
+    newlines ``data`` holds; ``None`` if the lines are not the packed reader's shape."""
+    digit = data - np.uint8(48)  # a digit's value; any other byte wraps to 10 or more
+    isdigit = digit < 10
+    # Byte by byte: at a token's last digit, the value of its last two digits (tens
+    # from the byte before); at a newline 255.  Then one gather at those places.
+    # (Plain ufuncs only: ``where`` and masked assignment are ten times slower here.)
+    newline = data == 10
+    number = isdigit[:-1] * np.uint8(10)
+    number *= digit[:-1]
+    number += digit[1:]
+    number |= newline[1:].view(np.uint8) * np.uint8(255)  # number[i]: byte i + 1
+    mark = isdigit[1:] & ~np.append(isdigit[2:], False)  # the last digit of each token
+    long_ends = np.flatnonzero(isdigit[2:] & isdigit[1:-1] & isdigit[:-2] & mark[1:]) + 2
+    mark |= newline[1:]
+    at = np.flatnonzero(mark)
+    # Each token and newline in order; data[0] is a newline, and one more after the
+    # last line (the next slice's first byte, or an empty line at the block's end).
+    value = np.empty(len(at) + 2, dtype=np.uint8)
+    value[0] = value[-1] = 255
+    number.take(at, out=value[1:-1])
+    newlines = np.flatnonzero(value == 255)
+    tokens = np.diff(newlines) - 1  # on each line
+    used = np.flatnonzero(tokens)  # blank lines carry no ballot
+    weight_at = newlines[used] + 1
+    weights = value[weight_at].astype(np.int64)
+    if len(long_ends):
+        # Numbers of three digits or more, whole, one digit place at a time; only a
+        # weight may be one here (else the other readers).
+        whole = digit[long_ends].astype(np.int64)
+        place, reach = long_ends - 1, np.arange(len(long_ends))
+        for k in range(1, 10):
+            whole[reach] += digit[place].astype(np.int64) * 10**k
+            going = isdigit[place - 1]
+            reach, place = reach[going], place[going] - 1
+            if not len(reach):
+                break
+        else:
+            return None  # eleven digits or more: the other readers
+        where = np.searchsorted(at, long_ends - 1) + 1  # their places among the tokens
+        line = np.searchsorted(weight_at, where)
+        if np.any(line >= len(weight_at)) or np.any(
+            weight_at[np.minimum(line, len(used) - 1)] != where
+        ):
+            return None  # a preference of three digits: the other readers
+        weights[line] = whole
+        value[where] = 1  # not a 0: a weight's place ends a paper below anyway
+    last = value[newlines[used + 1] - 1]
+    if np.any(last[tokens[used] == 1] == 0):
+        return None  # a bare 0 spelled otherwise (" 0"): an earlier end of the ballots
+    # Preferences 1..ncand become 0-based indices (value - 1); a 0 becomes 255, a
+    # newline 254, and so does each weight's place: both end a paper.
+    prefs = value
+    prefs -= np.uint8(1)
+    prefs[weight_at] = 254
+    if np.any((prefs[:-1] == 255) & (prefs[1:] != 254)):
+        return None  # a 0 inside a line: the line reader says where
+    if np.any((prefs >= ncand) & (prefs < 254)):
+        return None  # not a candidate: the line reader says where
+    np.minimum(prefs, np.uint8(ncand), out=prefs)  # every end of a paper: ncand
+    return prefs, weight_at + 1, weights, len(newlines) - 1
+
+
+def _packed_block(
+    np: Any, raw: bytes, pos: int, ncand: int
+) -> tuple[PackedBallots, int, int] | None:
+    """The plain ballot lines of ``raw`` from byte ``pos`` as :class:`PackedBallots`.
+
+    A few byte-wide passes find each token's last digit and each newline, and one
+    gather reads their values (two digits; a longer number, which only a weight may
+    be here, is read apart).  The papers' preferences stay where the lines put
+    them, each paper ending at its terminating ``0`` or its newline; weights'
+    places read as ends too.  A preference repeated on a line needs no care: a
+    paper reaches its second mention only once that candidate has been elected or
+    excluded, and then passes it.  The lines are read in slices of about
+    :data:`_SLICE` bytes, each from a newline to the next slice's one, so that the
+    passes stay in cache and memory stays small.  Returns the ballots, the offset
+    after the ``0`` line and the lines read.
+    """
+    from counter.rules.packed import PackedBallots
+
+    block_end = _plain_block(raw, pos)
+    if block_end is None:
+        return None
+    parts: list[tuple[Any, Any, Any, int]] = []
+    start, offset, lines = pos - 1, 0, 0  # from the newline before the block
+    while start < block_end:
+        stop = raw.find(b"\n", min(start + _SLICE, block_end))
+        stop = block_end if stop < 0 or stop >= block_end else stop
+        part = _slice_papers(np, np.frombuffer(raw, np.uint8, stop - start, start), ncand)
+        if part is None:
+            return None
+        prefs, starts, weights, newlines = part
+        starts += offset
+        parts.append((prefs, starts, weights, newlines))
+        offset += len(prefs)
+        lines += newlines
+        start = stop + (stop == block_end)
+    if not sum(len(p[1]) for p in parts):
+        return None
+    ballots = PackedBallots(
+        prefs=np.concatenate([p[0] for p in parts]),
+        starts=np.concatenate([p[1] for p in parts]),
+        weights=np.concatenate([p[2] for p in parts]),
+    )
+    end = raw.index(b"\n", block_end) + 1
+    return ballots, end, lines
 
 
 def _quote(text: str) -> str:

@@ -15,11 +15,15 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from counter.errors import ProfileError, UnknownRule
 from counter.rules import bloc, custom, ers97, meek, scottish
 from counter.rules.model import Candidate, Constraint, CountResult, Profile
+from counter.rules.stv import StvParams
+
+if TYPE_CHECKING:
+    from counter.rules.packed import PackedProfile
 
 RuleFunction = Callable[[Profile, int, Sequence[Constraint], bytes | None], CountResult]
 
@@ -33,6 +37,14 @@ class Rule:
     kind: str  # "stv" or "bloc"
     decimals: int | None
     run: RuleFunction
+    stv: StvParams | None = None  # a Gregory-family rule's parameters (packed counts)
+
+    @classmethod
+    def gregory(cls, name: str, params: StvParams, run: RuleFunction) -> Rule:
+        """A rule of the Gregory family, described by its parameters."""
+        return cls(
+            name=name, title=params.title, kind="stv", decimals=params.decimals, run=run, stv=params
+        )
 
     @property
     def marks(self) -> str:
@@ -72,6 +84,8 @@ _RUN: dict[str, RuleFunction] = {
     "meek": meek.count,
     "exact-droop": custom.count,
 }
+# The Gregory-family rules' parameters (a packed count needs them).
+_GREGORY: dict[str, StvParams] = {"scottish": scottish.PARAMS, "ers97": ers97.PARAMS}
 if {r["name"] for r in CATALOGUE["rules"]} != set(_RUN):  # pragma: no cover - a packaging error
     raise RuntimeError("schemas/rules.json and counter.rules name different rules")
 
@@ -82,6 +96,7 @@ RULES: dict[str, Rule] = {
         kind=r["kind"],
         decimals=r["decimals"],
         run=_RUN[r["name"]],
+        stv=_GREGORY.get(r["name"]),
     )
     for r in CATALOGUE["rules"]
 }
@@ -96,7 +111,12 @@ def resolve(name: str) -> Rule:
         params = spec.stv or spec.meek
         assert params is not None
         return Rule(
-            name=spec.spec, title=params.title, kind="stv", decimals=params.decimals, run=spec.count
+            name=spec.spec,
+            title=params.title,
+            kind="stv",
+            decimals=params.decimals,
+            run=spec.count,
+            stv=spec.stv,
         )
     known = ", ".join([*RULES, "custom:key=value,..."])
     raise UnknownRule(f"unknown rule {name!r}; known: {known}")
@@ -111,9 +131,7 @@ def count(
 ) -> CountResult:
     """Count ``profile`` by ``rule`` for ``seats`` (default: the profile's own)."""
     chosen = resolve(rule)
-    n_seats = seats if seats is not None else profile.seats
-    if n_seats is None:
-        raise ProfileError("the number of seats is not given")
+    n_seats = _seats(seats, profile.seats)
     # A count allocates many short-lived, acyclic objects (tree paths, parcels): the
     # cyclic collector's passes over them find nothing and cost ~15% of a large count.
     collecting = gc.isenabled()
@@ -125,4 +143,47 @@ def count(
             gc.enable()
 
 
-__all__ = ["RULES", "Candidate", "Constraint", "CountResult", "Profile", "Rule", "count", "resolve"]
+def packs(rule: str) -> bool:
+    """Whether ``rule`` counts a packed profile itself (:mod:`counter.rules.packed`)
+    rather than unpacking it into tuples first."""
+    params = resolve(rule).stv  # (numpy is not imported here: the reader sets it up)
+    return params is not None and params.per_paper
+
+
+def count_packed(
+    profile: PackedProfile,
+    rule: str,
+    seats: int | None = None,
+    constraints: Sequence[Constraint] = (),
+    seed: bytes | None = None,
+) -> CountResult:
+    """:func:`count` of a packed profile: the same result as ``count(profile.tuples(), ...)``."""
+    from counter.rules import packed
+
+    params = resolve(rule).stv
+    if params is None or not params.per_paper:
+        return count(profile.tuples(), rule, seats, constraints, seed)
+    return packed.count_packed(params, profile, _seats(seats, profile.seats), constraints, seed)
+
+
+def _seats(seats: int | None, default: int | None) -> int:
+    """The seats given, else the profile's own."""
+    if seats is not None:
+        return seats
+    if default is None:
+        raise ProfileError("the number of seats is not given")
+    return default
+
+
+__all__ = [
+    "RULES",
+    "Candidate",
+    "Constraint",
+    "CountResult",
+    "Profile",
+    "Rule",
+    "count",
+    "count_packed",
+    "packs",
+    "resolve",
+]

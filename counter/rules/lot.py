@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from counter.rules.model import Profile, Ranking
 
@@ -47,13 +47,18 @@ class Lot:
 
     With no seed given, the default seed is derived from ``profile`` the first
     time a lot is drawn (hashing a large profile is not free, and most counts
-    never draw).
+    never draw).  ``profile`` may be a function that builds it (a count on packed
+    arrays builds the tuples only if a lot is drawn).
     """
 
     __slots__ = ("_profile", "_seed", "names")
 
     def __init__(
-        self, *, seed: bytes | None, names: tuple[str, ...], profile: Profile | None = None
+        self,
+        *,
+        seed: bytes | None,
+        names: tuple[str, ...],
+        profile: Profile | Callable[[], Profile] | None = None,
     ) -> None:
         if seed is None and profile is None:
             raise ValueError("a lot needs a seed or a profile to derive one from")
@@ -65,7 +70,8 @@ class Lot:
     def seed(self) -> bytes:
         if self._seed is None:
             assert self._profile is not None
-            self._seed = default_seed(self._profile)
+            profile = self._profile if isinstance(self._profile, Profile) else self._profile()
+            self._seed = default_seed(profile)
         return self._seed
 
     def known_seed(self) -> str:

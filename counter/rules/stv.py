@@ -87,6 +87,18 @@ class StvParams:
         if self.decimals is not None and not 0 <= self.decimals <= 18:
             raise RuleSpecError("decimals must be between 0 and 18, or exact")
 
+    @property
+    def per_paper(self) -> bool:
+        """Whether every paper's value follows from its own alone, in fixed-point units:
+        all papers of a surplus at the inclusive value, exclusions in one stage (the
+        count :mod:`counter.rules.packed` runs on arrays)."""
+        return (
+            self.decimals is not None
+            and self.surplus_papers == "all"
+            and self.transfer_value == "inclusive"
+            and self.exclusion == "single"
+        )
+
 
 @dataclass(slots=True)
 class Prepared:
@@ -605,10 +617,14 @@ class _Count:
 
     # -- the count ----------------------------------------------------------------
 
+    def first_preferences(self) -> None:
+        """Scottish 45; ERS97 5.1: each paper to its first continuing preference."""
+        self.place(self.destinations(0, 0, len(self.rank)), self.scale, 0)
+
     def run(self) -> None:
         # Scottish 45; ERS97 5.1: first preferences.
         self.begin_round()
-        self.place(self.destinations(0, 0, len(self.rank)), self.scale, 0)
+        self.first_preferences()
         if self.prep.valid == 0:
             # docs/counting.md, "Empty contests": no valid ballot (or no candidate standing):
             # no one is elected, not even by lot, and every seat stays vacant.

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from counter.ballots import blt
-from counter.rules import count
+from counter.rules import count, count_packed
 from counter.rules.model import CountResult
 
 DATA = Path(
@@ -155,3 +155,12 @@ def test_both_blt_readers_read_every_ward_alike() -> None:
     for entry in manifest:
         text = (DATA / entry["id"] / "ballots.blt").read_text(encoding="utf-8")
         assert blt.parse(text, vectorised=True) == blt.parse(text, vectorised=False), entry["id"]
+
+
+def test_packed_reader_and_count_give_the_same_result_in_all_300_wards(wards: list[Ward]) -> None:
+    """Every ward read into arrays and counted there (the large-file path): the same result."""
+    for ward in wards:
+        text = (DATA / ward.entry["id"] / "ballots.blt").read_text(encoding="utf-8")
+        packed = blt.parse_packed(text)
+        assert packed is not None, ward.entry["id"]
+        assert count_packed(packed, "scottish") == ward.result, ward.entry["id"]
