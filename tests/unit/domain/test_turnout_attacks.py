@@ -85,6 +85,20 @@ def moves(found: Sequence[Sequence[Mapping[Cell, int]]], cell: Cell, i: int, j: 
     return {w[j][cell] - w[i][cell] for w in found}
 
 
+ROTATING: tuple[int, dict[Cell, int], list[dict[Cell, int]]] = (
+    3,
+    {("x",): 10, ("g",): 8, ("y",): 9, ("e",): 30},
+    [
+        {("x",): 1, ("g",): 3, ("y",): 2, ("e",): 10},
+        {("x",): 1, ("g",): 3, ("y",): 5, ("e",): 10},
+        {("x",): 3, ("g",): 4, ("y",): 5, ("e",): 10},
+    ],
+)
+"""t, a roll of four regions and three scheduled snapshots, all published: ``x`` and ``y`` are
+small at the first, so ``g`` is shown; ``y`` grows out of the pool at the second, so ``x`` pulls
+``g`` (smaller than ``y``) in; nothing is small at the third."""
+
+
 # --- beyond the stated limits: one dimension, nothing known of anyone's vote ---------------------
 
 
@@ -115,13 +129,7 @@ def test_one_report_does_not_fix_a_one_member_region() -> None:
 def test_a_group_shown_then_pooled_then_shown_moves_by_zero_or_t() -> None:
     """Every group shown in two published reports, consecutive or not, moved by 0 or at least
     ``t`` between them."""
-    t = 3
-    cells = {("x",): 10, ("g",): 8, ("y",): 9, ("e",): 30}
-    stretches = [
-        {("x",): 1, ("g",): 3, ("y",): 2, ("e",): 10},
-        {("x",): 1, ("g",): 3, ("y",): 5, ("e",): 10},
-        {("x",): 3, ("g",): 4, ("y",): 5, ("e",): 10},
-    ]
+    t, cells, stretches = ROTATING
     reports = published(cells, stretches, ["region"], t)
     assert [r["by"]["region"]["g"] for r in reports] == [3, None, 4]  # all three published
     for a, b in itertools.combinations(reports, 2):
@@ -139,13 +147,7 @@ def test_a_group_shown_then_pooled_then_shown_moves_by_zero_or_t() -> None:
 def test_later_reports_do_not_fix_an_earlier_null_group() -> None:
     """A group null in a published report keeps its count hidden, whatever later reports show:
     the observer cannot say that fewer than ``t`` (but some) of ``x`` had voted by report 1."""
-    t = 3
-    cells = {("x",): 10, ("g",): 8, ("y",): 9, ("e",): 30}
-    stretches = [
-        {("x",): 1, ("g",): 3, ("y",): 2, ("e",): 10},
-        {("x",): 1, ("g",): 3, ("y",): 5, ("e",): 10},
-        {("x",): 3, ("g",): 4, ("y",): 5, ("e",): 10},
-    ]
+    t, cells, stretches = ROTATING
     reports = published(cells, stretches, ["region"], t)
     assert reports[0]["by"]["region"]["x"] is None
     found = worlds(cells, reports, ["region"], t)
