@@ -717,6 +717,9 @@ def _slice_papers(np: Any, data: Any, ncand: int) -> tuple[Any, Any, Any, int] |
     long_ends = np.flatnonzero(isdigit[2:] & isdigit[1:-1] & isdigit[:-2] & mark[1:]) + 2
     mark |= newline[1:]
     at = np.flatnonzero(mark)
+    # A token of two digits that starts with a 0 ("05", "00"): the line reader refuses
+    # it as a preference where it is too long or 0; a weight may be one (see below).
+    leading = np.flatnonzero((data.take(at) == 48) & isdigit.take(at + 1) & ~isdigit.take(at - 1))
     # Each token and newline in order; data[0] is a newline, and one more after the
     # last line (the next slice's first byte, or an empty line at the block's end).
     value = np.empty(len(at) + 2, dtype=np.uint8)
@@ -727,6 +730,8 @@ def _slice_papers(np: Any, data: Any, ncand: int) -> tuple[Any, Any, Any, int] |
     used = np.flatnonzero(tokens)  # blank lines carry no ballot
     weight_at = newlines[used] + 1
     weights = value[weight_at].astype(np.int64)
+    if len(leading) and not np.isin(leading + 1, weight_at).all():
+        return None  # a preference with a leading 0: the line reader says what it is
     if len(long_ends):
         # Numbers of three digits or more, whole, one digit place at a time; only a
         # weight may be one here (else the other readers).
