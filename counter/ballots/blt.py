@@ -576,13 +576,16 @@ def _numpy_block(
     values = (data[ends] - np.uint8(48)).astype(np.int32)
     at = np.flatnonzero(isdigit[ends - 1])  # tokens of two digits or more
     where = ends[at] - 1
+    leading: list[Any] = []  # tokens of two digits or more that start with a 0
     for k in range(1, 10):
         if not len(at):
             break
         if k == 9:
             return None  # a number of ten digits or more
         values[at] += (data[where] - np.uint8(48)).astype(np.int32) * np.int32(10**k)
-        longer = np.flatnonzero(isdigit[where - 1])
+        going = isdigit[where - 1]
+        leading.append(at[~going & (data[where] == 48)])
+        longer = np.flatnonzero(going)
         at, where = at[longer], where[longer] - 1
     del isdigit
     # Lines: how many tokens each holds; blank lines carry no ballot.
@@ -592,6 +595,9 @@ def _numpy_block(
     used = np.flatnonzero(per_line)
     per_line = per_line[used]
     first = (upto[used] - per_line).astype(np.int64)
+    lead = np.concatenate(leading) if leading else ends[:0]
+    if len(lead) and not np.isin(lead, first).all():
+        return None  # a preference with a leading 0 ("05", "00"): the line reader
     weights = values[first]
     last = values[first + per_line - 1]
     if np.any(last[per_line == 1] == 0):
