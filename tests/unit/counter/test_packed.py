@@ -356,3 +356,13 @@ def test_a_two_digit_preference_with_a_leading_0_is_read_as_parse_reads_it(
 
 def _parse_and_count(text: str, seed: bytes | None) -> object:
     return count(blt.parse(text), "scottish", None, (), seed)
+
+
+def test_weights_summing_past_int64_are_counted_by_the_bundle_engine() -> None:
+    """Weights whose int64 sum wraps (2**62 + 2**62 + 3): the bundle engine's result, not a
+    negative poll."""
+    candidates = tuple(Candidate(id=str(i + 1), name=f"C{i + 1}") for i in range(3))
+    raw: Raw = [((0, 1), 2**62), ((1, 2), 2**62), ((2,), 3)]
+    packed = _packed(candidates, raw)
+    expected = _outcome(count_stv, scottish.PARAMS, packed.unpack(), 1, (), None)
+    assert _outcome(_count_packed, scottish.PARAMS, packed, 1, None) == expected
