@@ -576,13 +576,16 @@ def _numpy_block(
     values = (data[ends] - np.uint8(48)).astype(np.int32)
     at = np.flatnonzero(isdigit[ends - 1])  # tokens of two digits or more
     where = ends[at] - 1
+    leading: list[Any] = []  # tokens of two digits or more that start with a 0
     for k in range(1, 10):
         if not len(at):
             break
         if k == 9:
             return None  # a number of ten digits or more
         values[at] += (data[where] - np.uint8(48)).astype(np.int32) * np.int32(10**k)
-        longer = np.flatnonzero(isdigit[where - 1])
+        going = isdigit[where - 1]
+        leading.append(at[~going & (data[where] == 48)])
+        longer = np.flatnonzero(going)
         at, where = at[longer], where[longer] - 1
     del isdigit
     # Lines: how many tokens each holds; blank lines carry no ballot.
@@ -592,6 +595,9 @@ def _numpy_block(
     used = np.flatnonzero(per_line)
     per_line = per_line[used]
     first = (upto[used] - per_line).astype(np.int64)
+    lead = np.concatenate(leading) if leading else ends[:0]
+    if len(lead) and not np.isin(lead, first).all():
+        return None  # a preference with a leading 0 ("05", "00"): the line reader
     weights = values[first]
     last = values[first + per_line - 1]
     if np.any(last[per_line == 1] == 0):
@@ -717,6 +723,9 @@ def _slice_papers(np: Any, data: Any, ncand: int) -> tuple[Any, Any, Any, int] |
     long_ends = np.flatnonzero(isdigit[2:] & isdigit[1:-1] & isdigit[:-2] & mark[1:]) + 2
     mark |= newline[1:]
     at = np.flatnonzero(mark)
+    # A token of two digits that starts with a 0 ("05", "00"): the line reader refuses
+    # it as a preference where it is too long or 0; a weight may be one (see below).
+    leading = np.flatnonzero((data.take(at) == 48) & isdigit.take(at + 1) & ~isdigit.take(at - 1))
     # Each token and newline in order; data[0] is a newline, and one more after the
     # last line (the next slice's first byte, or an empty line at the block's end).
     value = np.empty(len(at) + 2, dtype=np.uint8)
@@ -727,6 +736,8 @@ def _slice_papers(np: Any, data: Any, ncand: int) -> tuple[Any, Any, Any, int] |
     used = np.flatnonzero(tokens)  # blank lines carry no ballot
     weight_at = newlines[used] + 1
     weights = value[weight_at].astype(np.int64)
+    if len(leading) and not np.isin(leading + 1, weight_at).all():
+        return None  # a preference with a leading 0: the line reader says what it is
     if len(long_ends):
         # Numbers of three digits or more, whole, one digit place at a time; only a
         # weight may be one here (else the other readers).

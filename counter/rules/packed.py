@@ -114,7 +114,11 @@ def count_packed(
     n = len(cands)
     b = profile.ballots
     scale = 10 ** (params.decimals or 0)
-    total = int(b.weights.sum()) if len(b.weights) else 0
+    w = b.weights
+    if len(w) and int(w.max()) >= (1 << 63) // len(w):
+        total = sum(w.tolist())  # an int64 sum could wrap: Python's integers
+    else:
+        total = int(w.sum()) if len(w) else 0
     if (
         not supports(params)
         or constraints

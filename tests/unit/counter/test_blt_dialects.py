@@ -301,3 +301,15 @@ def _read_either(text: str, *, vectorised: bool) -> object:
         return blt.parse(text, vectorised=vectorised)
     except BltError as exc:
         return ("refused", str(exc))
+
+
+@pytest.mark.parametrize(
+    ("ncand", "line"),
+    [(9, "3 1 05 0"), (9, "3 1 2 00"), (12, "3 1 2 00"), (12, "3 00 1 0"), (40, "3 07 1 0")],
+)
+def test_a_preference_with_a_leading_0_is_read_alike_by_both_readers(ncand: int, line: str) -> None:
+    """'05' among fewer than 10 candidates, '00' anywhere: refused by the line reader, so by the
+    vectorised one too (a large file used to be counted where a small one was refused)."""
+    names = "".join(f"C{i}\n" for i in range(ncand))
+    text = f"{ncand} 1\n{line}\n007 2 1 0\n0\n{names}T\n"
+    assert _read_either(text, vectorised=True) == _read_either(text, vectorised=False)

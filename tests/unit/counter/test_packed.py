@@ -335,3 +335,34 @@ def test_a_bare_0_after_the_names_does_not_move_the_end_of_the_ballots(names: st
     assert blt.parse(text, vectorised=True) == expected
     packed = blt.parse_packed(text)
     assert packed is None or packed.unpack() == expected
+
+
+@pytest.mark.parametrize("ncand", [9, 70])
+@pytest.mark.parametrize("token", ["00", "05"])
+def test_a_two_digit_preference_with_a_leading_0_is_read_as_parse_reads_it(
+    ncand: int, token: str
+) -> None:
+    """'00' ending a line, or '05': the packed reader counts as parse reads the file (which
+    refuses '00', and '05' among fewer than 10 candidates), with a seed given or not."""
+    names = "".join(f'"C{i}"\n' for i in range(ncand))
+    text = f'{ncand} 2\n3 1 2 {token}\n2 2 1 0\n1 3 0\n0\n{names}"T"\n'
+    packed = blt.parse_packed(text)
+    for seed in (None, b"\x05" * 32):
+        expected = _outcome(_parse_and_count, text, seed)
+        assert packed is None or _outcome(count_packed, packed, "scottish", None, (), seed) == (
+            expected
+        )
+
+
+def _parse_and_count(text: str, seed: bytes | None) -> object:
+    return count(blt.parse(text), "scottish", None, (), seed)
+
+
+def test_weights_summing_past_int64_are_counted_by_the_bundle_engine() -> None:
+    """Weights whose int64 sum wraps (2**62 + 2**62 + 3): the bundle engine's result, not a
+    negative poll."""
+    candidates = tuple(Candidate(id=str(i + 1), name=f"C{i + 1}") for i in range(3))
+    raw: Raw = [((0, 1), 2**62), ((1, 2), 2**62), ((2,), 3)]
+    packed = _packed(candidates, raw)
+    expected = _outcome(count_stv, scottish.PARAMS, packed.unpack(), 1, (), None)
+    assert _outcome(_count_packed, scottish.PARAMS, packed, 1, None) == expected
