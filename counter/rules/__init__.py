@@ -11,14 +11,13 @@ lot is actually drawn).
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from counter.errors import ProfileError, UnknownRule
 from counter.rules import bloc, custom, ers97, meek, scottish
+from counter.rules.catalogue import CATALOGUE
 from counter.rules.model import Candidate, Constraint, CountResult, Profile
 from counter.rules.stv import StvParams
 
@@ -66,15 +65,6 @@ class Rule:
         """
         return self.kind == "stv" and self.decimals is None
 
-
-def _catalogue() -> dict[str, Any]:
-    """``schemas/rules.json``: the names, kinds, titles and precisions of the rules, which the
-    ledger reads too (``ledger.domain.rules``) to check a definition's rule."""
-    data: dict[str, Any] = json.loads(resources.files("schemas").joinpath("rules.json").read_text())
-    return data
-
-
-CATALOGUE = _catalogue()
 
 # The explicit registry: each rule the catalogue names, and the function that counts by it.
 _RUN: dict[str, RuleFunction] = {

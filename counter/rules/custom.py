@@ -24,13 +24,12 @@ exceeding the quota.  Defaults of any key left out are those of ``exact-droop``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 
 from counter.errors import RuleSpecError
+from counter.rules.catalogue import CATALOGUE
 from counter.rules.meek import MeekParams, count_meek
 from counter.rules.model import Constraint, CountResult, Profile
 from counter.rules.stv import StvParams, count_stv
@@ -38,10 +37,7 @@ from counter.rules.stv import StvParams, count_stv
 _DIGITS = re.compile(r"[0-9]+")  # ASCII digits only: "²".isdigit() is true
 
 DEFAULTS: dict[str, str] = {
-    key: str(option["default"])
-    for key, option in json.loads(resources.files("schemas").joinpath("rules.json").read_text())[
-        "custom"
-    ]["options"].items()
+    key: str(option["default"]) for key, option in CATALOGUE["custom"]["options"].items()
 }
 """Each option's default, from the rule catalogue ``schemas/rules.json`` (``custom.options``)."""
 
