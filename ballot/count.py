@@ -152,22 +152,26 @@ def _check_attributes(
         )
 
 
+def _read_utf8(path: str) -> tuple[bytes, str]:
+    """The bytes of the file at ``path`` and their UTF-8 text, or a clear refusal."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise _cli_error(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return data, data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _cli_error(
+            f"{path}: expected UTF-8 text, found byte 0x{data[exc.start]:02X} at offset {exc.start}"
+        ) from None
+
+
 def run_count(args: argparse.Namespace) -> int:
     from counter.ballots import blt
     from counter.rules import count, count_packed, packs, report, resolve
 
     try:
-        try:
-            data = Path(args.file).read_bytes()
-        except OSError as exc:
-            raise _cli_error(f"cannot read {args.file}: {exc.strerror or exc}") from None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _cli_error(
-                f"{args.file}: expected UTF-8 text, found byte 0x{data[exc.start]:02X} "
-                f"at offset {exc.start}"
-            ) from None
+        data, text = _read_utf8(args.file)
         rule = resolve(args.rule)  # how the rule reads '=', '-' and fractional weights
         reading = blt.Reading(rule=rule.name, marks=rule.marks, fractions=rule.fractions)
         # A large file for a rule that counts packed arrays (scottish): read into
@@ -179,17 +183,7 @@ def run_count(args: argparse.Namespace) -> int:
             packed if packed is not None else blt.parse(text, reading)
         )
         if args.candidates:
-            try:
-                raw = Path(args.candidates).read_bytes()
-            except OSError as exc:
-                raise _cli_error(f"cannot read {args.candidates}: {exc.strerror or exc}") from None
-            try:
-                csv_text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise _cli_error(
-                    f"{args.candidates}: expected UTF-8 text, found byte 0x{raw[exc.start]:02X} "
-                    f"at offset {exc.start}"
-                ) from None
+            _, csv_text = _read_utf8(args.candidates)
             try:
                 attributes = candidate_attributes(profile.candidates, csv_text)
             except csv.Error as exc:
