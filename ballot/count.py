@@ -107,11 +107,6 @@ def parse_min(text: str) -> Constraint:
     return Constraint(attribute=attr.strip(), value=value.strip(), minimum=minimum)
 
 
-def apply_candidates_file(profile: Profile, text: str) -> Profile:
-    """Attach gender and slate from CSV (header ``name,gender,slate``) by exact name."""
-    return dataclasses.replace(profile, candidates=candidate_attributes(profile.candidates, text))
-
-
 def candidate_attributes(candidates: tuple[Candidate, ...], text: str) -> tuple[Candidate, ...]:
     """The candidates with gender and slate from CSV (header ``name,gender,slate``) by name."""
     reader = csv.DictReader(text.splitlines())
