@@ -38,13 +38,6 @@ class Rule:
     run: RuleFunction
     stv: StvParams | None = None  # a Gregory-family rule's parameters (packed counts)
 
-    @classmethod
-    def gregory(cls, name: str, params: StvParams, run: RuleFunction) -> Rule:
-        """A rule of the Gregory family, described by its parameters."""
-        return cls(
-            name=name, title=params.title, kind="stv", decimals=params.decimals, run=run, stv=params
-        )
-
     @property
     def marks(self) -> str:
         """What the rule makes of equal (``=``) and skipped (``-``) preferences in a BLT.
