@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+AXE := tests/browser-deps/node_modules/axe-core/axe.min.js
 
 .PHONY: demo test lint bench clean
 
@@ -15,7 +16,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/ballot demo
 
-test: $(STAMP)
+$(AXE): tests/browser-deps/package.json tests/browser-deps/package-lock.json
+	npm ci --prefix tests/browser-deps --no-audit --no-fund --silent
+	touch $(AXE)
+
+test: $(STAMP) $(AXE)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -71,6 +71,7 @@ def chromium() -> Iterator[WebDriver]:
         session = webdriver.Chrome(service=Service(driver), options=options)
         try:
             session.set_page_load_timeout(TIMEOUT)
+            session.set_script_timeout(TIMEOUT)
             yield session
         finally:
             session.quit()
@@ -94,3 +95,30 @@ def full_page_screenshot(session: WebDriver, path: Path) -> Path:
     )
     path.write_bytes(base64.b64decode(shot["data"]))
     return path
+
+
+AXE = Path(__file__).parents[1] / "browser-deps" / "node_modules" / "axe-core" / "axe.min.js"
+"""axe-core from the npm registry (tests/browser-deps/package.json; `make test` installs it)."""
+
+
+def axe_violations(session: WebDriver) -> list[dict[str, object]]:
+    """Run axe-core (WCAG 2.x A and AA rules) on the page ``session`` shows; its violations,
+    each with its rule id, impact, help text and the selectors of the nodes at fault. The test
+    fails (never skips) when axe-core is not installed."""
+    if not AXE.exists():
+        pytest.fail(
+            f"axe-core is missing ({AXE}): run `npm ci --prefix tests/browser-deps` "
+            "(`make test` does so)",
+            pytrace=False,
+        )
+    session.execute_script(AXE.read_text(encoding="utf-8"))
+    result = session.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})"
+        ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.map(n => n.target.join(' '))}))))"
+        ".catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));"
+    )
+    assert isinstance(result, list)
+    return result
