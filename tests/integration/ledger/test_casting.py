@@ -15,10 +15,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from ledger.format import merkle
+from ledger.format.acceptance import AcceptanceReceipt, event_hash, verify_acceptance
 from ledger.format.chain import GENESIS, chain_next
 from ledger.format.checkpoint import open_checkpoint
 from ledger.format.entry import parse_entry
-from ledger.format.acceptance import AcceptanceReceipt, event_hash, verify_acceptance
 from ledger.format.keys import Keyring
 from ledger.http.app import LEDGER, create_app
 from ledger.service.base import Notifier
@@ -231,8 +231,8 @@ async def test_long_poll_and_sse_feed_wake_on_append(
     client: AppClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A long-poll and an SSE stream both deliver a new entry as soon as a release round
-    commits it (not at acceptance): woken by the append itself (the 1 s polling fallback is taken away), whatever the machine's
-    speed."""
+    commits it (not at acceptance): woken by the append itself (the 1 s polling fallback is
+    taken away), whatever the machine's speed."""
     waits: list[asyncio.Event] = []
 
     async def woken_only_by_an_append(_: Notifier, event: asyncio.Event, seconds: float) -> None:
