@@ -678,9 +678,8 @@
     const results = [];
     for (const task of tasks) results.push(await run(api, task));
     results.forEach((r, n) => list.append(render(r, n)));
-    const heading = results.length === 1 ? TITLES[results[0].outcome] : "Results";
-    $("results-title").textContent = heading;
-    document.title = `${heading}: ${TITLE}`;
+    $("results-title").textContent = results.length === 1 ? "Result" : `Results: ${results.length} receipts`;
+    document.title = `${results.map((r) => TITLES[r.outcome]).join("; ")}: ${TITLE}`;
     $("results").hidden = false;
     $("status").textContent = "Check finished: " + results.map((r) => TITLES[r.outcome]).join("; ") + ".";
     button.disabled = false;
@@ -696,13 +695,16 @@
       if (r.status !== 200 || !r.body || !Array.isArray(r.body.elections)) return;
       const options = r.body.elections.map((e) => el("option", { value: e.election }));
       $("elections").replaceChildren(...options);
-      if (!$("election").value && r.body.elections.length === 1) $("election").value = r.body.elections[0].election;
+      const box = $("election");
+      if (!box.value && document.activeElement !== box && r.body.elections.length === 1) {
+        box.value = r.body.elections[0].election;
+      }
     } catch (e) {
       /* a suggestion only */
     }
   }
 
-  function start() {
+  async function start() {
     if (!V || !V.available || !window.isSecureContext) {
       $("unsupported").hidden = false;
       $("check").disabled = true;
@@ -715,8 +717,8 @@
     $("check-form").addEventListener("submit", submit);
     $("ledger").addEventListener("change", suggestElections);
     showMemory();
-    suggestElections();
-    document.documentElement.classList.add("js");
+    await suggestElections();
+    document.documentElement.classList.add("js"); // ready: the tests wait for it
     if (params.get("code") && $("election").value) submit();
   }
 

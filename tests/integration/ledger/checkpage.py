@@ -81,6 +81,15 @@ class CheckPage:
         self.fill("election", election)
         return self.submit()
 
+    def value(self, field: str) -> str:
+        text: str = self.session.find_element(By.ID, field).get_attribute("value") or ""
+        return text
+
+    def check_code_refused(self, election: str, code: str) -> dict[str, str]:
+        self.fill("code", code)
+        self.fill("election", election)
+        return self.submit_refused()
+
     def submit_refused(self) -> dict[str, str]:
         """Press the button on a form the page must refuse; its error summary."""
         self.session.find_element(By.ID, "check").click()

@@ -10,17 +10,19 @@ report a split view. Screenshots go to the artefacts folder (``tests/artifacts/`
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from ledger.format import merkle
+from ledger.format.canonical import canonical_bytes
 from ledger.format.checkpoint import Checkpoint, sign_checkpoint
+from ledger.format.receipts import human_code
 
 from ..browser import artifacts_dir, chromium, require_chromium, set_viewport
 from ..conftest import AUTH_FRONTEND, SIGNER, AppClient, paper, setup_election
@@ -118,3 +120,197 @@ async def test_check_page_verifies_a_typed_code_and_a_receipt_file_wide_and_narr
         assert got["sideways"] == 0 and got["sideways_file"] == 0, width
         (origin,) = got["remembered"]
         assert origin.endswith(f"/elections/{EID}")
+
+
+def _tamper_checkpoint(note: str) -> str:
+    """The note with another root, its signature left as it was."""
+    lines = note.split("\n")
+    lines[2] = base64.b64encode(bytes(32)).decode()
+    return "\n".join(lines)
+
+
+def _tamper_entry(text: str) -> str:
+    """The entry with one hex digit of its commitment changed (still canonical JSON)."""
+    entry = json.loads(text)
+    digest = entry["event"]["commitment"]
+    entry["event"]["commitment"] = ("0" if digest[0] != "0" else "1") + digest[1:]
+    return canonical_bytes(entry).decode()
+
+
+async def test_check_page_detects_a_tampered_checkpoint_and_a_tampered_entry(
+    client: AppClient, tmp_path: Path
+) -> None:
+    """Through a proxy that changes the checkpoint's root (signature kept) or the ballot's
+    entry, the page says "This receipt does not check out", for a typed code and for the file,
+    and names what failed: the checkpoint's signature, or the entry that is not the receipt's."""
+    require_chromium()
+    answer = await voted(client)
+    receipt = answer["receipts"]["members"]
+    receipt_file = tmp_path / "receipt.json"
+    receipt_file.write_text(json.dumps(answer))
+    checkpoint_path = f"/v1/elections/{EID}/checkpoint"
+    entries_path = f"/v1/elections/{EID}/entries"
+
+    async def bad_checkpoint(request: web.Request, _: Any) -> web.StreamResponse | None:
+        if request.path != checkpoint_path:
+            return None
+        note = await (await client.get(checkpoint_path)).text()
+        return web.Response(text=_tamper_checkpoint(note), content_type="text/plain")
+
+    async def bad_entry(request: web.Request, _: Any) -> web.StreamResponse | None:
+        if request.path != entries_path:
+            return None
+        page = await (await client.get(request.path_qs)).json()
+        for item in page["entries"]:
+            if item["index"] == receipt["index"]:
+                item["entry"] = _tamper_entry(item["entry"])
+        return json_response(page)
+
+    async with (
+        Proxy(str(client.make_url("")), bad_checkpoint) as cp_proxy,
+        Proxy(str(client.make_url("")), bad_entry) as entry_proxy,
+    ):
+
+        def look() -> dict[str, list[dict[str, Any]]]:
+            seen = {}
+            with chromium() as session:
+                page = CheckPage(session)
+                set_viewport(session, 390, 844)
+                for name, proxy in (("checkpoint", cp_proxy), ("entry", entry_proxy)):
+                    page.open(str(client.make_url("/check")) + "?ledger=" + proxy.url)
+                    seen[f"{name}-code"] = page.check_code(EID, receipt["code"])
+                    page.shot(_shots() / f"check-page-tampered-{name}-390.png")
+                    page.open(str(client.make_url("/check")) + "?ledger=" + proxy.url)
+                    page.choose_file(receipt_file)
+                    seen[f"{name}-file"] = page.submit()
+                    seen[f"axe-{name}"] = page.axe()  # type: ignore[assignment]
+            return seen
+
+        seen = await asyncio.to_thread(look)
+    assert seen["axe-checkpoint"] == [] and seen["axe-entry"] == []
+    for key in ("checkpoint-code", "checkpoint-file"):
+        for result in seen[key]:
+            assert result["outcome"] == "failed", (key, result)
+            assert result["title"] == "This receipt does not check out"
+            assert "the checkpoint's signature does not verify" in result["text"], key
+    (by_code,) = seen["entry-code"]
+    assert by_code["outcome"] == "failed"
+    assert "the entry the ledger found does not have your code" in by_code["text"]
+    members, youth = sorted(seen["entry-file"], key=lambda r: r["what"])
+    assert members["outcome"] == "failed", members
+    assert "the entry at the receipt's index is another one" in members["text"]
+    assert youth["outcome"] == "released"  # the other contest's entry was left alone
+
+
+async def test_check_page_detects_a_split_view_against_a_remembered_checkpoint(
+    client: AppClient,
+) -> None:
+    """A browser shown a forked log (a signed checkpoint with an extra entry that the real log
+    never had) remembers it; checking the same code at the real ledger after the log grew then
+    reports "Split view detected", with the two checkpoints as evidence to download."""
+    require_chromium()
+    answer = await voted(client)
+    code = answer["receipts"]["members"]["code"]
+    base = f"/v1/elections/{EID}"
+    real_note = await (await client.get(f"{base}/checkpoint")).text()
+    origin, size_text = real_note.split("\n")[:2]
+    size = int(size_text)
+    page = await (await client.get(f"{base}/entries", params={"limit": str(size)})).json()
+    texts = [item["entry"] for item in page["entries"]]
+    forged = json.loads(texts[answer["receipts"]["members"]["index"]])
+    forged["index"] = size
+    forged["event"]["commitment"] = "ab" * 32
+    texts.append(canonical_bytes(forged).decode())
+    fork = merkle.MemoryTree()
+    fork.extend(merkle.leaf_hash(t.encode()) for t in texts)
+    codes = [human_code(merkle.leaf_hash(t.encode())) for t in texts]
+    fork_note = sign_checkpoint(
+        Checkpoint(origin=origin, size=fork.size, root=fork.root()), [SIGNER]
+    ).note
+
+    async def forked(request: web.Request, _: Any) -> web.StreamResponse | None:
+        q = request.query
+        if request.path == f"{base}/checkpoint":
+            return web.Response(text=fork_note, content_type="text/plain")
+        if request.path == f"{base}/proofs/inclusion":
+            index = int(q["index"]) if "index" in q else codes.index(q["code"])
+            proof = fork.inclusion_proof(index, int(q["size"]))
+            return json_response({"index": index, "proof": [p.hex() for p in proof]})
+        if request.path == f"{base}/proofs/consistency":
+            proof = fork.consistency_proof(int(q["old"]), int(q["new"]))
+            return json_response({"proof": [p.hex() for p in proof]})
+        return None
+
+    async with Proxy(str(client.make_url("")), forked) as proxy:
+
+        def shown_the_fork() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            with chromium() as session:
+                page = CheckPage(session)
+                set_viewport(session, 1280, 900)
+                page.open(str(client.make_url("/check")) + "?ledger=" + proxy.url)
+                first = page.check_code(EID, code)
+                remembered = page.remembered()
+                await_real = asyncio.run_coroutine_threadsafe(grow_real_log(), loop)
+                await_real.result()
+                page.open(str(client.make_url("/check")))
+                second = page.check_code(EID, code)
+                page.shot(_shots() / "check-page-split-view-1280.png")
+                violations = page.axe()
+                set_viewport(session, 390, 844)
+                page.shot(_shots() / "check-page-split-view-390.png")
+                assert page.sideways() == 0
+            return first + second, {"remembered": remembered, "axe": violations}
+
+        async def grow_real_log() -> None:
+            await cast(client, "v002", members=["dan", "eve"])
+            await sign_now(client)
+
+        loop = asyncio.get_running_loop()
+        (first, second), seen = await asyncio.to_thread(shown_the_fork)
+    assert first["outcome"] == "released", first  # the fork alone looks like a fine log
+    assert seen["remembered"][origin]["size"] == size + 1
+    assert seen["remembered"][origin]["root"] == fork.root().hex()
+    assert second["outcome"] == "split-view", second
+    assert second["title"] == "Split view detected"
+    assert second["evidence"] == "split-view-evidence.json"
+    assert seen["axe"] == []
+
+
+async def test_check_page_saved_to_disk_works_from_a_file_url(
+    client: AppClient, tmp_path: Path
+) -> None:
+    """The page's three files saved to a folder and opened from file:// ask for the ledger's
+    address, verify a typed code against it ("In the log and unchanged"), and remember the
+    address when opened again; axe-core finds nothing there either."""
+    require_chromium()
+    answer = await voted(client)
+    code = answer["receipts"]["youth"]["code"]
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    for name in ("check.html", "check.js", "check-verify.js", "check.css"):
+        shutil.copy(STATIC / name, saved / name)
+    ledger = str(client.make_url("")).rstrip("/")
+
+    def look() -> dict[str, Any]:
+        with chromium() as session:
+            page = CheckPage(session)
+            set_viewport(session, 390, 844)
+            page.open((saved / "check.html").as_uri())
+            got: dict[str, Any] = {"asked": page.value("ledger")}
+            got["refused"] = page.check_code_refused(EID, code)
+            page.fill("ledger", ledger)
+            got["results"] = page.submit()
+            got["axe"] = page.axe()
+            got["sideways"] = page.sideways()
+            page.shot(_shots() / "check-page-file-url-390.png")
+            page.open((saved / "check.html").as_uri())
+            got["remembered"] = page.value("ledger")
+            return got
+
+    got = await asyncio.to_thread(look)
+    assert got["asked"] == ""
+    assert got["refused"] == {"ledger": "Enter the ledger's address"}
+    (result,) = got["results"]
+    assert result["outcome"] == "released", result
+    assert got["axe"] == [] and got["sideways"] == 0
+    assert got["remembered"] == ledger
