@@ -28,10 +28,10 @@ relative URLs, which resolve to these from ``/check`` and to the saved files fro
 
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src *; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+    "connect-src * blob:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 """The page's Content-Security-Policy: its own script and style only; fetches to any ledger
-(the voter may check against another address)."""
+(the voter may check against another address), and its own evidence files (blob:)."""
 
 PUBLIC_READS = frozenset(("GET", "HEAD"))
 

@@ -8,6 +8,8 @@ the page a tampered answer or a forked history.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +21,11 @@ from aiohttp import web
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
+
+from ledger.format import merkle
+from ledger.format.canonical import canonical_bytes
+from ledger.format.keys import Signer
+from ledger.format.receipts import human_code
 
 from ..browser import TIMEOUT, axe_violations, full_page_screenshot
 
@@ -175,3 +182,54 @@ class Proxy:
 
 def json_response(value: Any) -> web.Response:
     return web.Response(text=json.dumps(value), content_type="application/json")
+
+
+ACCEPTANCE_TAG = b"ballot-ledger/acceptance/v1\n"
+ACCEPTANCE_BATCH_TAG = b"ballot-ledger/acceptance-batch/v1\n"
+
+
+def acceptance_batch(
+    signer: Signer,
+    events: list[dict[str, Any]],
+    *,
+    origin: str,
+    checkpoint: dict[str, Any],
+    time: str = "2026-11-23T05:21:16.123456Z",
+) -> list[dict[str, Any]]:
+    """Acceptance receipts for ``events`` (all of election ``origin``'s log), built from issue
+    14's contract alone: each message, the batch tree over their leaves in the order given, one
+    signature over its root. Independent of the page's verifier and of the ledger's signer."""
+    election = origin.rsplit("/", 1)[1]
+    fields = [
+        {
+            "blind": hashlib.sha256(b"blind %d" % n).hexdigest(),
+            "checkpoint": {"root": checkpoint["root"], "size": checkpoint["size"]},
+            "contest": event["contest"],
+            "election": election,
+            "event_hash": hashlib.sha256(canonical_bytes(event)).hexdigest(),
+            "origin": origin,
+            "promise": "before poll_closed",
+            "time": time,
+        }
+        for n, event in enumerate(events)
+    ]
+    tree = merkle.MemoryTree()
+    tree.extend(merkle.leaf_hash(ACCEPTANCE_TAG + canonical_bytes(f)) for f in fields)
+    signed = ACCEPTANCE_BATCH_TAG + canonical_bytes({"root": tree.root().hex(), "size": tree.size})
+    signature = base64.b64encode(signer.sign(signed)).decode()
+    return [
+        {
+            "stage": "accepted",
+            **f,
+            "key_id": signer.verifier.key_id_hex,
+            "signature": signature,
+            "code": human_code(bytes.fromhex(f["event_hash"])),
+            "batch": {
+                "size": tree.size,
+                "position": n,
+                "path": [p.hex() for p in tree.inclusion_proof(n)],
+            },
+            "event": events[n],
+        }
+        for n, f in enumerate(fields)
+    ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -21,12 +22,13 @@ from aiohttp import web
 
 from ledger.format import merkle
 from ledger.format.canonical import canonical_bytes
-from ledger.format.checkpoint import Checkpoint, sign_checkpoint
+from ledger.format.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from ledger.format.keys import Keyring
 from ledger.format.receipts import human_code
 
 from ..browser import artifacts_dir, chromium, require_chromium, set_viewport
-from ..conftest import AUTH_FRONTEND, SIGNER, AppClient, paper, setup_election
-from .checkpage import CheckPage, Proxy, json_response
+from ..conftest import AUTH_ADMIN, AUTH_FRONTEND, SIGNER, AppClient, paper, setup_election
+from .checkpage import CheckPage, Proxy, acceptance_batch, json_response
 
 EID = "nec-2026"
 VIEWPORTS = ((1280, 900), (390, 844))
@@ -314,3 +316,111 @@ async def test_check_page_saved_to_disk_works_from_a_file_url(
     assert result["outcome"] == "released", result
     assert got["axe"] == [] and got["sideways"] == 0
     assert got["remembered"] == ledger
+
+
+READ_EVIDENCE = """
+const done = arguments[arguments.length - 1];
+fetch(document.querySelector('a.evidence').href)
+  .then((r) => r.json())
+  .then(done, (e) => done(String(e)));
+"""
+
+
+async def test_check_page_on_acceptance_receipts_released_accepted_and_a_broken_promise(
+    client: AppClient, tmp_path: Path
+) -> None:
+    """Acceptance receipts (issue 14) signed by the ledger's key over a checkpoint it held: one
+    whose ballot is in the log reads "In the log and unchanged", one still pending while the
+    poll is open "Accepted, not yet released", and once the poll has closed without it "A
+    broken promise", whose evidence file holds the receipt, the key, the checkpoint covering
+    poll_closed and every entry, which rebuild its root without the ballot."""
+    require_chromium()
+    await setup_election(client, EID)
+    await sign_now(client)
+    base = f"/v1/elections/{EID}"
+    keyring = Keyring([SIGNER.verifier])
+    held = open_checkpoint(await (await client.get(f"{base}/checkpoint")).text(), keyring)
+    answer = await cast(client, "v001", members=["ann", "cat"])
+    index = answer["receipts"]["members"]["index"]
+    page = await (await client.get(f"{base}/entries", params={"start": str(index)})).json()
+    released_item = page["entries"][0]
+    released_event = json.loads(released_item["entry"])["event"]
+    pending_event = {"contest": "members", "commitment": "cd" * 32}
+    released, pending = acceptance_batch(
+        SIGNER,
+        [released_event, pending_event],
+        origin=held.origin,
+        checkpoint={"size": held.size, "root": held.root.hex()},
+    )
+    await sign_now(client)
+    released_file, pending_file = tmp_path / "released.json", tmp_path / "pending.json"
+    released_file.write_text(json.dumps(released))
+    pending_file.write_text(json.dumps({"submission_id": "s-1", "receipts": {"members": pending}}))
+
+    async def receipts_lookup(request: web.Request, _: Any) -> web.StreamResponse | None:
+        if request.path == f"{base}/receipts/{released['code']}":
+            return json_response({"status": "released", **released_item})
+        if request.path == f"{base}/receipts/{pending['code']}":
+            return json_response({"status": "accepted"})
+        return None
+
+    async def close() -> None:
+        r = await client.post(f"{base}/poll/close", headers=AUTH_ADMIN)
+        assert r.status == 200, await r.text()
+        await sign_now(client)
+
+    loop = asyncio.get_running_loop()
+    async with Proxy(str(client.make_url("")), receipts_lookup) as proxy:
+
+        def look() -> dict[str, Any]:
+            got: dict[str, Any] = {}
+            with chromium() as session:
+                page = CheckPage(session)
+                for width, height in VIEWPORTS:
+                    set_viewport(session, width, height)
+                    page.open(str(client.make_url("/check")) + "?ledger=" + proxy.url)
+                    page.choose_file(released_file)
+                    got[f"released-{width}"] = page.submit()
+                    page.open(str(client.make_url("/check")) + "?ledger=" + proxy.url)
+                    page.choose_file(pending_file)
+                    got[f"accepted-{width}"] = page.submit()
+                    got[f"axe-accepted-{width}"] = page.axe()
+                    page.shot(_shots() / f"check-page-accepted-{width}.png")
+                asyncio.run_coroutine_threadsafe(close(), loop).result()
+                for width, height in VIEWPORTS:
+                    set_viewport(session, width, height)
+                    page.open(str(client.make_url("/check")))
+                    page.choose_file(pending_file)
+                    got[f"broken-{width}"] = page.submit()
+                    got[f"axe-broken-{width}"] = page.axe()
+                    got[f"sideways-{width}"] = page.sideways()
+                    page.shot(_shots() / f"check-page-broken-promise-{width}.png")
+                got["evidence"] = session.execute_async_script(READ_EVIDENCE)
+            return got
+
+        got = await asyncio.to_thread(look)
+    for width, _ in VIEWPORTS:
+        (done,) = got[f"released-{width}"]
+        assert done["outcome"] == "released", done
+        assert any(f"Entry {index} is your ballot" in s for s in done["steps"]), done["steps"]
+        (waiting,) = got[f"accepted-{width}"]
+        assert waiting["outcome"] == "accepted", waiting
+        assert waiting["title"] == "Accepted, not yet released"
+        (broken,) = got[f"broken-{width}"]
+        assert broken["outcome"] == "broken-promise", broken
+        assert broken["title"] == "A broken promise"
+        assert broken["evidence"] == "broken-promise-evidence.json"
+        assert got[f"axe-accepted-{width}"] == [] and got[f"axe-broken-{width}"] == []
+        assert got[f"sideways-{width}"] == 0
+    evidence = got["evidence"]
+    assert evidence["kind"] == "broken-promise"
+    assert evidence["receipt"] == pending
+    assert evidence["keys"] == [SIGNER.verifier.text()]
+    cp = open_checkpoint(evidence["checkpoint"], keyring, origin=held.origin)
+    entries = [json.loads(text) for text in evidence["entries"]]
+    assert len(entries) == cp.size and "poll_closed" in [e["type"] for e in entries]
+    tree = merkle.MemoryTree()
+    tree.extend(merkle.leaf_hash(text.encode()) for text in evidence["entries"])
+    assert tree.root() == cp.root and tree.root(held.size) == held.root
+    hashes = {hashlib.sha256(canonical_bytes(e["event"])).hexdigest() for e in entries}
+    assert pending["event_hash"] not in hashes and released["event_hash"] in hashes

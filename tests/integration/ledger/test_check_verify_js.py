@@ -11,7 +11,6 @@ the repository's vectors: it must reach the Python reference's verdict byte for 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from pathlib import Path
@@ -20,12 +19,9 @@ from typing import Any
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
-from ledger.format import merkle
-from ledger.format.canonical import canonical_bytes
-from ledger.format.keys import Signer
-from ledger.format.receipts import human_code
-
 from ..browser import TIMEOUT, chromium, require_chromium
+from ..conftest import SIGNER
+from .checkpage import acceptance_batch
 
 ROOT = Path(__file__).parents[3]
 PAGE = ROOT / "ledger" / "http" / "static" / "check.html"
@@ -159,50 +155,6 @@ return verdicts;
     assert got == want
 
 
-ACCEPTANCE_TAG = b"ballot-ledger/acceptance/v1\n"
-ACCEPTANCE_BATCH_TAG = b"ballot-ledger/acceptance-batch/v1\n"
-SIGNER = Signer(name="ballot-ledger.test/ledger", seed=bytes(range(32)))
-
-
-def acceptance_batch(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Acceptance receipts for ``events``, built from the contract's words alone (issue 14:
-    the message, the batch tree over the leaves in the order given, the batch signature)."""
-    fields = []
-    for n, event in enumerate(events):
-        fields.append(
-            {
-                "blind": hashlib.sha256(b"blind %d" % n).hexdigest(),
-                "checkpoint": {"root": hashlib.sha256(b"root").hexdigest(), "size": 19},
-                "contest": event["contest"],
-                "election": "nec-2026",
-                "event_hash": hashlib.sha256(canonical_bytes(event)).hexdigest(),
-                "origin": "ballot-ledger.test/elections/nec-2026",
-                "promise": "before poll_closed",
-                "time": "2026-11-23T05:21:16.123456Z",
-            }
-        )
-    tree = merkle.MemoryTree()
-    tree.extend(merkle.leaf_hash(ACCEPTANCE_TAG + canonical_bytes(f)) for f in fields)
-    signed = ACCEPTANCE_BATCH_TAG + canonical_bytes({"root": tree.root().hex(), "size": tree.size})
-    signature = SIGNER.sign(signed)
-    return [
-        {
-            "stage": "accepted",
-            **f,
-            "key_id": SIGNER.verifier.key_id_hex,
-            "signature": base64.b64encode(signature).decode(),
-            "code": human_code(bytes.fromhex(f["event_hash"])),
-            "batch": {
-                "size": tree.size,
-                "position": n,
-                "path": [p.hex() for p in tree.inclusion_proof(n)],
-            },
-            "event": events[n],
-        }
-        for n, f in enumerate(fields)
-    ]
-
-
 def test_js_verifier_checks_acceptance_receipts_signed_in_python() -> None:
     """Each receipt of a Python-signed acceptance batch of three verifies in check-verify.js;
     a changed blind, checkpoint size, position, path element, event or code is refused."""
@@ -211,7 +163,10 @@ def test_js_verifier_checks_acceptance_receipts_signed_in_python() -> None:
         {"contest": "members", "selections": ["cat"], "nonce": "22" * 32},
         {"contest": "youth", "selections": ["yvo"], "nonce": "33" * 32},
     ]
-    receipts = acceptance_batch(events)
+    checkpoint = {"root": hashlib.sha256(b"root").hexdigest(), "size": 19}
+    receipts = acceptance_batch(
+        SIGNER, events, origin="ballot-ledger.test/elections/nec-2026", checkpoint=checkpoint
+    )
     out = _in_browser(
         HELPERS
         + """
