@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from ledger.format import merkle
 from ledger.format.canonical import canonical_bytes
@@ -424,3 +427,54 @@ async def test_check_page_on_acceptance_receipts_released_accepted_and_a_broken_
     assert tree.root() == cp.root and tree.root(held.size) == held.root
     hashes = {hashlib.sha256(canonical_bytes(e["event"])).hexdigest() for e in entries}
     assert pending["event_hash"] not in hashes and released["event_hash"] in hashes
+
+
+ACTIVE = "return document.activeElement.id || document.activeElement.className;"
+OUTLINE = "return getComputedStyle(document.activeElement).outlineStyle;"
+
+
+async def test_check_page_works_from_the_keyboard_alone_with_visible_focus(
+    client: AppClient,
+) -> None:
+    """Tab walks skip link, ledger, code, election, file and button in that order, each with a
+    visible outline; Enter on an empty form focuses the error summary, whose link takes focus
+    to the code field; Enter in the filled form checks and moves focus to the result; and a
+    link /check?election=…&code=… (as the booth gives) checks at once."""
+    require_chromium()
+    answer = await voted(client)
+    code = answer["receipts"]["members"]["code"]
+    url = str(client.make_url("/check"))
+
+    def drive() -> dict[str, Any]:
+        got: dict[str, Any] = {"order": [], "outlines": []}
+        with chromium() as session:
+            page = CheckPage(session)
+            set_viewport(session, 390, 844)
+            page.open(url)
+            keys = ActionChains(session)
+            for _ in range(6):
+                keys.send_keys(Keys.TAB).perform()
+                got["order"].append(session.execute_script(ACTIVE))
+                got["outlines"].append(session.execute_script(OUTLINE))
+            session.find_element(By.ID, "code").send_keys(Keys.ENTER)
+            page.errors()
+            got["after_refusal"] = session.execute_script(ACTIVE)
+            keys.send_keys(Keys.TAB).perform()
+            keys.send_keys(Keys.ENTER).perform()
+            got["after_link"] = session.execute_script(ACTIVE)
+            keys.send_keys(code).perform()
+            keys.send_keys(Keys.ENTER).perform()
+            got["results"] = page.wait_results()
+            got["after_check"] = session.execute_script(ACTIVE)
+            page.open(f"{url}?election={EID}&code={code}")
+            got["linked"] = page.wait_results()
+        return got
+
+    got = await asyncio.to_thread(drive)
+    assert got["order"] == ["skip-link", "ledger", "code", "election", "file", "check"]
+    assert "none" not in got["outlines"], got["outlines"]
+    assert got["after_refusal"] == "error-summary"
+    assert got["after_link"] == "code"
+    assert [r["outcome"] for r in got["results"]] == ["released"]
+    assert got["after_check"] == "results-title"
+    assert [r["outcome"] for r in got["linked"]] == ["released"]
