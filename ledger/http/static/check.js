@@ -133,6 +133,16 @@
     if (!cp.origin.endsWith(`/elections/${election}`)) {
       throw new V.VerifyError("mismatch", "the checkpoint is not this election's log", { origin: cp.origin, election });
     }
+    const pins = memory.read("origins", {});
+    const pin = `${api.base} ${election}`;
+    if (pins[pin] && pins[pin] !== cp.origin) {
+      throw new V.VerifyError("mismatch", "the ledger now names this election's log otherwise than before", {
+        before: pins[pin],
+        now: cp.origin,
+      });
+    }
+    pins[pin] = cp.origin;
+    memory.write("origins", pins);
     steps.push(`The ledger's newest checkpoint (log of ${cp.size} entries) is signed by that key.`);
     await consistentWithMemory(api, base, cp, keys.ledger, steps);
     return { keyring, keyTexts: keys.ledger, cp, base };
