@@ -334,7 +334,8 @@ async def test_check_page_on_acceptance_receipts_released_accepted_and_a_broken_
 ) -> None:
     """Acceptance receipts (issue 14) signed by the ledger's key over a checkpoint it held: one
     whose ballot is in the log reads "In the log and unchanged", one still pending while the
-    poll is open "Accepted, not yet released", and once the poll has closed without it "A
+    poll is open "Accepted, not yet released", one signed over a checkpoint that the log does
+    not extend "Split view detected", and once the poll has closed without it "A
     broken promise", whose evidence file holds the receipt, the key, the checkpoint covering
     poll_closed and every entry, which rebuild its root without the ballot."""
     require_chromium()
@@ -355,7 +356,15 @@ async def test_check_page_on_acceptance_receipts_released_accepted_and_a_broken_
         origin=held.origin,
         checkpoint={"size": held.size, "root": held.root.hex()},
     )
+    (forked,) = acceptance_batch(
+        SIGNER,
+        [{"contest": "members", "commitment": "ef" * 32}],
+        origin=held.origin,
+        checkpoint={"size": held.size, "root": hashlib.sha256(b"another history").hexdigest()},
+    )
     await sign_now(client)
+    forked_file = tmp_path / "forked.json"
+    forked_file.write_text(json.dumps(forked))
     released_file, pending_file = tmp_path / "released.json", tmp_path / "pending.json"
     released_file.write_text(json.dumps(released))
     pending_file.write_text(json.dumps({"submission_id": "s-1", "receipts": {"members": pending}}))
@@ -389,6 +398,9 @@ async def test_check_page_on_acceptance_receipts_released_accepted_and_a_broken_
                     got[f"accepted-{width}"] = page.submit()
                     got[f"axe-accepted-{width}"] = page.axe()
                     page.shot(_shots() / f"check-page-accepted-{width}.png")
+                page.open(str(client.make_url("/check")))
+                page.choose_file(forked_file)
+                got["forked"] = page.submit()
                 asyncio.run_coroutine_threadsafe(close(), loop).result()
                 for width, height in VIEWPORTS:
                     set_viewport(session, width, height)
@@ -415,6 +427,9 @@ async def test_check_page_on_acceptance_receipts_released_accepted_and_a_broken_
         assert broken["evidence"] == "broken-promise-evidence.json"
         assert got[f"axe-accepted-{width}"] == [] and got[f"axe-broken-{width}"] == []
         assert got[f"sideways-{width}"] == 0
+    (split,) = got["forked"]
+    assert split["outcome"] == "split-view", split
+    assert f"the log of {held.size} entries the ledger had when it accepted" in split["text"]
     evidence = got["evidence"]
     assert evidence["kind"] == "broken-promise"
     assert evidence["receipt"] == pending
