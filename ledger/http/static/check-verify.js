@@ -495,21 +495,25 @@
 
   const ACCEPTANCE_MEMBERS = [
     "stage", "election", "origin", "contest", "event_hash", "time", "checkpoint", "promise",
-    "blind", "key_id", "signature", "code", "batch", "event",
+    "blind", "key_id", "signature", "code", "batch",
   ];
+  const PROMISE = "before poll_closed";
 
+  /** An acceptance receipt; the unsigned extras `event` and `salt` may come with it. */
   function parseAcceptance(data) {
-    const members = "salt" in data ? ACCEPTANCE_MEMBERS.concat(["salt"]) : ACCEPTANCE_MEMBERS;
+    if (data === null || typeof data !== "object") fail("malformed", "the acceptance receipt is not an object");
+    const members = ACCEPTANCE_MEMBERS.concat(["event", "salt"].filter((m) => m in data));
     exactMembers(data, members, "the acceptance receipt");
-    for (const name of ["election", "origin", "contest", "promise"]) {
+    for (const name of ["election", "origin", "contest"]) {
       if (typeof data[name] !== "string") fail("malformed", `the receipt's ${name} is not a text`);
     }
+    if (data.promise !== PROMISE) fail("malformed", `the receipt's promise is not "${PROMISE}"`);
     checkTime(data.time, "the receipt's time");
     exactMembers(data.checkpoint, ["size", "root"], "the receipt's checkpoint");
     if (!Number.isSafeInteger(data.checkpoint.size) || data.checkpoint.size < 0) {
       fail("malformed", "the receipt's checkpoint size is not a size");
     }
-    if (data.event === null || typeof data.event !== "object" || Array.isArray(data.event)) {
+    if ("event" in data && (data.event === null || typeof data.event !== "object" || Array.isArray(data.event))) {
       fail("malformed", "the receipt's event is not an object");
     }
     return {
@@ -526,7 +530,7 @@
       signature: b64Strict(data.signature, 64, "signature"),
       code: data.code,
       batch: parseBatch(data.batch),
-      event: data.event,
+      event: "event" in data ? data.event : null,
       json: data,
     };
   }
@@ -595,6 +599,7 @@
     if (r.code !== humanCode(r.eventHash)) {
       fail("mismatch", "the receipt's code is not its event hash's", { code: r.code, expected: humanCode(r.eventHash) });
     }
+    if (r.event === null) return key;
     const computed = await eventHash(r.event);
     if (!equal(computed, r.eventHash)) {
       fail("mismatch", "the receipt's event does not hash to its event hash", {

@@ -27,10 +27,19 @@ from ledger.format import merkle
 from ledger.format.canonical import canonical_bytes
 from ledger.format.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger.format.keys import Keyring
-from ledger.format.receipts import human_code
+from ledger.http.app import LEDGER
 
 from ..browser import artifacts_dir, chromium, require_chromium, set_viewport
-from ..conftest import AUTH_ADMIN, AUTH_FRONTEND, SIGNER, AppClient, paper, setup_election
+from ..conftest import (
+    AUTH_ADMIN,
+    AUTH_FRONTEND,
+    SIGNER,
+    AppClient,
+    close_poll,
+    definition,
+    paper,
+    setup_election,
+)
 from .checkpage import CheckPage, Proxy, acceptance_batch, json_response
 
 EID = "nec-2026"
@@ -49,18 +58,42 @@ async def cast(client: AppClient, voter: str, **selections: list[str]) -> dict[s
 
 
 async def sign_now(client: AppClient) -> None:
-    """Make the ledger sign a checkpoint at its current size (the export does so first)."""
-    r = await client.get(f"/v1/elections/{EID}/export")
+    """Make the ledger sign a checkpoint at its current size."""
+    await client.app[LEDGER].checkpoint(EID, "test")
+
+
+async def voted(client: AppClient) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A real election whose poll has closed with two members' ballots (two contests each), all
+    released at the close and covered by a checkpoint: the first member's cast answer (its
+    acceptance receipts) and the v1 receipt of the administrative event poll_opened."""
+    await setup_election(client, EID, open_poll=False)
+    r = await client.post(f"/v1/elections/{EID}/poll/open", headers=AUTH_ADMIN)
     assert r.status == 200, await r.text()
-    await r.read()
-
-
-async def voted(client: AppClient) -> dict[str, Any]:
-    """A real election with one member's ballot in two contests, covered by a checkpoint."""
-    await setup_election(client, EID)
+    opened: dict[str, Any] = await r.json()
     answer = await cast(client, "v001", members=["ann", "cat", "bob"], youth=["yvo"])
+    await cast(client, "v002", members=["dan", "eve"], youth=["yan"])
+    await close_poll(client, EID)
     await sign_now(client)
-    return answer
+    return answer, opened
+
+
+async def released_and_pending(client: AppClient) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An open poll with rounds of K = 1: two members' ballots accepted, one round released
+    (one ballot of the two, drawn at random), a checkpoint signed: the released receipt and
+    the one still pending."""
+    await setup_election(client, EID, definition(round_size=1))
+    first = (await cast(client, "v001", members=["ann", "cat"]))["receipts"]["members"]
+    second = (await cast(client, "v002", members=["dan"]))["receipts"]["members"]
+    assert await client.app[LEDGER].release_all() == 1
+    await sign_now(client)
+    status = {}
+    for receipt in (first, second):
+        r = await client.get(f"/v1/elections/{EID}/receipts/{receipt['code']}")
+        status[receipt["code"]] = (await r.json())["status"]
+    released = first if status[first["code"]] == "released" else second
+    pending = second if released is first else first
+    assert (status[released["code"]], status[pending["code"]]) == ("released", "accepted")
+    return released, pending
 
 
 def _shots() -> Path:
@@ -70,13 +103,17 @@ def _shots() -> Path:
 async def test_check_page_verifies_a_typed_code_and_a_receipt_file_wide_and_narrow(
     client: AppClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """At 1280 and 390 px, the page served by the ledger verifies a cast receipt from its typed
-    code and from the cast answer's file (both contests), says "In the log and unchanged", fits
-    the width, and axe-core finds no violation on the form, its errors or the results."""
+    """At 1280 and 390 px, the page served by the ledger verifies a released ballot's
+    acceptance receipt from its typed code and from the cast answer's file (both contests), and
+    a v1 receipt (an administrative event's) from its code and its file: each "In the log and
+    unchanged"; it fits the width, and axe-core finds no violation on the form, its errors or
+    the results."""
     require_chromium()
-    answer = await voted(client)
+    answer, opened = await voted(client)
     receipt_file = tmp_path / "receipt.json"
     receipt_file.write_text(json.dumps(answer))
+    v1_file = tmp_path / "poll-opened-receipt.json"
+    v1_file.write_text(json.dumps(opened))
     code = answer["receipts"]["members"]["code"]
     url = str(client.make_url("/check"))
 
@@ -103,6 +140,12 @@ async def test_check_page_verifies_a_typed_code_and_a_receipt_file_wide_and_narr
                 got["sideways_file"] = page.sideways()
                 got["shot_file"] = page.shot(_shots() / f"check-page-file-{width}.png")
                 got["remembered"] = page.remembered()
+                page.open(url)
+                got["v1_code"] = page.check_code(EID, opened["receipt"]["code"])
+                page.open(url)
+                page.choose_file(v1_file)
+                got["v1_file"] = page.submit()
+                got["axe"]["v1"] = page.axe()
                 seen[width] = got
         return seen
 
@@ -111,17 +154,24 @@ async def test_check_page_verifies_a_typed_code_and_a_receipt_file_wide_and_narr
         for got in seen.values():
             print(f"\ncheck page screenshots: {got['shot_typed']} {got['shot_file']}")
     for width, got in seen.items():
-        assert got["axe"] == {"form": [], "errors": [], "typed": [], "file": []}, width
+        assert got["axe"] == {"form": [], "errors": [], "typed": [], "file": [], "v1": []}
         assert got["errors"] == {"code": "Enter your receipt code, or open your receipt file"}
         (typed,) = got["typed"]
         assert typed["outcome"] == "released", (width, typed)
         assert typed["title"] == "In the log and unchanged"
         assert code in typed["text"]
+        assert any("is your ballot" in s for s in typed["steps"]), typed["steps"]
         assert [r["outcome"] for r in got["file"]] == ["released", "released"], got["file"]
         assert {r["what"] for r in got["file"]} == {
             f"Contest {c}, code {answer['receipts'][c]['code']}" for c in ("members", "youth")
         }
-        assert any("signed by the ledger's key" in s for s in got["file"][0]["steps"])
+        for result in got["file"]:
+            assert any("signed by the ledger's key" in s for s in result["steps"])
+            assert any("is your ballot" in s for s in result["steps"]), result["steps"]
+        for result in got["v1_code"] + got["v1_file"]:
+            assert result["outcome"] == "released", result
+            assert opened["receipt"]["code"] in result["what"]
+        assert any("poll opened" in s for s in got["v1_file"][0]["steps"])
         assert got["sideways"] == 0 and got["sideways_file"] == 0, width
         (origin,) = got["remembered"]
         assert origin.endswith(f"/elections/{EID}")
@@ -134,7 +184,7 @@ def _tamper_checkpoint(note: str) -> str:
     return "\n".join(lines)
 
 
-def _tamper_entry(text: str) -> str:
+def _tamper_ballot(text: str) -> str:
     """The entry with one hex digit of its commitment changed (still canonical JSON)."""
     entry = json.loads(text)
     digest = entry["event"]["commitment"]
@@ -142,93 +192,118 @@ def _tamper_entry(text: str) -> str:
     return canonical_bytes(entry).decode()
 
 
+def _tamper_time(text: str) -> str:
+    """The entry a millisecond later (still canonical JSON)."""
+    entry = json.loads(text)
+    ms = int(entry["time"][-4:-1])
+    entry["time"] = f"{entry['time'][:-4]}{(ms + 1) % 1000:03d}Z"
+    return canonical_bytes(entry).decode()
+
+
 async def test_check_page_detects_a_tampered_checkpoint_and_a_tampered_entry(
     client: AppClient, tmp_path: Path
 ) -> None:
-    """Through a proxy that changes the checkpoint's root (signature kept) or the ballot's
-    entry, the page says "This receipt does not check out", for a typed code and for the file,
-    and names what failed: the checkpoint's signature, or the entry that is not the receipt's."""
+    """Through a proxy that changes the checkpoint's root (signature kept), or a ballot's entry
+    (with the leaf hash recomputed to match) or an administrative entry, the page says "This
+    receipt does not check out", for a typed code and for the files, and names what failed: the
+    checkpoint's signature, the entry that is not the voter's ballot, the entry that is not the
+    v1 receipt's; the contest whose entry was left alone still checks."""
     require_chromium()
-    answer = await voted(client)
+    answer, opened = await voted(client)
     receipt = answer["receipts"]["members"]
     receipt_file = tmp_path / "receipt.json"
     receipt_file.write_text(json.dumps(answer))
-    checkpoint_path = f"/v1/elections/{EID}/checkpoint"
-    entries_path = f"/v1/elections/{EID}/entries"
+    v1_file = tmp_path / "poll-opened-receipt.json"
+    v1_file.write_text(json.dumps(opened))
+    base = f"/v1/elections/{EID}"
 
     async def bad_checkpoint(request: web.Request, _: Any) -> web.StreamResponse | None:
-        if request.path != checkpoint_path:
+        if request.path != f"{base}/checkpoint":
             return None
-        note = await (await client.get(checkpoint_path)).text()
+        note = await (await client.get(request.path)).text()
         return web.Response(text=_tamper_checkpoint(note), content_type="text/plain")
 
     async def bad_entry(request: web.Request, _: Any) -> web.StreamResponse | None:
-        if request.path != entries_path:
-            return None
-        page = await (await client.get(request.path_qs)).json()
-        for item in page["entries"]:
-            if item["index"] == receipt["index"]:
-                item["entry"] = _tamper_entry(item["entry"])
-        return json_response(page)
+        if request.path == f"{base}/receipts/{receipt['code']}":
+            found = await (await client.get(request.path)).json()
+            found["entry"] = _tamper_ballot(found["entry"])
+            found["leaf_hash"] = merkle.leaf_hash(found["entry"].encode()).hex()
+            return json_response(found)
+        if request.path == f"{base}/entries":
+            page = await (await client.get(request.path_qs)).json()
+            for item in page["entries"]:
+                if item["index"] == opened["receipt"]["index"]:
+                    item["entry"] = _tamper_time(item["entry"])
+            return json_response(page)
+        return None
 
     async with (
         Proxy(str(client.make_url("")), bad_checkpoint) as cp_proxy,
         Proxy(str(client.make_url("")), bad_entry) as entry_proxy,
     ):
 
-        def look() -> dict[str, list[dict[str, Any]]]:
-            seen = {}
+        def look() -> dict[str, Any]:
+            seen: dict[str, Any] = {}
             with chromium() as session:
                 page = CheckPage(session)
                 set_viewport(session, 390, 844)
                 for name, proxy in (("checkpoint", cp_proxy), ("entry", entry_proxy)):
-                    page.open(str(client.make_url("/check")) + "?ledger=" + proxy.url)
+                    url = str(client.make_url("/check")) + "?ledger=" + proxy.url
+                    page.open(url)
                     seen[f"{name}-code"] = page.check_code(EID, receipt["code"])
                     page.shot(_shots() / f"check-page-tampered-{name}-390.png")
-                    page.open(str(client.make_url("/check")) + "?ledger=" + proxy.url)
+                    page.open(url)
                     page.choose_file(receipt_file)
                     seen[f"{name}-file"] = page.submit()
-                    seen[f"axe-{name}"] = page.axe()  # type: ignore[assignment]
+                    seen[f"axe-{name}"] = page.axe()
+                    page.open(url)
+                    page.choose_file(v1_file)
+                    seen[f"{name}-v1"] = page.submit()
             return seen
 
         seen = await asyncio.to_thread(look)
     assert seen["axe-checkpoint"] == [] and seen["axe-entry"] == []
-    for key in ("checkpoint-code", "checkpoint-file"):
+    for key in ("checkpoint-code", "checkpoint-file", "checkpoint-v1"):
         for result in seen[key]:
             assert result["outcome"] == "failed", (key, result)
             assert result["title"] == "This receipt does not check out"
             assert "the checkpoint's signature does not verify" in result["text"], key
+    not_yours = "the entry the ledger gives is not your ballot (its event hash differs)"
     (by_code,) = seen["entry-code"]
     assert by_code["outcome"] == "failed"
-    assert "the entry the ledger found does not have your code" in by_code["text"]
+    assert not_yours in by_code["text"]
     members, youth = sorted(seen["entry-file"], key=lambda r: r["what"])
     assert members["outcome"] == "failed", members
-    assert "the entry at the receipt's index is another one" in members["text"]
+    assert not_yours in members["text"]
     assert youth["outcome"] == "released"  # the other contest's entry was left alone
+    (v1,) = seen["entry-v1"]
+    assert v1["outcome"] == "failed", v1
+    assert "the entry at the receipt's index is another one" in v1["text"]
 
 
 async def test_check_page_detects_a_split_view_against_a_remembered_checkpoint(
     client: AppClient,
 ) -> None:
     """A browser shown a forked log (a signed checkpoint with an extra entry that the real log
-    never had) remembers it; checking the same code at the real ledger after the log grew then
-    reports "Split view detected", with the two checkpoints as evidence to download."""
+    never had) remembers it; checking the same released ballot's code at the real ledger after
+    another round grew the log then reports "Split view detected", with the two checkpoints as
+    evidence to download."""
     require_chromium()
-    answer = await voted(client)
-    code = answer["receipts"]["members"]["code"]
+    released, _ = await released_and_pending(client)
+    code = released["code"]
     base = f"/v1/elections/{EID}"
+    found = await (await client.get(f"{base}/receipts/{code}")).json()
     real_note = await (await client.get(f"{base}/checkpoint")).text()
     origin, size_text = real_note.split("\n")[:2]
     size = int(size_text)
     page = await (await client.get(f"{base}/entries", params={"limit": str(size)})).json()
     texts = [item["entry"] for item in page["entries"]]
-    forged = json.loads(texts[answer["receipts"]["members"]["index"]])
+    forged = json.loads(texts[found["index"]])
     forged["index"] = size
     forged["event"]["commitment"] = "ab" * 32
     texts.append(canonical_bytes(forged).decode())
     fork = merkle.MemoryTree()
     fork.extend(merkle.leaf_hash(t.encode()) for t in texts)
-    codes = [human_code(merkle.leaf_hash(t.encode())) for t in texts]
     fork_note = sign_checkpoint(
         Checkpoint(origin=origin, size=fork.size, root=fork.root()), [SIGNER]
     ).note
@@ -238,7 +313,7 @@ async def test_check_page_detects_a_split_view_against_a_remembered_checkpoint(
         if request.path == f"{base}/checkpoint":
             return web.Response(text=fork_note, content_type="text/plain")
         if request.path == f"{base}/proofs/inclusion":
-            index = int(q["index"]) if "index" in q else codes.index(q["code"])
+            index = int(q["index"])
             proof = fork.inclusion_proof(index, int(q["size"]))
             return json_response({"index": index, "proof": [p.hex() for p in proof]})
         if request.path == f"{base}/proofs/consistency":
@@ -267,7 +342,9 @@ async def test_check_page_detects_a_split_view_against_a_remembered_checkpoint(
             return first + second, {"remembered": remembered, "axe": violations}
 
         async def grow_real_log() -> None:
-            await cast(client, "v002", members=["dan", "eve"])
+            await cast(client, "v003", members=["dan", "eve"])
+            await cast(client, "v004", members=["eve"])
+            assert await client.app[LEDGER].release_all() == 2  # all but K = 1 of 3
             await sign_now(client)
 
         loop = asyncio.get_running_loop()
@@ -288,7 +365,7 @@ async def test_check_page_saved_to_disk_works_from_a_file_url(
     address, verify a typed code against it ("In the log and unchanged"), and remember the
     address when opened again; axe-core finds nothing there either."""
     require_chromium()
-    answer = await voted(client)
+    answer, _ = await voted(client)
     code = answer["receipts"]["youth"]["code"]
     saved = tmp_path / "saved"
     saved.mkdir()
@@ -332,95 +409,85 @@ fetch(document.querySelector('a.evidence').href)
 async def test_check_page_on_acceptance_receipts_released_accepted_and_a_broken_promise(
     client: AppClient, tmp_path: Path
 ) -> None:
-    """Acceptance receipts (issue 14) signed by the ledger's key over a checkpoint it held: one
-    whose ballot is in the log reads "In the log and unchanged", one still pending while the
-    poll is open "Accepted, not yet released", one signed over a checkpoint that the log does
-    not extend "Split view detected", and once the poll has closed without it "A
-    broken promise", whose evidence file holds the receipt, the key, the checkpoint covering
-    poll_closed and every entry, which rebuild its root without the ballot."""
+    """Real acceptance receipts (issue 14), poll open with rounds of K = 1: the released ballot
+    reads "In the log and unchanged", the pending one "Accepted, not yet released" (file and
+    typed code), and "In the log and unchanged" once the close has released it. A receipt the
+    ledger's key signed over a checkpoint the log does not extend reads "Split view detected";
+    one it signed for a ballot it never released reads, after the close, "A broken promise",
+    whose evidence file holds the receipt, the key, the checkpoint covering poll_closed and
+    every entry, which rebuild that root and the receipt's, without the ballot."""
     require_chromium()
-    await setup_election(client, EID)
-    await sign_now(client)
+    released, pending = await released_and_pending(client)
     base = f"/v1/elections/{EID}"
     keyring = Keyring([SIGNER.verifier])
     held = open_checkpoint(await (await client.get(f"{base}/checkpoint")).text(), keyring)
-    answer = await cast(client, "v001", members=["ann", "cat"])
-    index = answer["receipts"]["members"]["index"]
-    page = await (await client.get(f"{base}/entries", params={"start": str(index)})).json()
-    released_item = page["entries"][0]
-    released_event = json.loads(released_item["entry"])["event"]
-    pending_event = {"contest": "members", "commitment": "cd" * 32}
-    released, pending = acceptance_batch(
+    (promised,) = acceptance_batch(  # signed by the ledger's key (the tests' SIGNER)
         SIGNER,
-        [released_event, pending_event],
+        [{"contest": "members", "commitment": "cd" * 32}],
         origin=held.origin,
         checkpoint={"size": held.size, "root": held.root.hex()},
     )
-    (forked,) = acceptance_batch(
+    forked = acceptance_batch(
         SIGNER,
         [{"contest": "members", "commitment": "ef" * 32}],
         origin=held.origin,
         checkpoint={"size": held.size, "root": hashlib.sha256(b"another history").hexdigest()},
-    )
-    await sign_now(client)
-    forked_file = tmp_path / "forked.json"
-    forked_file.write_text(json.dumps(forked))
-    released_file, pending_file = tmp_path / "released.json", tmp_path / "pending.json"
-    released_file.write_text(json.dumps(released))
-    pending_file.write_text(json.dumps({"submission_id": "s-1", "receipts": {"members": pending}}))
-
-    async def receipts_lookup(request: web.Request, _: Any) -> web.StreamResponse | None:
-        if request.path == f"{base}/receipts/{released['code']}":
-            return json_response({"status": "released", **released_item})
-        if request.path == f"{base}/receipts/{pending['code']}":
-            return json_response({"status": "accepted"})
-        return None
+    )[0]
+    files = {}
+    for name, value in (
+        ("released", released),
+        ("pending", {"submission_id": "s-1", "receipts": {"members": pending}}),
+        ("promised", promised),
+        ("forked", forked),
+    ):
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps(value))
+    url = str(client.make_url("/check"))
 
     async def close() -> None:
-        r = await client.post(f"{base}/poll/close", headers=AUTH_ADMIN)
-        assert r.status == 200, await r.text()
+        await close_poll(client, EID)
         await sign_now(client)
 
     loop = asyncio.get_running_loop()
-    async with Proxy(str(client.make_url("")), receipts_lookup) as proxy:
 
-        def look() -> dict[str, Any]:
-            got: dict[str, Any] = {}
-            with chromium() as session:
-                page = CheckPage(session)
-                for width, height in VIEWPORTS:
-                    set_viewport(session, width, height)
-                    page.open(str(client.make_url("/check")) + "?ledger=" + proxy.url)
-                    page.choose_file(released_file)
-                    got[f"released-{width}"] = page.submit()
-                    page.open(str(client.make_url("/check")) + "?ledger=" + proxy.url)
-                    page.choose_file(pending_file)
-                    got[f"accepted-{width}"] = page.submit()
-                    got[f"axe-accepted-{width}"] = page.axe()
-                    page.shot(_shots() / f"check-page-accepted-{width}.png")
-                page.open(str(client.make_url("/check")))
-                page.choose_file(forked_file)
-                got["forked"] = page.submit()
-                asyncio.run_coroutine_threadsafe(close(), loop).result()
-                for width, height in VIEWPORTS:
-                    set_viewport(session, width, height)
-                    page.open(str(client.make_url("/check")))
-                    page.choose_file(pending_file)
-                    got[f"broken-{width}"] = page.submit()
-                    got[f"axe-broken-{width}"] = page.axe()
-                    got[f"sideways-{width}"] = page.sideways()
-                    page.shot(_shots() / f"check-page-broken-promise-{width}.png")
-                got["evidence"] = session.execute_async_script(READ_EVIDENCE)
-            return got
+    def look() -> dict[str, Any]:
+        got: dict[str, Any] = {}
+        with chromium() as session:
+            page = CheckPage(session)
 
-        got = await asyncio.to_thread(look)
+            def check_file(name: str) -> list[dict[str, Any]]:
+                page.open(url)
+                page.choose_file(files[name])
+                return page.submit()
+
+            for width, height in VIEWPORTS:
+                set_viewport(session, width, height)
+                got[f"released-{width}"] = check_file("released")
+                got[f"accepted-{width}"] = check_file("pending")
+                got[f"axe-accepted-{width}"] = page.axe()
+                page.shot(_shots() / f"check-page-accepted-{width}.png")
+                page.open(url)
+                got[f"accepted-code-{width}"] = page.check_code(EID, pending["code"])
+            got["forked"] = check_file("forked")
+            asyncio.run_coroutine_threadsafe(close(), loop).result()
+            got["pending-after-close"] = check_file("pending")
+            for width, height in VIEWPORTS:
+                set_viewport(session, width, height)
+                got[f"broken-{width}"] = check_file("promised")
+                got[f"axe-broken-{width}"] = page.axe()
+                got[f"sideways-{width}"] = page.sideways()
+                page.shot(_shots() / f"check-page-broken-promise-{width}.png")
+            got["evidence"] = session.execute_async_script(READ_EVIDENCE)
+        return got
+
+    got = await asyncio.to_thread(look)
     for width, _ in VIEWPORTS:
         (done,) = got[f"released-{width}"]
         assert done["outcome"] == "released", done
-        assert any(f"Entry {index} is your ballot" in s for s in done["steps"]), done["steps"]
-        (waiting,) = got[f"accepted-{width}"]
-        assert waiting["outcome"] == "accepted", waiting
-        assert waiting["title"] == "Accepted, not yet released"
+        assert any("is your ballot" in s for s in done["steps"]), done["steps"]
+        for waiting in got[f"accepted-{width}"] + got[f"accepted-code-{width}"]:
+            assert waiting["outcome"] == "accepted", waiting
+            assert waiting["title"] == "Accepted, not yet released"
         (broken,) = got[f"broken-{width}"]
         assert broken["outcome"] == "broken-promise", broken
         assert broken["title"] == "A broken promise"
@@ -430,9 +497,10 @@ async def test_check_page_on_acceptance_receipts_released_accepted_and_a_broken_
     (split,) = got["forked"]
     assert split["outcome"] == "split-view", split
     assert f"the log of {held.size} entries the ledger had when it accepted" in split["text"]
+    assert [r["outcome"] for r in got["pending-after-close"]] == ["released"]
     evidence = got["evidence"]
     assert evidence["kind"] == "broken-promise"
-    assert evidence["receipt"] == pending
+    assert evidence["receipt"] == promised
     assert evidence["keys"] == [SIGNER.verifier.text()]
     cp = open_checkpoint(evidence["checkpoint"], keyring, origin=held.origin)
     entries = [json.loads(text) for text in evidence["entries"]]
@@ -441,7 +509,7 @@ async def test_check_page_on_acceptance_receipts_released_accepted_and_a_broken_
     tree.extend(merkle.leaf_hash(text.encode()) for text in evidence["entries"])
     assert tree.root() == cp.root and tree.root(held.size) == held.root
     hashes = {hashlib.sha256(canonical_bytes(e["event"])).hexdigest() for e in entries}
-    assert pending["event_hash"] not in hashes and released["event_hash"] in hashes
+    assert promised["event_hash"] not in hashes and pending["event_hash"] in hashes
 
 
 ACTIVE = "return document.activeElement.id || document.activeElement.className;"
@@ -456,7 +524,7 @@ async def test_check_page_works_from_the_keyboard_alone_with_visible_focus(
     to the code field; Enter in the filled form checks and moves focus to the result; and a
     link /check?election=…&code=… (as the booth gives) checks at once."""
     require_chromium()
-    answer = await voted(client)
+    answer, _ = await voted(client)
     code = answer["receipts"]["members"]["code"]
     url = str(client.make_url("/check"))
 

@@ -19,6 +19,8 @@ from typing import Any
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
+from ledger.format.acceptance import AcceptanceSigner, event_hash
+
 from ..browser import TIMEOUT, chromium, require_chromium
 from ..conftest import SIGNER
 from .checkpage import acceptance_batch
@@ -156,7 +158,9 @@ return verdicts;
 
 
 def test_js_verifier_checks_acceptance_receipts_signed_in_python() -> None:
-    """Each receipt of a Python-signed acceptance batch of three verifies in check-verify.js;
+    """Each receipt of an acceptance batch of three signed from the contract's words, and of one
+    signed by the ledger's AcceptanceSigner (shuffled, without the event), verifies in
+    check-verify.js;
     a changed blind, checkpoint size, position, path element, event or code is refused."""
     events = [
         {"contest": "members", "selections": ["ann", "bob"], "nonce": "11" * 32},
@@ -167,6 +171,15 @@ def test_js_verifier_checks_acceptance_receipts_signed_in_python() -> None:
     receipts = acceptance_batch(
         SIGNER, events, origin="ballot-ledger.test/elections/nec-2026", checkpoint=checkpoint
     )
+    # and the ledger's own signer (ledger/format/acceptance.py), leaves shuffled, without event
+    for receipt in AcceptanceSigner(SIGNER).sign_batch(
+        election="nec-2026",
+        origin="ballot-ledger.test/elections/nec-2026",
+        checkpoint=(19, bytes.fromhex(checkpoint["root"])),
+        time="2026-11-23T05:21:16.123456Z",
+        items=[(e["contest"], event_hash(e)) for e in events],
+    ):
+        receipts.append(receipt.to_json())
     out = _in_browser(
         HELPERS
         + """
@@ -194,7 +207,7 @@ return res;
         SIGNER.verifier.text(),
     )
     assert "error" not in out, out
-    assert out["good"] == ["ok", "ok", "ok"]
+    assert out["good"] == ["ok"] * 6
     sig = "refused: the receipt's signature does not verify"
     assert out["bad"] == {
         "blind": sig,
