@@ -88,8 +88,8 @@ class Ledger(Administration, Casting, Closing):
         state = await self.state(eid)
         if state.phase != "poll_open":
             return
-        current = turnout.slot(now, state.require_definition().turnout_every)
-        if self._turnout_slot.get(eid) == current:
+        every = state.require_definition().turnout_every
+        if not turnout.due(self._turnout_slot.get(eid), now, every):
             return
-        self._turnout_slot[eid] = current
+        self._turnout_slot[eid] = turnout.slot(now, every)
         await self.report_turnout(eid)

@@ -47,7 +47,6 @@ class Closing(Reads):
             state = await self.state(eid)
             if state.phase == "poll_open":
                 closing: dict[str, Any] = {"scheduled": True} if scheduled else {}
-                await self.report_turnout(eid)
                 await self.append_event(eid, "poll_closed", lambda s: closing)
             elif state.phase not in ("poll_closed", "declared"):
                 raise el.WrongPhase(
@@ -59,6 +58,10 @@ class Closing(Reads):
             if self._closing.get(eid) is asyncio.current_task():
                 del self._closing[eid]
             raise
+        # The final turnout report (the groups, when the rule shows them): after poll_closed,
+        # when no ballot can arrive; taken once, so a resumed close takes it if it is missing.
+        if (await self.state(eid)).phase == "poll_closed":
+            await self.report_turnout(eid)
         opened = 0
         while True:
             async with self.pool.acquire() as conn:
