@@ -4,8 +4,8 @@ are taken. docs/log-format.md §10 (``turnout_reported``) states the rule and it
 A *snapshot* is the exact count, read in one statement, of every contest's ballots: its total
 and, per *cell* of the roll (the tuple of a voter's groups, one per reporting dimension), how
 many voted of how many eligible. A dimension's groups are the values the contest's eligible
-voters have (``(none)`` for a voter without the attribute). The threshold ``t`` is the
-definition's ``min_group_size``.
+voters have, named by the store (``(none)`` for a voter without the attribute). The threshold
+``t`` is the definition's ``min_group_size``.
 
 - **While the poll is open** a report shows the totals only: every group of every dimension
   is listed, and ``null``. (Groups that change between reports can be differenced, pooled
@@ -43,9 +43,6 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-NO_VALUE = "(none)"
-"""The group of voters the roll gives no value (or JSON null) for a dimension."""
 
 DEFAULT_EVERY = 600
 """Seconds between scheduled reports when the definition does not say."""
@@ -86,15 +83,6 @@ class ContestCounts:
 
 
 Snapshot = Mapping[str, ContestCounts]
-
-
-def label(value: Any) -> str:
-    """A roll attribute's value as a group name, as PostgreSQL's ``->>`` writes it."""
-    if value is None:
-        return NO_VALUE
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def snapshot(

@@ -103,9 +103,10 @@ class Reads(LedgerBase):
             return cells
         out: dict[str, dict[Cell, int]] = {c.id: {} for c in d.contests}
         if state.roll_published and d.reporting_dimensions:
-            for r in await conn.fetch(Q["roll_attributes"], eid):
+            dims = list(d.reporting_dimensions)
+            for r in await conn.fetch(Q["roll_cells"], eid, dims):
                 attributes = json.loads(r["attributes"])
-                cell = tuple(turnout.label(attributes.get(dim)) for dim in d.reporting_dimensions)
+                cell = tuple(r["cell"])
                 for c in d.contests:
                     if el.eligible(c.eligibility, attributes):
                         out[c.id][cell] = out[c.id].get(cell, 0) + 1

@@ -114,8 +114,13 @@ SELECT EXISTS (
       AND t.idx > (SELECT min(c.idx) FROM entries c
                    WHERE c.election_id = $1 AND c.kind = 'poll_closed'))
 
--- name: roll_attributes
-SELECT attributes::text AS attributes FROM roll WHERE election_id = $1
+-- name: roll_cells
+-- Each roll member's attributes (for the contests' eligibility) and cell: the value of each
+-- dimension of $2 as turnout_cells names it, so that the roll's groups and the ballots' match.
+SELECT attributes::text AS attributes,
+    ARRAY(SELECT COALESCE(attributes ->> d.dim, '(none)')
+          FROM unnest($2::text[]) WITH ORDINALITY AS d (dim, o) ORDER BY d.o) AS cell
+FROM roll WHERE election_id = $1
 
 -- name: latest_turnout
 SELECT idx, body FROM entries WHERE election_id = $1 AND kind = 'turnout_reported'

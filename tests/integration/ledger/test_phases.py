@@ -265,7 +265,7 @@ async def test_unsealed_election_opens_from_setup_without_nominations(client: Ap
     assert "ballot_opened" not in kinds
     assert "nominations_opened" not in kinds and "nominations_closed" not in kinds
     assert kinds[:3] == ["election_defined", "roll_published", "poll_opened"]
-    assert kinds[-4:] == ["turnout_reported", "poll_closed", "result_declared", "result_declared"]
+    assert kinds[-4:] == ["poll_closed", "turnout_reported", "result_declared", "result_declared"]
 
 
 async def test_redefinition_and_roll_replacement_during_setup(client: AppClient) -> None:

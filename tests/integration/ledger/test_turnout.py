@@ -1,7 +1,8 @@
 """Turnout over the ledger's API (issue 14): ``/turnout`` serves the latest published report,
 never a live count; reports are taken on the definition's schedule, driven here by calling the
-housekeeping's ``tick`` with a clock; a report whose changes are below the threshold is
-skipped."""
+housekeeping's ``tick`` with a clock, and show the totals only while the poll is open; a report
+whose changes are below the threshold is skipped; the groups come in one final report after
+``poll_closed``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from ledger.format.entry import parse_entry
 from ledger.http.app import LEDGER
 
-from ..conftest import AUTH_FRONTEND, AppClient, definition, paper, setup_election
+from ..conftest import AUTH_ADMIN, AUTH_FRONTEND, AppClient, definition, paper, setup_election
 
 EID = "nec-2026"
 EVERY = 60
@@ -48,7 +49,8 @@ async def test_turnout_serves_the_last_published_report_until_the_next_scheduled
     client: AppClient,
 ) -> None:
     """Ballots cast after a report leave ``/turnout`` unchanged, also through ticks within the
-    same schedule slot; the next slot's report is what ``/turnout`` then serves."""
+    same schedule slot; the next slot's report (totals only, every group listed and null) is
+    what ``/turnout`` then serves."""
     await setup_election(client, doc=definition(turnout={"every": EVERY}))
     ledger = client.app[LEDGER]
     await ledger.tick(T0)  # nobody has voted: nothing changed, nothing published
@@ -70,14 +72,18 @@ async def test_turnout_serves_the_last_published_report_until_the_next_scheduled
     after = await _turnout(client)
     assert after["index"] == index and after["contests"] == event["contests"]
     assert after["contests"]["members"]["cast"] == 6
-    assert after["contests"]["members"]["by"]["region"] == {"east": 2, "north": 2, "south": 2}
+    assert after["contests"]["members"]["by"]["region"] == {
+        "east": None,
+        "north": None,
+        "south": None,
+    }
 
 
 async def test_a_report_whose_changes_are_below_the_threshold_is_skipped(
     client: AppClient,
 ) -> None:
     """With min_group_size 2, one more ballot since the last report publishes nothing at the
-    next slot; a second in the same group reaches the threshold and the report follows."""
+    next slot; a second reaches the threshold and the report follows."""
     await setup_election(client, doc=definition(turnout={"every": EVERY}))
     ledger = client.app[LEDGER]
     await _cast(client, "v000", "v001", "v002", "v003", "v004", "v005")
@@ -85,17 +91,56 @@ async def test_a_report_whose_changes_are_below_the_threshold_is_skipped(
     published = await _turnout(client)
     assert published["contests"]["members"]["cast"] == 6
 
-    await _cast(client, "v006")  # north, one ballot
+    await _cast(client, "v006")  # one ballot
     await ledger.tick(T0 + EVERY)
     assert len(await _reports(client)) == 1
     skipped = await _turnout(client)
     assert (skipped["index"], skipped["contests"]) == (published["index"], published["contests"])
 
-    await _cast(client, "v009")  # north again: 2 since the last report
+    await _cast(client, "v009")  # 2 since the last report
     await ledger.tick(T0 + 2 * EVERY)
     assert len(await _reports(client)) == 2
     now = (await _turnout(client))["contests"]["members"]
-    assert now["cast"] == 8 and now["by"]["region"] == {"east": 2, "north": 4, "south": 2}
+    assert now["cast"] == 8 and set(now["by"]["region"].values()) == {None}
+
+
+async def test_the_final_report_follows_poll_closed_once_with_the_groups(
+    client: AppClient,
+) -> None:
+    """The close takes one report after ``poll_closed``, showing each contest's groups when
+    every group is at least t from both ends; closing again or ticking adds no other."""
+    await setup_election(client, doc=definition(turnout={"every": EVERY}, sealed=False))
+    ledger = client.app[LEDGER]
+    await _cast(client, "v000", "v001", "v002", "v003", "v004", "v005")
+    await ledger.tick(T0)
+    r = await client.post(f"/v1/elections/{EID}/poll/close", headers=AUTH_ADMIN)
+    assert r.status == 200, await r.text()
+    r = await client.get(f"/v1/elections/{EID}/entries", params={"limit": "10000"})
+    kinds = [parse_entry(e["entry"].encode()).kind for e in (await r.json())["entries"]]
+    assert kinds[-3:] == ["turnout_reported", "poll_closed", "turnout_reported"]
+    final = (await _turnout(client))["contests"]
+    assert final["members"]["cast"] == 6
+    assert final["members"]["by"]["region"] == {"east": 2, "north": 2, "south": 2}
+    assert final["youth"]["cast"] == 0 and set(final["youth"]["by"]["region"].values()) == {None}
+
+    await ledger.report_turnout(EID)
+    await ledger.close(EID)
+    await ledger.tick(T0 + EVERY)
+    assert len(await _reports(client)) == 2
+
+
+async def test_a_final_report_below_the_threshold_is_skipped(client: AppClient) -> None:
+    """One ballot since the last published report: the final report would show a change of 1
+    and is skipped, groups and all (the log's ballots are public anyway, its groups are not)."""
+    await setup_election(client, doc=definition(turnout={"every": EVERY}, sealed=False))
+    ledger = client.app[LEDGER]
+    await _cast(client, "v000", "v001", "v002", "v003", "v004", "v005")
+    await ledger.tick(T0)
+    await _cast(client, "v006")
+    r = await client.post(f"/v1/elections/{EID}/poll/close", headers=AUTH_ADMIN)
+    assert r.status == 200, await r.text()
+    ((_, event),) = await _reports(client)
+    assert event["contests"]["members"]["cast"] == 6
 
 
 async def test_the_definition_sets_the_schedule_with_a_default(client: AppClient) -> None:

@@ -135,7 +135,6 @@ def test_schedule_slots_depend_on_the_clock_alone() -> None:
     assert tn.slot(1199.9, 600) == tn.slot(600.0, 600) == 1
     assert tn.slot(1200.0, 600) == 2
     assert tn.due(None, 5.0, 600) and tn.due(1, 1200.0, 600) and not tn.due(1, 1199.9, 600)
-    assert tn.label(None) == tn.NO_VALUE and tn.label(True) == "true" and tn.label(7) == "7"
 
 
 # --- the property -------------------------------------------------------------------------------
