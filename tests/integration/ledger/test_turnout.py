@@ -104,6 +104,27 @@ async def test_a_report_whose_changes_are_below_the_threshold_is_skipped(
     assert now["cast"] == 8 and set(now["by"]["region"].values()) == {None}
 
 
+async def test_reports_while_open_count_released_ballots_never_pending_ones(
+    client: AppClient,
+) -> None:
+    """A voter who took part but whose ballot is not in the log yet (as an accepted, pending
+    ballot is) is in no report while the poll is open: reports count ``ballot_cast`` entries,
+    so they never show the pending store's size."""
+    await setup_election(client, doc=definition(turnout={"every": EVERY}))
+    ledger = client.app[LEDGER]
+    await _cast(client, "v000", "v001", "v002", "v003", "v004", "v005")
+    async with ledger.pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO participation (election_id, contest_id, voter_id) VALUES ($1, $2, $3)",
+            [(EID, "members", f"v0{i}") for i in range(10, 13)],
+        )
+    await ledger.tick(T0)
+    ((_, event),) = await _reports(client)
+    assert event["contests"]["members"]["cast"] == 6
+    await ledger.tick(T0 + EVERY)
+    assert len(await _reports(client)) == 1
+
+
 async def test_the_final_report_follows_poll_closed_once_with_the_groups(
     client: AppClient,
 ) -> None:
