@@ -129,6 +129,9 @@ ORDER BY idx DESC LIMIT 1
 -- name: polls_open
 SELECT election_id FROM elections WHERE phase = 'poll_open'
 
+-- name: polls_closed
+SELECT election_id FROM elections WHERE phase = 'poll_closed'
+
 -- name: due_to_close
 SELECT election_id FROM elections WHERE phase = 'poll_open' AND poll_close <= now()
 

@@ -167,6 +167,23 @@ async def test_the_final_report_follows_poll_closed_once_with_the_groups(
     assert len(await _reports(client)) == 2
 
 
+async def test_the_housekeeping_takes_a_final_report_a_close_left_out(
+    client: AppClient,
+) -> None:
+    """A close that stopped between ``poll_closed`` and its final report (a crash): the next
+    housekeeping round takes the final report, once."""
+    doc = definition(turnout={"every": EVERY}, sealed=False, round_size=2)
+    await setup_election(client, doc=doc)
+    ledger = client.app[LEDGER]
+    await _cast(client, "v000", "v001", "v002", "v003", "v004", "v005")
+    await ledger.append_event(EID, "poll_closed", lambda s: {}, before=ledger.final_rounds)
+    assert await _reports(client) == []
+    await ledger.tick(T0)
+    await ledger.tick(T0 + EVERY)
+    ((_, event),) = await _reports(client)
+    assert event["contests"]["members"]["by"]["region"] == {"east": 2, "north": 2, "south": 2}
+
+
 async def test_a_final_report_below_the_threshold_is_skipped(client: AppClient) -> None:
     """K = 1 < t = 2: the close's round holds one ballot, the final report would show a change
     of 1 and is skipped, groups and all (the log's ballots are public anyway, groups are not)."""
