@@ -367,7 +367,8 @@ def _nomination_table(tallies: dict[str, Any]) -> None:
 
 def _turnout_table(turnout: dict[str, Any], cast: int, total: int) -> Table:
     """The latest published turnout report (taken every 2 s, skipped while a change is below
-    the threshold): the ledger serves no live count."""
+    the threshold; the groups stay suppressed until the final report after the close): the
+    ledger serves no live count."""
     members = turnout["contests"]["members"]
     when = (turnout.get("time") or "")[11:19] or "none yet"
     t = Table(
