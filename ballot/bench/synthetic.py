@@ -132,7 +132,7 @@ def build(
     ages = [rng.randint(18, 80) for _ in range(voters)]
     young = sum(a < 27 for a in ages)
     salt = bytes(32)
-    roll = {
+    roll: dict[str, dict[str, Any]] = {
         "members": {
             "eligible": voters,
             "roll_hash": el.roll_hash(salt, [str(i) for i in range(voters)]),
@@ -182,6 +182,7 @@ def build(
             papers.append(("youth", [rng.choice(["y1", "y2"])]))
         for contest, chosen in papers:
             s = rng.randbytes(32)
+            event: dict[str, Any]
             if sealed:
                 commitment = el.commitment(election, contest, chosen, s)
                 event = {"contest": contest, "commitment": commitment}
