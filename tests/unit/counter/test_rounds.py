@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -113,7 +114,7 @@ class Log:
             self.add("ballot_opened", event, t(59))
 
 
-def check(log: Log, promises: list[rd.Promise] = ()) -> tuple[fl.FoldState, rd.RoundsSummary]:  # type: ignore[assignment]
+def check(log: Log, promises: Sequence[rd.Promise] = ()) -> tuple[fl.FoldState, rd.RoundsSummary]:
     state = fl.initial(EID)
     rounds = rd.RoundCheck(election=EID, promises=promises)
     for i, body in enumerate(log.bodies):
