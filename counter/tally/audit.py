@@ -36,9 +36,10 @@ from counter.errors import CounterError
 from counter.tally import fold as fl
 from counter.tally import rounds as rd
 from ledger.domain.election import declaration_message
-from ledger.errors import DecodeError, LedgerError, VerificationError
+from ledger.errors import LedgerError, VerificationError
+from ledger.format.acceptance import AcceptanceReceipt, verify_acceptance
 from ledger.format.checkpoint import open_checkpoint
-from ledger.format.encoding import b64_strict, hex_strict
+from ledger.format.encoding import b64_strict
 from ledger.format.export import ExportCheckpoint, ExportEntry, Header
 from ledger.format.keys import Keyring, Verifier
 
@@ -169,6 +170,8 @@ def _run(
             report.warnings.append("counter keys taken from the export: pin with --counter-key")
     keyring = Keyring(Verifier.parse(k) for k in ledger_keys)
     counters = Keyring(Verifier.parse(k) for k in counter_keys)
+    for p in report.promises or ():
+        _check_receipt(p, keyring, header.origin)
     roots: dict[int, bytes] = {}
     state = fl.initial(header.election)
     check = rd.RoundCheck(election=header.election, promises=report.promises or ())
@@ -230,6 +233,27 @@ def _run(
     _recount(state, counters, report)
 
 
+def _check_receipt(p: rd.Promise, keyring: Keyring, origin: str) -> None:
+    """A promise counts only if a ledger key the auditor trusts made it, for this log."""
+    if p.receipt is None:
+        return
+    if p.receipt.origin != origin:
+        raise _fail(
+            "an acceptance receipt is for another log",
+            source=p.source,
+            origin=origin,
+            receipt_origin=p.receipt.origin,
+        )
+    try:
+        verify_acceptance(p.receipt, keyring)
+    except LedgerError as exc:
+        raise _fail(
+            f"an acceptance receipt does not verify: {exc.message}",
+            source=p.source,
+            event_hash=p.event_hash.hex(),
+        ) from exc
+
+
 def _recount(state: fl.FoldState, counters: Keyring, report: AuditReport) -> None:
     d = state.phase.definition
     if d is None:
@@ -285,22 +309,22 @@ def _recount(state: fl.FoldState, counters: Keyring, report: AuditReport) -> Non
 
 def promises_from_json(doc: Any, source: str = "") -> list[rd.Promise]:
     """The promises of an acceptance receipt, of a whole cast answer (``{"submission_id",
-    "receipts": {contest: receipt}}``), or of a JSON array of either.
-
-    Reads only ``stage``, ``election``, ``contest`` and ``event_hash`` (64 lower-case hex): the
-    receipt's signature is not checked here. (Stands in for ``ledger.format.acceptance``'s
-    ``AcceptanceReceipt.from_json`` until that module is merged.)"""
+    "receipts": {contest: receipt}}``), or of a JSON array of either. Each receipt is parsed
+    strictly (``ledger.format.acceptance``); :func:`audit` verifies its signature."""
     if isinstance(doc, list):
         return [p for item in doc for p in promises_from_json(item, source)]
     if isinstance(doc, dict) and isinstance(doc.get("receipts"), dict) and "stage" not in doc:
         return [p for item in doc["receipts"].values() for p in promises_from_json(item, source)]
-    if not isinstance(doc, dict) or doc.get("stage") != "accepted":
-        raise AuditFailure("not an acceptance receipt (stage 'accepted')", source=source)
-    election, contest = doc.get("election"), doc.get("contest")
-    if not isinstance(election, str) or not isinstance(contest, str):
-        raise AuditFailure("an acceptance receipt without election or contest", source=source)
     try:
-        digest = hex_strict(doc.get("event_hash"), 32, what="event_hash")
-    except DecodeError as exc:
-        raise AuditFailure(f"an acceptance receipt's {exc.message}", source=source) from exc
-    return [rd.Promise(election=election, contest=contest, event_hash=digest, source=source)]
+        receipt = AcceptanceReceipt.from_json(doc)
+    except LedgerError as exc:
+        raise AuditFailure(exc.message, source=source, **exc.evidence) from exc
+    return [
+        rd.Promise(
+            election=receipt.election,
+            contest=receipt.contest,
+            event_hash=receipt.event_hash,
+            source=source,
+            receipt=receipt,
+        )
+    ]

@@ -36,7 +36,7 @@ import numpy as np
 
 from ledger.domain import election as el
 from ledger.errors import VerificationError
-from ledger.format.canonical import canonical_bytes
+from ledger.format.acceptance import AcceptanceReceipt
 from ledger.format.entry import Entry
 
 _INDEX = b',"index":'
@@ -65,6 +65,8 @@ class Promise:
     event_hash: bytes
     source: str = ""
     """Where the receipt came from (a file name), for messages."""
+    receipt: AcceptanceReceipt | None = None
+    """The signed receipt, which ``counter.tally.audit`` verifies (``None``: the caller did)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,11 +95,6 @@ class RoundsSummary:
                 for c, rs in self.rounds.items()
             },
         }
-
-
-def event_hash(event: Mapping[str, Any]) -> bytes:
-    """SHA-256 of the RFC 8785 bytes of an event object (the event alone, not its entry)."""
-    return hashlib.sha256(canonical_bytes(event)).digest()
 
 
 @dataclass(slots=True)

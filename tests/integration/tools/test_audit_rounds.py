@@ -12,8 +12,9 @@ import pytest
 from ballot.bench import synthetic
 from ballot.bench.audit import write_export
 from ballot.cli import main
-from counter.tally.rounds import event_hash
 from ledger.domain import election as el
+from ledger.format.acceptance import AcceptanceSigner, event_hash
+from ledger.format.keys import Signer
 
 KEYS = [
     "--key",
@@ -119,12 +120,16 @@ def test_a_replayed_ballot_fails_the_audit_with_both_indices(
 
 
 def _receipt(log: synthetic.SyntheticLog, event: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "stage": "accepted",
-        "election": log.election,
-        "contest": event["contest"],
-        "event_hash": event_hash(event).hex(),
-    }
+    """The acceptance receipt the ledger signed for ``event`` (its extras too)."""
+    signer = AcceptanceSigner(synthetic.SYNTH_SIGNER)
+    (receipt,) = signer.sign_batch(
+        election=log.election,
+        origin=log.origin,
+        checkpoint=(1, log.tree.root(1)),
+        time="2026-11-23T09:00:00.500000Z",
+        items=[(event["contest"], event_hash(event))],
+    )
+    return {**receipt.to_json(), "event": event}
 
 
 def test_a_withheld_ballot_is_a_broken_promise(
@@ -184,3 +189,26 @@ def test_receipts_that_are_not_this_elections_are_refused(
     ):
         assert main(["audit", str(path), *KEYS, *args]) == 2
     assert "not of the export's" in capsys.readouterr().err
+
+
+def test_a_receipt_not_signed_by_a_pinned_key_fails_the_audit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A receipt signed by another key than the pinned ledger keys is no promise of this
+    ledger: the audit fails (exit 1) naming it."""
+    log = _build()
+    event = _casts(log)[0][1]["event"]
+    stranger = AcceptanceSigner(Signer(name=synthetic.SYNTH_SIGNER.name, seed=bytes([9]) * 32))
+    (forged,) = stranger.sign_batch(
+        election=log.election,
+        origin=log.origin,
+        checkpoint=(1, log.tree.root(1)),
+        time="2026-11-23T09:00:00.500000Z",
+        items=[("members", event_hash(event))],
+    )
+    path = tmp_path / "forged.json"
+    path.write_text(json.dumps(forged.to_json()))
+    code, report = _audit(log, tmp_path, capsys, "--receipts", str(path))
+    assert code == 1
+    assert report["failure"]["message"].startswith("an acceptance receipt does not verify")
+    assert report["failure"]["source"] == str(path)

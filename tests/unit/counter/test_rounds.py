@@ -14,8 +14,10 @@ from counter.tally import fold as fl
 from counter.tally import rounds as rd
 from counter.tally.audit import AuditFailure, promises_from_json
 from ledger.domain import election as el
+from ledger.format.acceptance import AcceptanceSigner, event_hash
 from ledger.format.canonical import canonical_bytes
 from ledger.format.entry import template
+from ledger.format.keys import Signer
 
 EID = "e1"
 T0 = "2026-11-23T09:00:00.000Z"
@@ -231,7 +233,7 @@ def test_promises_released_waiting_and_broken() -> None:
     kept = json.loads(log.bodies[cast[1]])["event"]
 
     def promise(event: dict[str, Any]) -> rd.Promise:
-        return rd.Promise(election=EID, contest="members", event_hash=rd.event_hash(event))
+        return rd.Promise(election=EID, contest="members", event_hash=event_hash(event))
 
     missing = {"contest": "members", "selections": ["c"], "nonce": "77" * 32}
     _, summary = check(log, [promise(kept), promise(missing)])
@@ -251,10 +253,10 @@ def test_event_hash_is_sha256_of_the_events_canonical_bytes() -> None:
         log.close(t(1))
         event = json.loads(log.bodies[-2])["event"]
         _, summary = check(
-            log, [rd.Promise(election=EID, contest="members", event_hash=rd.event_hash(event))]
+            log, [rd.Promise(election=EID, contest="members", event_hash=event_hash(event))]
         )
         assert [i for _, i in summary.released] == [len(log.bodies) - 2]
-        assert rd.event_hash(event) == hashlib.sha256(canonical_bytes(event)).digest()
+        assert event_hash(event) == hashlib.sha256(canonical_bytes(event)).digest()
 
 
 def test_a_ballot_released_after_a_withdrawal_is_valid_and_counts_as_withdrawn() -> None:
@@ -304,17 +306,27 @@ def test_a_ballot_naming_a_candidate_withdrawn_before_the_poll_is_refused(sealed
 
 
 def test_promises_from_receipts_and_cast_answers() -> None:
-    """An acceptance receipt, a whole cast answer and an array give their promises; anything
-    else, or a malformed event hash, is refused."""
-    receipt = {"stage": "accepted", "election": EID, "contest": "members", "event_hash": "ab" * 32}
-    youth = {**receipt, "contest": "youth", "event_hash": "cd" * 32}
-    answer = {"submission_id": "s1", "receipts": {"members": receipt, "youth": youth}}
-    got = promises_from_json([answer, receipt], source="f")
-    assert [(p.contest, p.event_hash.hex(), p.source) for p in got] == [
-        ("members", "ab" * 32, "f"),
-        ("youth", "cd" * 32, "f"),
-        ("members", "ab" * 32, "f"),
+    """An acceptance receipt, a whole cast answer and an array give their promises, each with
+    its receipt; anything else, or a malformed receipt, is refused."""
+    signer = AcceptanceSigner(Signer(name="test/ledger", seed=bytes(32)))
+    members, youth = signer.sign_batch(
+        election=EID,
+        origin="test/elections/e1",
+        checkpoint=(3, bytes(32)),
+        time="2026-11-23T09:00:00.123456Z",
+        items=[("members", b"\xab" * 32), ("youth", b"\xcd" * 32)],
+    )
+    answer = {
+        "submission_id": "s1",
+        "receipts": {"members": members.to_json(), "youth": youth.to_json()},
+    }
+    got = promises_from_json([answer, members.to_json()], source="f")
+    assert [(p.contest, p.event_hash.hex(), p.source, p.receipt) for p in got] == [
+        ("members", "ab" * 32, "f", members),
+        ("youth", "cd" * 32, "f", youth),
+        ("members", "ab" * 32, "f", members),
     ]
+    receipt = members.to_json()
     for bad in ({**receipt, "stage": "released"}, {**receipt, "event_hash": "AB" * 32}, 5):
         with pytest.raises(AuditFailure):
             promises_from_json(bad)
