@@ -385,6 +385,45 @@ async def test_a_real_election_released_in_rounds_passes_the_audit(
     assert (failure["index"], failure["size"], failure["round_size"]) == (first, 1, 5)
 
 
+async def test_a_ballot_released_after_its_candidate_withdrew_passes_the_audit(
+    client: AppClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ballots naming a candidate who withdrew while they waited are released after the
+    withdrawal by the real ledger; the export passes `ballot audit` (exit 0), and the recount,
+    equal to the declaration, treats the candidate as withdrawn (their ballots pass on)."""
+    await setup_election(client, doc=definition(round_size=2, sealed=False))
+    for i, ranking in enumerate((["dan", "ann"], ["dan", "ann"], ["cat"], ["bob", "cat"])):
+        r = await client.post(
+            f"/v1/elections/{EID}/ballots",
+            json=paper(f"v{i:03d}", members=ranking),
+            headers=AUTH_FRONTEND,
+        )
+        assert r.status == 201
+    r = await client.post(
+        f"/v1/elections/{EID}/contests/members/candidates/dan/withdraw",
+        json={"reason": "withdrawn"},
+        headers=AUTH_ADMIN,
+    )
+    assert r.status == 201, await r.text()
+    await close_poll(client)
+    lines = await _export(client)
+    kinds = [parse_entry(e["entry"].encode()).kind for e in _entries(lines)]
+    assert kinds.index("candidate_withdrawn") < kinds.index("ballot_cast")
+    state = _fold(lines)
+    _, doc = fl.count_contest(state, "members")
+    assert await _declare(client, doc) == 201
+    export = tmp_path / "export.ndjson"
+    export.write_bytes(b"".join(await _export(client)))
+    keys = ["--key", SIGNER.verifier.text(), "--counter-key", COUNTER_SIGNER.verifier.text()]
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["audit", str(export), *keys, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["results"]["members"]["matches_declaration"] is True
+    dan = next(c for c in doc["candidates"] if c["name"] == "Dan Dee")
+    assert dan["withdrawn"] is True
+    assert doc["rounds"][0]["tallies"]["Ann Able"].startswith("2")
+
+
 # --- receipts and split views ------------------------------------------------------------------
 
 
