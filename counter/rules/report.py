@@ -20,15 +20,21 @@ fraction ``"p/q"``)::
                "method": "look-back" | "lot", "chosen": "B", "detail": ...}],
      "constraint_actions": [{"round": 3, "constraint": "gender=F:2",
                              "action": "excluded", "candidates": [...], "detail": ...}],
+     "places": {"A": 1, "C": 2},                       # every standing candidate's place
+     "runner_up": {"name": "C", "place": 4, "seat": 3, "holder": "B", "stage": 5,
+                   "votes": ..., "holder_votes": ..., "behind": ..., "ties": [...],
+                   "text": "C, 4th, 12 behind the 3rd seat (B) at stage 5: 30 to 42"},  # or null
      "margins": {"C": "2"}}                            # bloc only
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
+from counter.rules import margins
 from counter.rules.model import CountResult
 
 
@@ -127,9 +133,33 @@ def to_json(result: CountResult) -> dict[str, Any]:
             for a in result.constraint_actions
         ],
     }
+    analysed = margins.analyse(result)
+    doc["places"] = {names[i]: p for i, p in enumerate(analysed.places) if p is not None}
+    doc["runner_up"] = _runner_up(result, analysed.runner_up, num)
     if result.margins is not None:
         doc["margins"] = {names[i]: num(m) for i, m in enumerate(result.margins) if m is not None}
     return doc
+
+
+def _runner_up(
+    result: CountResult, m: margins.Margin | None, num: Callable[[Fraction], str]
+) -> dict[str, Any] | None:
+    """The runner-up's margin as the document writes it (docs/log-format.md §10)."""
+    if m is None:
+        return None
+    names = [c.name for c in result.candidates]
+    return {
+        "name": names[m.candidate],
+        "place": m.place,
+        "seat": m.seat,
+        "holder": names[m.holder],
+        "stage": m.stage,
+        "votes": num(m.votes),
+        "holder_votes": num(m.holder_votes),
+        "behind": num(m.behind),
+        "ties": [t.text for t in m.ties],
+        "text": margins.text(result, m),
+    }
 
 
 def _action_label(result: CountResult, index: int) -> str:
