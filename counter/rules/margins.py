@@ -72,7 +72,7 @@ def ordinal(n: int) -> str:
     """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 22nd, 101st, 111th."""
     if n % 100 in (11, 12, 13):
         return f"{n}th"
-    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
 
 
 def figure(value: Fraction, decimals: int | None) -> str:
@@ -166,10 +166,14 @@ def _tie_note(result: CountResult, tie: Tie) -> TieNote:
     back = re.fullmatch(r"stage (\d+)", tie.detail)
     if tie.method == "look-back" and back and 0 < int(back[1]) <= len(result.rounds):
         then = result.rounds[int(back[1]) - 1].tallies
-        how += " (" + ", ".join(
-            f"{result.candidates[c].name} {figure(then[c] or Fraction(0), result.decimals)}"
-            for c in tie.candidates
-        ) + ")"
+        how += (
+            " ("
+            + ", ".join(
+                f"{result.candidates[c].name} {figure(then[c] or Fraction(0), result.decimals)}"
+                for c in tie.candidates
+            )
+            + ")"
+        )
     return TieNote(tie=tie, votes=votes, stage=stage, text=f"{level} {where}; {outcome}, {how}")
 
 

@@ -15,9 +15,7 @@ from counter.rules.margins import analyse, figure, ordinal
 from counter.rules.model import Candidate, Constraint, Profile
 
 
-def _profile(
-    names: list[str], ballots: list[tuple[tuple[int, ...], int]], seats: int
-) -> Profile:
+def _profile(names: list[str], ballots: list[tuple[tuple[int, ...], int]], seats: int) -> Profile:
     return Profile(
         candidates=tuple(
             Candidate(id=f"c{i}", name=n, gender="woman" if n.startswith("W") else "man")
