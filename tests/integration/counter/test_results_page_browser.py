@@ -133,6 +133,11 @@ def _look(base: str, shots: Path) -> dict[str, Any]:
     with chromium() as session:
         for width, height in VIEWPORTS:
             set_viewport(session, width, height)
+            _load(session, f"{base}/")
+            seen[f"index@{width}"] = {
+                "widths": session.execute_script(WIDTHS),
+                "axe": axe_violations(session),
+            }
             _load(session, f"{base}/elections/{EID}")
             seen[f"overview@{width}"] = {
                 "page": session.execute_script(READ_OVERVIEW),
@@ -197,7 +202,7 @@ async def test_results_pages_render_in_headless_chromium_wide_and_narrow(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """At 1280 and 390 px: the overview lists the contests in the definition's order with
+    """At 1280 and 390 px: the elections index and the overview fit; the overview lists the contests in the definition's order with
     their elected, the runner-up's margin and a link to the contest's own page; each contest
     page shows its declaration, margin and stage sheet (transfer and total per stage, cell for
     cell as the JSON's, to two decimals) or bloc poll ("behind the 6th seat"); no page scrolls
@@ -216,6 +221,8 @@ async def test_results_pages_render_in_headless_chromium_wide_and_narrow(
                 print(f"\n{key}: {look['shot']}")
     order = [c["id"] for c in DEFINITION["contests"]]
     for width, _ in VIEWPORTS:
+        index = seen[f"index@{width}"]
+        assert index["axe"] == [] and index["widths"][0] <= index["widths"][1], width
         where = f"overview at {width} px"
         look = seen[f"overview@{width}"]
         assert look["shot"].stat().st_size > 0
