@@ -202,12 +202,12 @@ async def test_results_pages_render_in_headless_chromium_wide_and_narrow(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """At 1280 and 390 px: the elections index and the overview fit; the overview lists the contests in the definition's order with
-    their elected, the runner-up's margin and a link to the contest's own page; each contest
-    page shows its declaration, margin and stage sheet (transfer and total per stage, cell for
-    cell as the JSON's, to two decimals) or bloc poll ("behind the 6th seat"); no page scrolls
-    sideways at 390 px, the chart fits its box, axe-core finds no violation, and in print
-    each contest starts a new sheet."""
+    """At 1280 and 390 px the elections index and the overview fit; the overview lists the
+    contests in the definition's order with their elected, the runner-up's margin and a link to
+    the contest's own page; each contest page shows its declaration, margin and stage sheet
+    (transfer and total per stage, cell for cell as the JSON's, to two decimals) or bloc poll
+    ("behind the 6th seat"); no page scrolls sideways at 390 px, the chart fits its box,
+    axe-core finds no violation, and in print each contest starts a new sheet."""
     require_chromium()  # before the election: a missing browser fails at once
     counter, results = await _declared_election(settings, fresh_database, aiohttp_client, tmp_path)
     assert len(results["members"]["rounds"]) >= 3  # an STV count of several stages
