@@ -26,12 +26,9 @@ def test_contests_are_described_in_words_with_correct_plurals() -> None:
 
 def test_eligibility_words_cover_every_operator() -> None:
     """Every comparison and combination of an eligibility rule reads as words."""
-    rule = {
-        "all": [
-            {"attr": "age", "gte": 16},
-            {"any": [{"attr": "region", "in": ["Wales", "East"]}, {"not": {"attr": "lapsed", "eq": True}}]},
-        ]
-    }  # fmt: skip
+    lapsed = {"not": {"attr": "lapsed", "eq": True}}
+    either = {"any": [{"attr": "region", "in": ["Wales", "East"]}, lapsed]}
+    rule = {"all": [{"attr": "age", "gte": 16}, either]}
     assert demo.eligibility_words(rule) == (
         "age at least 16 and region one of Wales, East or not (lapsed)"
     )
