@@ -237,7 +237,7 @@ def render_table(result: CountResult, width: int | None = None) -> str:
         rows.append(
             ("Quota", [thousands(decimal_string(r.quota, d)) + "  " for r in result.rounds])
         )
-    header = [f"{r.number}  " for r in result.rounds]
+    header = ["Votes  "] if result.rule == "bloc" else [f"{r.number}  " for r in result.rounds]
     name_width = max([len("Candidate"), *(len(n) for n, _ in rows)])
     widths = [
         max(len(header[k]), *(len(cells[k]) for _, cells in rows)) for k in range(len(header))
