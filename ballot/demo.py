@@ -42,6 +42,7 @@ from rich.table import Table
 from ballot import receipt_check
 from ballot.child import Service
 from ballot.tools import download
+from counter.rules.report import thousands
 from ledger.errors import CliError
 from ledger.format import export as exp
 from ledger.format.keys import Signer
@@ -462,7 +463,7 @@ def result_words(doc: dict[str, Any]) -> list[str]:
     valid, rejected = doc["valid_ballots"], doc["invalid_ballots"]
     papers = f"{valid:,} valid ballot{'s' if valid != 1 else ''}, {rejected:,} rejected"
     if doc["rule"] != "bloc":
-        papers += f"; quota {doc['quota']}"
+        papers += f"; quota {thousands(doc['quota'])}"
     lines = [papers + "."]
     runner = doc.get("runner_up")
     lines.append(f"Runner-up: {runner['text']}." if runner else "No runner-up: no one else stood.")

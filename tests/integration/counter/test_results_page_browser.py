@@ -120,11 +120,17 @@ def _print_check(session: WebDriver) -> dict[str, Any]:
         )
     finally:
         session.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    styles["pages"] = _printed_pages(session)
+    return dict(styles)
+
+
+def _printed_pages(session: WebDriver) -> int:
+    """How many sheets Chromium prints the page on (its own page size: A4 landscape for a
+    contest's declaration)."""
     pdf = base64.b64decode(
         session.execute_cdp_cmd("Page.printToPDF", {"preferCSSPageSize": True})["data"]
     )
-    styles["pages"] = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
-    return dict(styles)
+    return pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
 
 
 def _look(base: str, shots: Path) -> dict[str, Any]:
@@ -155,6 +161,7 @@ def _look(base: str, shots: Path) -> dict[str, Any]:
                         "page": session.execute_script(READ_CONTEST),
                         "widths": session.execute_script(WIDTHS),
                         "axe": axe_violations(session) if order == "first" else [],
+                        "printed": _printed_pages(session),
                         "shot": full_page_screenshot(
                             session, shots / f"contest-{cid}-{order}-{width}x{height}.png"
                         ),
@@ -262,6 +269,7 @@ async def test_results_pages_render_in_headless_chromium_wide_and_narrow(
                 where = f"{cid} ({sheet_order}) at {width} px"
                 look = seen[f"{cid}/{sheet_order}@{width}"]
                 assert look["axe"] == [], where
+                assert look["printed"] == 1, f"{where}: one declaration sheet"
                 scroll, inner = look["widths"]
                 assert scroll <= inner, f"{where}: the page scrolls sideways ({scroll} > {inner})"
                 page = look["page"]

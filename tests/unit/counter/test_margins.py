@@ -1,13 +1,15 @@
 """Places and margins (counter.rules.margins) against hand-worked counts.
 
 Each case is small enough to count by hand; the figures in the asserts are the hand count's.
-Two are the demo's cases from issue 16: the disabled members' seat (the real runner-up, Xena Xu,
-592 against 787 at stage 2, where the demo named the first excluded) and the youth seat (a tie
-on 858 after stage 2, broken by look-back to stage 1).
+Two are the demo's cases from issue 16, with the demo's own figures (``ballot demo``, default
+options): the disabled members' seat (the real runner-up, Xena Xu, 592 against 787 at stage 2,
+where the demo named the first excluded) and the youth seat (Abi Amos and Dan Drew level on 858
+after stage 2, Abi Amos excluded by look-back to stage 1).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 from counter.rules import count, report
@@ -34,7 +36,24 @@ DISABLED = _profile(
     1,
 )
 
-YOUTH = _profile(
+YOUTH = dataclasses.replace(
+    _profile(
+        ["Abi Amos", "Ben Bloom", "Cara Cho", "Dan Drew"],
+        # As in the demo: Cara Cho not validly nominated (not standing); 1,738 valid papers,
+        # quota floor(1,738 / 2) + 1 = 870. Stage 1: Abi 746, Ben 156, Dan 836.
+        # Stage 2: Ben excluded: 112 to Abi, 22 to Dan, 22 exhausted: Abi 858, Dan 858.
+        # Stage 3: the tie: Abi had fewer at stage 1 (746 to 836): Abi excluded; Dan elected
+        #          as the last vacancy.
+        [((0,), 746), ((1, 0), 112), ((1, 3), 22), ((1,), 22), ((3,), 836)],
+        1,
+    ),
+    candidates=tuple(
+        dataclasses.replace(c, withdrawn=c.name == "Cara Cho")
+        for c in _profile(["Abi Amos", "Ben Bloom", "Cara Cho", "Dan Drew"], [], 1).candidates
+    ),
+)
+
+THREE_LEFT = _profile(
     ["Abi Amos", "Ben Bloom", "Cara Cho", "Dan Drew"],
     # Stage 1: Abi 1,500, Ben 800, Cara 780, Dan 200; quota floor(3,280 / 2) + 1 = 1,641.
     # Stage 2: Dan excluded: 40 to Abi, 58 to Ben, 78 to Cara: Ben and Cara level on 858.
@@ -75,18 +94,43 @@ def test_disabled_seat_runner_up_is_the_candidate_still_standing_not_the_first_e
 
 
 def test_youth_seat_states_the_tie_and_its_look_back() -> None:
-    """The demo's youth seat: Ben Bloom and Cara Cho level on 858 after stage 2; Cara Cho
-    excluded at stage 3 by look-back to stage 1 (800 to 780); Ben Bloom is 2nd, 532 behind
-    Abi Amos at stage 3 (1,158 to 1,690), and the margin says how the tie was broken."""
+    """The demo's youth seat: Abi Amos and Dan Drew level on 858 after stage 2; Abi Amos
+    excluded at stage 3 by look-back to stage 1 (746 to 836) and Dan Drew elected: the margin
+    is "level", with the tie and how it was broken stated (the demo said only "excluded at
+    stage 3")."""
     result = count(YOUTH, "scottish")
+    assert result.elected_names == ("Dan Drew",)
+    (tie,) = result.ties
+    assert (tie.round, tie.method, tie.detail) == (3, "look-back", "stage 1")
+    m = analyse(result).runner_up
+    assert m is not None
+    assert (result.candidates[m.candidate].name, m.stage, m.votes, m.behind) == (
+        "Abi Amos",
+        2,
+        858,
+        0,
+    )
+    (note,) = m.ties
+    assert (note.votes, note.stage) == (858, 2)
+    assert report.to_json(result)["runner_up"]["text"] == (
+        "Abi Amos, 2nd, level with the 1st seat (Dan Drew) at stage 2: 858 to 858; "
+        "Abi Amos and Dan Drew were level on 858 after stage 2; Abi Amos was excluded at "
+        "stage 3, by look-back to stage 1 (Abi Amos 746, Dan Drew 836)"
+    )
+    assert analyse(result).places == (2, 3, None, 1)
+
+
+def test_tie_between_two_others_broken_by_look_back_is_stated_for_the_survivor() -> None:
+    """Ben Bloom and Cara Cho level on 858 after stage 2; Cara Cho excluded at stage 3 by
+    look-back to stage 1 (800 to 780); Ben Bloom is 2nd, 532 behind Abi Amos at stage 3
+    (1,158 to 1,690), and his margin says how the tie was broken."""
+    result = count(THREE_LEFT, "scottish")
     assert result.elected_names == ("Abi Amos",)
     (tie,) = result.ties
     assert (tie.round, tie.method, tie.detail) == (3, "look-back", "stage 1")
     m = analyse(result).runner_up
     assert m is not None
     assert (result.candidates[m.candidate].name, m.stage, m.behind) == ("Ben Bloom", 3, 532)
-    (note,) = m.ties
-    assert (note.votes, note.stage) == (858, 2)
     assert report.to_json(result)["runner_up"]["text"] == (
         "Ben Bloom, 2nd, 532 behind the 1st seat (Abi Amos) at stage 3: 1,158 to 1,690; "
         "Ben Bloom and Cara Cho were level on 858 after stage 2; Cara Cho was excluded at "

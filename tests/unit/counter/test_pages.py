@@ -9,7 +9,7 @@ from counter.http import pages
 from counter.rules import count, report
 from counter.rules.model import Candidate, Profile
 
-from .test_margins import YOUTH
+from .test_margins import THREE_LEFT
 
 
 def _result(contest: str, doc: dict[str, Any]) -> dict[str, Any]:
@@ -26,9 +26,9 @@ def _result(contest: str, doc: dict[str, Any]) -> dict[str, Any]:
 def _youth() -> dict[str, Any]:
     slated = tuple(
         dataclasses.replace(c, slate="Left" if i < 2 else None)
-        for i, c in enumerate(YOUTH.candidates)
+        for i, c in enumerate(THREE_LEFT.candidates)
     )
-    return report.to_json(count(dataclasses.replace(YOUTH, candidates=slated), "scottish"))
+    return report.to_json(count(dataclasses.replace(THREE_LEFT, candidates=slated), "scottish"))
 
 
 RUNNING: dict[str, Any] = {
