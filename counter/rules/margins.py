@@ -3,21 +3,22 @@
 Pure: a function of a :class:`~counter.rules.model.CountResult` alone (no ballots), exact
 (``Fraction``), the same for every rule. docs/counting.md, "Places and margins", states it:
 
-1. **Places.** The elected take places 1 to k in their order of election. The others follow:
-   bloc, in the poll's order (votes, then the lot that placed equal totals); STV, those still
-   continuing when the count ended first (most votes first), then the excluded, the latest
-   excluded first (excluded at the same stage: the one with more votes at the stage before
-   first). Left over equal: the definition's order.
+1. **Places.** Bloc: the poll's order (votes, then the lot that placed equal totals), elected
+   or not. STV: the elected take places 1 to k in their order of election; the others follow,
+   those still continuing when the count ended first (most votes first), then the excluded,
+   the latest excluded first (excluded at the same stage: the one with more votes at the
+   stage before first). Left over equal: the definition's order.
 2. **The last seat** is the seat numbered ``seats``; its holder is the elected candidate with
    the fewest votes (bloc) or the last elected (STV).
-3. **The runner-up** is the candidate in place k + 1 (k elected). Their margin is the votes
+3. **The runner-up** is the best-placed candidate not elected (STV: place k + 1, k elected). Their margin is the votes
    they stood behind the holder of the last seat: bloc, in the poll; STV, at the *last stage
    where both were continuing*: the last stage after which the runner-up was still in the
    count and before which the holder of the last seat had not yet been elected (the tallies
    after that stage). A negative margin means the runner-up had more votes there and lost the
    seat all the same (a minimum, or a later transfer).
-4. **Ties.** Every tie the runner-up was part of is stated with the votes they were level on,
-   at which stage, and how it was broken (look-back to which stage, or the lot).
+4. **Ties and minimums.** Every tie the runner-up was part of is stated with the votes they
+   were level on, at which stage, and how it was broken (look-back to which stage, or the
+   lot); so is every action of a minimum that kept them out.
 
 No runner-up when no one is elected or no one stood unelected.
 """
@@ -126,8 +127,8 @@ def _stv_order(result: CountResult) -> list[int]:
 
 
 def _bloc_order(result: CountResult) -> list[int]:
-    """Standing candidates not elected, in the poll's order (clause 1, bloc): votes, then the
-    lot's placing of equal totals (the bloc rule's own tickets, redrawn from the seed)."""
+    """Standing candidates in the poll's order (clause 1, bloc): votes, then the lot's
+    placing of equal totals (the bloc rule's own tickets, redrawn from the seed)."""
     rnd = result.rounds[0]
     standing = [c for c in range(len(result.candidates)) if rnd.tallies[c] is not None]
     level = len({rnd.tallies[c] for c in standing}) < len(standing)
@@ -136,14 +137,13 @@ def _bloc_order(result: CountResult) -> list[int]:
         if level and result.seed
         else None
     )
-    elected = set(result.elected)
 
     def key(c: int) -> tuple[Fraction, bytes, int]:
         votes = rnd.tallies[c]
         assert votes is not None
         return (-votes, lot.ticket("bloc-order", 1, c) if lot else b"", c)
 
-    return [c for c in sorted(standing, key=key) if c not in elected]
+    return sorted(standing, key=key)
 
 
 def _tie_note(result: CountResult, tie: Tie) -> TieNote:
@@ -183,8 +183,12 @@ def analyse(result: CountResult) -> Places:
     bloc = result.rule == "bloc"
     if not result.rounds:
         return Places(places=(None,) * n, runner_up=None)
-    rest = _bloc_order(result) if bloc else _stv_order(result)
-    order = [*result.elected, *rest]
+    if bloc:
+        order = _bloc_order(result)
+        rest = [c for c in order if c not in result.elected]
+    else:
+        rest = _stv_order(result)
+        order = [*result.elected, *rest]
     places: list[int | None] = [None] * n
     for i, c in enumerate(order):
         places[c] = i + 1
@@ -204,7 +208,7 @@ def analyse(result: CountResult) -> Places:
         places=tuple(places),
         runner_up=Margin(
             candidate=runner,
-            place=len(result.elected) + 1,
+            place=places[runner] or len(result.elected) + 1,
             seat=len(result.elected),
             holder=holder,
             stage=stage,
@@ -245,4 +249,21 @@ def text(result: CountResult, margin: Margin) -> str:
     else:
         how = f"{figure(-gap, d)} ahead of the {ordinal(margin.seat)} seat ({holder}){where}"
     words = f"{name}, {ordinal(margin.place)}, {how}: {figures}"
-    return "; ".join([words, *(t.text for t in margin.ties)])
+    return "; ".join(
+        [words, *minimum_notes(result, margin.candidate), *(t.text for t in margin.ties)]
+    )
+
+
+def minimum_notes(result: CountResult, candidate: int) -> list[str]:
+    """How a minimum kept ``candidate`` out, in words (clause 4's companion)."""
+    out = []
+    for a in result.constraint_actions:
+        if candidate not in a.candidates:
+            continue
+        if a.action == "replaced" and a.candidates[0] == candidate:
+            out.append(f"displaced by the minimum {a.constraint}")
+        elif a.action == "excluded":
+            out.append(f"excluded at stage {a.round} under the minimum {a.constraint}")
+        elif a.action == "not-elected":
+            out.append(f"not elected at stage {a.round} under the minimum {a.constraint}")
+    return out

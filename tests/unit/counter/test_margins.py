@@ -177,8 +177,8 @@ def test_bloc_places_and_the_seeds_words() -> None:
 
 
 def test_bloc_runner_up_displaced_by_a_minimum_is_ahead_of_the_last_seat() -> None:
-    """Bloc with at least one woman: the highest man not elected is ahead of the woman who
-    holds the last seat, and the margin says so (a negative deficit)."""
+    """Bloc with at least one woman: the man placed 2nd in the poll is ahead of the woman who
+    holds the last seat, and the margin says so (a negative deficit) and why."""
     # Seats 2: A 10, B 8, Wendy 3: Wendy replaces B (placed 2nd).
     ballots = [((0,), 10), ((1,), 8), ((2,), 3)]
     minimum = Constraint(attribute="gender", value="woman", minimum=1)
@@ -187,8 +187,10 @@ def test_bloc_runner_up_displaced_by_a_minimum_is_ahead_of_the_last_seat() -> No
     m = analyse(result).runner_up
     assert m is not None and m.behind == -5
     assert report.to_json(result)["runner_up"]["text"] == (
-        "B, 3rd, 5 ahead of the 2nd seat (Wendy): 8 to 3"
+        "B, 2nd, 5 ahead of the 2nd seat (Wendy): 8 to 3; displaced by the minimum "
+        "gender=woman:1"
     )
+    assert analyse(result).places == (1, 2, 3)  # the poll's order, elected or not
 
 
 def test_a_tie_for_the_last_seat_broken_by_look_back() -> None:
