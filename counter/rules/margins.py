@@ -8,14 +8,14 @@ Pure: a function of a :class:`~counter.rules.model.CountResult` alone (no ballot
    those still continuing when the count ended first (most votes first), then the excluded,
    the latest excluded first (excluded at the same stage: the one with more votes at the
    stage before first). Left over equal: the definition's order.
-2. **The last seat** is the seat numbered ``seats``; its holder is the elected candidate with
+2. **The last seat** is seat number k (k elected); its holder is the elected candidate with
    the fewest votes (bloc) or the last elected (STV).
-3. **The runner-up** is the best-placed candidate not elected (STV: place k + 1, k elected). Their margin is the votes
-   they stood behind the holder of the last seat: bloc, in the poll; STV, at the *last stage
-   where both were continuing*: the last stage after which the runner-up was still in the
-   count and before which the holder of the last seat had not yet been elected (the tallies
-   after that stage). A negative margin means the runner-up had more votes there and lost the
-   seat all the same (a minimum, or a later transfer).
+3. **The runner-up** is the best-placed candidate not elected (STV: place k + 1, k elected).
+   Their margin is the votes they stood behind the holder of the last seat: bloc, in the
+   poll; STV, at the *last stage where both were continuing*: the last stage after which the
+   runner-up was still in the count and before which the holder of the last seat had not yet
+   been elected (the tallies after that stage). A negative margin means the runner-up had
+   more votes there and lost the seat all the same (a minimum, or a later transfer).
 4. **Ties and minimums.** Every tie the runner-up was part of is stated with the votes they
    were level on, at which stage, and how it was broken (look-back to which stage, or the
    lot); so is every action of a minimum that kept them out.
