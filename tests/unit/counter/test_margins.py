@@ -187,8 +187,7 @@ def test_bloc_runner_up_displaced_by_a_minimum_is_ahead_of_the_last_seat() -> No
     m = analyse(result).runner_up
     assert m is not None and m.behind == -5
     assert report.to_json(result)["runner_up"]["text"] == (
-        "B, 2nd, 5 ahead of the 2nd seat (Wendy): 8 to 3; displaced by the minimum "
-        "gender=woman:1"
+        "B, 2nd, 5 ahead of the 2nd seat (Wendy): 8 to 3; displaced by the minimum gender=woman:1"
     )
     assert analyse(result).places == (1, 2, 3)  # the poll's order, elected or not
 
