@@ -1,8 +1,9 @@
-"""The counter's HTTP API (aiohttp): tallies, results, BLT export, an HTML results page.
+"""The counter's HTTP API (aiohttp): tallies, results, BLT export, HTML results pages.
 
 Every read is public and comes from the counter's own database (projections and results,
 each stamped with the log size and root it reflects). Errors are RFC 9457 problem+json, with
-the ledger's problem types (``ledger.http.problems``).
+the ledger's problem types (``ledger.http.problems``). What the pages show is built by the pure
+``counter.http.pages``.
 """
 
 from __future__ import annotations
