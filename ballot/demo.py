@@ -723,6 +723,9 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             async with session.get(f"{counter.url}/elections/{ELECTION}") as resp:
                 page.write_text(await resp.text())
             console.print(f"results page: {counter.url}/elections/{ELECTION} (saved to {page})")
+            for c in definition()["contests"]:
+                url = f"{counter.url}/elections/{ELECTION}/contests/{c['id']}"
+                console.print(f"  {c['title']}, its declaration and stage sheet: {url}")
             figures.add(
                 "whole demo", f"{time.perf_counter() - t_all:.1f} s on {os.cpu_count()} cores"
             )
