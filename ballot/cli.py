@@ -55,6 +55,7 @@ COMMANDS = (
     Registrar(
         "ballot.count", "add_count_parser", (("count", "count a BLT ballot file by a named rule"),)
     ),
+    Registrar("booth.http.serve", "add_parsers", (("booth", "the voting booth: codes and pages"),)),
 )
 BENCHES = (
     Registrar(
