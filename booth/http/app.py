@@ -82,6 +82,7 @@ SECURITY_HEADERS = {
 
 
 def render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
+    context.setdefault("signed_in", False)
     text = request.app[TEMPLATES].get_template(name).render(**context)
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
 
@@ -94,6 +95,7 @@ def message(request: web.Request, error: BoothError, title: str | None = None) -
         title=title or "Sorry, there is a problem",
         text=error.message,
         signed_in=SESSION in request,
+        csrf=request[SESSION].csrf if SESSION in request else "",
     )
 
 
@@ -240,9 +242,14 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         return _voted(request, row.voted_on)
     member = Member(row.election_id, row.voter_id)
     value, _ = request.app[SESSIONS].open(member, now)
-    response = web.HTTPSeeOther("/ballot")
+    response = _see_other("/ballot")
     _set_cookie(request, response, SESSION_COOKIE, value)
     return response
+
+
+def _see_other(location: str) -> web.Response:
+    """A 303 to ``location`` that can carry cookies (raising ``HTTPSeeOther`` cannot)."""
+    return web.Response(status=303, headers={"Location": location})
 
 
 def _voted(request: web.Request, voted_on: datetime) -> web.Response:
@@ -261,7 +268,7 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     session = _session(request)
     _check_token(session, await _form(request))
     request.app[SESSIONS].close(request.cookies.get(SESSION_COOKIE))
-    response = web.HTTPSeeOther("/")
+    response = _see_other("/")
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
 
