@@ -134,6 +134,8 @@ async def page_middleware(request: web.Request, handler: Handler) -> web.StreamR
         log.exception("request_failed")
         response = message(request, BoothError("Something went wrong. Try again in a minute."))
         response.set_status(500)
+    if request.path.startswith("/static/") and response.status == 200:
+        response.headers["Cache-Control"] = "public, max-age=3600"
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     response.headers["X-Request-Id"] = rid
