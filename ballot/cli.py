@@ -80,6 +80,11 @@ BENCHES = (
         (("lag", "receipt-to-counter-turnout lag under open-loop load"),),
     ),
     Registrar(
+        "ballot.bench.booth",
+        "add_parser",
+        (("booth", "a member's way from code to receipt at a running booth"),),
+    ),
+    Registrar(
         "ballot.bench.ledger",
         "add_parser",
         (

@@ -47,6 +47,7 @@ from booth.errors import (
 from booth.runtime.settings import Settings, load_secret
 from booth.service.ledger import LedgerClient
 from booth.storage.store import BoothStore, MemberRow, migrate
+from ledger.http.protocol import PAGE
 
 log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
@@ -139,6 +140,7 @@ async def page_middleware(request: web.Request, handler: Handler) -> web.StreamR
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     response.headers["X-Request-Id"] = rid
+    response[PAGE] = True  # the booth's error pages are pages, not problems
     return response
 
 

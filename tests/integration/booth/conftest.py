@@ -22,7 +22,7 @@ from booth.storage.store import migrate
 from ledger.http.app import create_app as create_ledger_app
 from ledger.runtime.settings import Settings
 
-from ..conftest import AUTH_ADMIN, FRONTEND, ROLL_CSV, SIGNER, setup_election
+from ..conftest import AUTH_ADMIN, FRONTEND, ROLL_CSV, SIGNER, Served, setup_election
 
 EID = "booth-2026"
 SECRET = bytes(range(100, 132))
@@ -212,7 +212,8 @@ async def booth(
             "ledger_url": url,
         }
     )
-    client = await aiohttp_client(create_booth_app(ready, SECRET))
+    # On the services' own protocol (ledger.http.protocol.Runner), as `ballot booth serve` runs.
+    client = await aiohttp_client(Served(create_booth_app(ready, SECRET)))
     return Booth(
         ledger=ledger,
         client=client,
