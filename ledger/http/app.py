@@ -442,6 +442,13 @@ async def inclusion(request: web.Request) -> web.Response:
     return web.json_response(await ledger.inclusion(eid, index, size))
 
 
+@routes.get("/v1/elections/{election}/receipts/{code}")
+async def find_receipt(request: web.Request) -> web.Response:
+    """Where an acceptance receipt's ballot is: released (its entry) or accepted, waiting."""
+    found = await request.app[LEDGER].find_receipt(_election(request), request.match_info["code"])
+    return web.json_response(found)
+
+
 @routes.get("/v1/elections/{election}/proofs/consistency")
 async def consistency(request: web.Request) -> web.Response:
     ledger = request.app[LEDGER]
