@@ -250,6 +250,14 @@ async def close_poll(request: web.Request) -> web.Response:
     return web.json_response(await request.app[LEDGER].close(_election(request)))
 
 
+@routes.get("/v1/elections/{election}/pending")
+async def pending(request: web.Request) -> web.Response:
+    """How many accepted ballots wait to be released, by contest: for the officer only (a live
+    count of acceptances is exactly what the public must not see while the poll is open)."""
+    _auth(request, "admin")
+    return web.json_response(await request.app[LEDGER].pending_counts(_election(request)))
+
+
 @routes.post("/v1/elections/{election}/results")
 async def declare(request: web.Request) -> web.Response:
     _auth(request, "admin", "counter")

@@ -35,6 +35,17 @@ def draw(rows: Sequence[Any], count: int) -> list[Any]:
 class Rounds(LedgerBase):
     """Release rounds from the pending store into the log."""
 
+    async def pending_counts(self, eid: str) -> dict[str, Any]:
+        """The ballots waiting, by contest, and K (private: the officer's status)."""
+        state = await self.state(eid)
+        async with self.pool.acquire() as conn:
+            counts = {r["contest_id"]: r["n"] for r in await conn.fetch(Q["pending_counts"], eid)}
+        d = state.require_definition()
+        return {
+            "round_size": d.round_size,
+            "pending": {c.id: counts.get(c.id, 0) for c in d.contests},
+        }
+
     async def release_due(self, eid: str) -> int:
         """Release a round in every contest of ``eid`` with at least 2K ballots pending; the
         number of ballots released."""
