@@ -29,9 +29,13 @@ async def test_the_booth_keeps_and_logs_nothing_that_links_a_member_to_a_vote(
             for code, receipt in receipts_on(page).values():
                 secrets_of_votes.add(code)
                 secrets_of_votes.add(code.replace("-", ""))
-                for name in ("event_hash", "leaf_hash", "chain_hash", "signature", "blind"):
+                for name in ("event_hash", "leaf_hash", "chain_hash", "signature", "blind", "salt"):
                     if name in receipt:
                         secrets_of_votes.add(str(receipt[name]))
+                event = receipt.get("event", {})  # acceptance receipts (issue 14)
+                for name in ("nonce", "commitment"):
+                    if name in event:
+                        secrets_of_votes.add(str(event[name]))
             secrets_of_votes.update(re.findall(r"booth-[0-9a-f]{32}", page))
         entries = await booth.close_poll()
     assert sum(json.loads(e["entry"])["type"] == "ballot_cast" for e in entries) > len(VOTERS)
