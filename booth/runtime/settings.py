@@ -11,20 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger.runtime.settings import ConfigError, load_values
+from ledger.runtime.settings import ConfigError, bool_setting, load_values
 
 PREFIX = "BALLOT_BOOTH_"
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,7 +59,7 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "code_limit": int,
     "limit_window": float,
     "cast_attempts": int,
-    "cookie_secure": _bool,
+    "cookie_secure": bool_setting,
     "pool_size": int,
     "header_timeout": float,
     "data_dir": Path,

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from booth.storage import sql
+from ledger.storage.store import apply_migrations
 
 Q = sql.queries()
 MIGRATIONS_TABLE = "booth_schema_migrations"
@@ -31,21 +32,7 @@ class MemberRow:
 
 async def migrate(conn: asyncpg.Connection) -> list[str]:
     """Apply the booth's migrations not yet applied, in order; return the versions applied."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('ballot-booth:migrate'))")
-        await conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} ("
-            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        done = {r["version"] for r in await conn.fetch(f"SELECT version FROM {MIGRATIONS_TABLE}")}
-        applied = []
-        for version, text in sql.migrations():
-            if version in done:
-                continue
-            await conn.execute(text)
-            await conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (version) VALUES ($1)", version)
-            applied.append(version)
-    return applied
+    return await apply_migrations(conn, sql.FILES, MIGRATIONS_TABLE, "ballot-booth:migrate")
 
 
 def _member(row: Any) -> MemberRow:
