@@ -203,18 +203,23 @@ async def test_a_double_submission_gives_one_ballot(booth: Booth) -> None:
     assert kinds.count("ballot_cast") == 3  # exec, trustees, youth: once each
 
 
-async def test_a_lost_answer_is_retried_with_the_same_submission_and_gives_one_ballot(
-    booth: Booth,
-) -> None:
-    """The ledger takes the ballot but its answer is lost on the way back: the booth sends the
-    same submission again, gets the same receipts, and the log holds one ballot per contest."""
+async def _through_relay(booth: Booth, fault: str) -> list[int]:
+    """Cast OLD's ballot through a relay to the ledger whose first ballot request meets
+    ``fault``: ``lost`` (the ledger takes it, the answer is cut off) or ``busy`` (a 503 and the
+    ledger never sees it). The statuses the ledger gave to the faulted request."""
     from aiohttp import web
 
-    ledger_url = booth.settings.ledger_url
-    lost = []
+    from booth.http.app import LEDGER
 
-    async def proxy(request: web.Request) -> web.StreamResponse:
+    ledger_url = booth.settings.ledger_url
+    faulted: list[int] = []
+
+    async def relay(request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        first = request.path.endswith("/ballots") and not faulted
+        if first and fault == "busy":
+            faulted.append(0)
+            return web.json_response({"type": "urn:ballot-ledger:problem:unavailable"}, status=503)
         async with booth.ledger.session.request(
             request.method,
             ledger_url + request.path_qs,
@@ -222,22 +227,34 @@ async def test_a_lost_answer_is_retried_with_the_same_submission_and_gives_one_b
             headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
         ) as r:
             answer = await r.read()
-            if request.path.endswith("/ballots") and not lost:
-                lost.append(r.status)
+            if first:
+                faulted.append(r.status)
                 assert request.transport is not None
                 request.transport.close()  # the answer never arrives
                 raise ConnectionResetError
             return web.Response(body=answer, status=r.status, content_type=r.content_type)
 
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", proxy)
-    from booth.http.app import LEDGER
-
-    relay = await booth.make_client(app)
-    booth.client.app[LEDGER].url = str(relay.make_url("")).rstrip("/")
+    app.router.add_route("*", "/{tail:.*}", relay)
+    relayed = await booth.make_client(app)
+    booth.client.app[LEDGER].url = str(relayed.make_url("")).rstrip("/")
     page = await booth.vote(OLD, mark_form(OLD))
-    assert lost == [201]
     assert "Your vote has been cast" in page
     entries = await booth.close_poll()
     kinds = [json.loads(e["entry"])["type"] for e in entries]
     assert kinds.count("ballot_cast") == 2  # exec and trustees, once each
+    return faulted
+
+
+async def test_a_lost_answer_is_retried_with_the_same_submission_and_gives_one_ballot(
+    booth: Booth,
+) -> None:
+    """The ledger takes the ballot but its answer is lost on the way back: the booth sends the
+    same submission again, gets the same receipts, and the log holds one ballot per contest."""
+    assert await _through_relay(booth, "lost") == [201]
+
+
+async def test_a_busy_ledger_is_retried_and_gives_one_ballot(booth: Booth) -> None:
+    """A 503 from the ledger (its database busy) is retried with the same submission: the
+    member gets receipts, and the log holds one ballot per contest."""
+    assert await _through_relay(booth, "busy") == [0]
