@@ -34,7 +34,7 @@ _UP_TO = re.compile(r'data-up-to="(\d+)"')
 
 
 def add_parser(bench_sub: Any) -> None:
-    p = bench_sub.add_parser("booth", help="a member's way from code to receipt at a booth")
+    p = bench_sub.add_parser("booth", help="a member's way from code to receipt at a running booth")
     p.add_argument("--url", required=True, help="the booth's address")
     p.add_argument("--codes", type=Path, required=True, help="a codes file (ballot booth codes)")
     p.add_argument("--members", type=int, default=20, help="members who vote")
