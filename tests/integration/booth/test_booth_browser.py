@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -198,3 +199,57 @@ async def test_a_member_votes_in_headless_chromium_wide_and_narrow(
             )
             for p in seen.shots:
                 print(f"  screenshot: {p}")
+
+
+def _walk_without_script(url: str, code: str) -> tuple[list[str], bool, str]:
+    """The same way with JavaScript disabled in the browser: the pages' headings, whether the
+    print button shows, and the receipt page's text."""
+    headings: list[str] = []
+
+    def next_heading(session: WebDriver) -> None:
+        """Wait (without script) for the next page's heading, and note it."""
+        previous = headings[-1] if headings else None
+
+        def changed(s: WebDriver) -> str | bool:
+            found = s.find_elements(By.TAG_NAME, "h1")
+            text = found[0].text if found else ""
+            return text if text and text != previous else False
+
+        wait = WebDriverWait(session, TIMEOUT, ignored_exceptions=(StaleElementReferenceException,))
+        headings.append(wait.until(changed))
+
+    with chromium() as session:
+        set_viewport(session, 390, 844)
+        session.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+        session.get(url)
+        next_heading(session)
+        session.find_element(By.ID, "code").send_keys(code)
+        _submit(session, "Continue")
+        next_heading(session)
+        assert not session.find_element(By.CSS_SELECTOR, "[data-count]").is_displayed()
+        session.find_element(By.ID, "bloc-trustees-tobias-h").send_keys(Keys.SPACE)
+        Select(session.find_element(By.ID, "rank-exec-walter-f")).select_by_value("1")
+        Select(session.find_element(By.ID, "rank-exec-yusuf-k")).select_by_value("2")
+        _submit(session, "Review your choices")
+        next_heading(session)
+        _submit(session, "Cast my vote")
+        next_heading(session)
+        printable = session.find_element(By.CSS_SELECTOR, "[data-print]").is_displayed()
+        full_page_screenshot(session, artifacts_dir() / "booth-receipt-no-script-390x844.png")
+        return headings, printable, session.find_element(By.TAG_NAME, "main").text
+
+
+async def test_a_member_votes_with_javascript_disabled_in_the_browser(booth: Booth) -> None:
+    """With script execution off in Chromium the whole way works: sign-in, ballot, review,
+    receipts; only the enhancements (the running count, the print button) are absent."""
+    require_chromium()
+    url = str(booth.client.make_url("/"))
+    headings, printable, text = await asyncio.to_thread(_walk_without_script, url, booth.codes[OLD])
+    assert headings == [
+        "Sign in to vote",
+        "National Executive 2026",
+        "Check your choices",
+        "Your vote has been cast",
+    ]
+    assert not printable
+    assert "Executive committee" in text and "Trustees" in text and "Receipt code" in text
