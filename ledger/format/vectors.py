@@ -1,6 +1,8 @@
-"""Test vectors for outside verifiers.
+"""Test vectors for outside verifiers: the v1 *hash-only* log (docs/log-format.md §9).
 
-``python -m ledger.format.vectors > schemas/test-vectors.json`` writes them.
+``python -m ballot.vectors > schemas/test-vectors.json`` writes the whole file: these, and the
+v2 election of ``ballot.vectors`` (which counts contests, so it cannot live in this pure
+format package).
 
 Deterministic: a fixed test key (its seed is published here, so it must never sign anything
 real), fixed events and times. The test suite regenerates the file and checks it is unchanged,
@@ -9,8 +11,6 @@ and verifies its contents with the verifiers alone.
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
 from ledger.format import merkle
@@ -119,12 +119,3 @@ def generate() -> dict[str, Any]:
             "json": receipts[1].to_json(),
         },
     }
-
-
-def main() -> None:
-    json.dump(generate(), sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-
-
-if __name__ == "__main__":
-    main()
