@@ -154,13 +154,30 @@ def test_hash_only_vectors_are_the_listed_ones() -> None:
         except LedgerError:
             invalid.append(e["index"])
     assert invalid == [int(x) for x in listed.group(1).split(",")]
-    rows = re.findall(r"^\| (\d) \| `(\w+)` \|", SPEC.split("## 9.", 1)[1], re.M)
+    hash_only = SPEC.split("## 9.", 1)[1].split("### The v2 election", 1)[0]
+    rows = re.findall(r"^\| (\d) \| `(\w+)` \|", hash_only, re.M)
     assert [(int(i), k) for i, k in rows] == [
         (e["index"], json.loads(e["entry"])["type"]) for e in vectors["entries"]
     ]
     with pytest.raises(fl.FoldError) as caught:
         fl.apply(fl.initial(vectors["election"]), 0, vectors["entries"][0]["entry"].encode())
     assert caught.value.evidence["index"] == 0
+
+
+def test_v2_vector_table_is_the_v2_log() -> None:
+    """§9's table of the v2 election names each entry's type, index by index, and every v2
+    entry is a valid event by the fold (the log as a whole is a valid election)."""
+    section = SPEC.split("### The v2 election", 1)[1].split("\n## ", 1)[0]
+    listed: list[tuple[int, str]] = []
+    for first, last, kind in re.findall(r"^\| (\d+)(?:(?:–|, )(\d+))? \| `(\w+)`", section, re.M):
+        listed.extend((i, kind) for i in range(int(first), int(last or first) + 1))
+    v2 = json.loads((ROOT / "schemas" / "test-vectors.json").read_text())["v2"]
+    entries = [json.loads(e["entry"]) for e in v2["entries"]]
+    assert listed == [(e["index"], e["type"]) for e in entries]
+    state = fl.initial(v2["election"])
+    for e in v2["entries"]:
+        state = fl.apply(state, e["index"], e["entry"].encode())
+    assert state.phase.phase == "declared"
 
 
 def _documented_members(kind: str) -> list[str]:
