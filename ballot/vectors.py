@@ -151,7 +151,7 @@ def _acceptance(checkpoint: tuple[int, bytes]) -> tuple[dict[str, Any], dict[str
     size, root = checkpoint
     events = {v: _ballot(v, c, s) for v, c, s in ROUND_ONE}
     leaves: list[bytes | None] = [None] * len(BATCH)
-    items = []
+    items: list[dict[str, Any]] = []
     for voter, position in zip(BATCH, POSITIONS, strict=True):
         fields = {
             "blind": _fixed(f"blind {voter}").hex(),
@@ -227,7 +227,7 @@ def v2() -> dict[str, Any]:
     log.append("poll_opened", {}, SETUP)
     accepted_at = log.checkpoint()  # the latest signed checkpoint when the batch is accepted
     batch, receipt = _acceptance(accepted_at)
-    rounds = []
+    rounds: list[dict[str, Any]] = []
     round_one = [log.append("ballot_cast", _ballot(*b), ROUND) for b in ROUND_ONE]
     log.append(
         "candidate_withdrawn",
@@ -274,7 +274,7 @@ def v2() -> dict[str, Any]:
                 "signed_message_hex": message.hex(),
             }
         )
-    size, root = log.checkpoint()
+    size, _ = log.checkpoint()
     released = receipt["event_hash"]
     found = next(
         r["first"] + n for r in rounds for n, h in enumerate(r["event_hashes"]) if h == released

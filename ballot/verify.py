@@ -87,7 +87,9 @@ def _check_range(
         if head.startswith(_PREFIX):
             first = int(head[len(_PREFIX) : head.index(b",", len(_PREFIX))])
         else:
-            first = int(json.loads(head)["index"])
+            first = json.loads(head)["index"]
+            if type(first) is not int:
+                raise VerifyError("malformed entry line: its index is not an integer")
     except (ValueError, KeyError, TypeError) as exc:
         raise VerifyError(f"malformed entry line: {exc}") from exc
     return check_lines(_lines(path, start, end), first, sizes), roots
@@ -120,7 +122,9 @@ def verify_export(path: Path, keyring: Keyring | None = None, jobs: int | None =
             header = json.loads(fh.readline())
             if header.get("kind") != "header" or header.get("format") != FORMAT:
                 raise VerifyError("not a ballot-ledger export (no header line)")
-            size = int(header["size"])
+            size = header["size"]
+            if type(size) is not int or size < 0:
+                raise TypeError("the header's size must be an integer from 0")
             origin = str(header["origin"])
             keys = (
                 [v.text() for v in keyring]
@@ -140,13 +144,26 @@ def verify_export(path: Path, keyring: Keyring | None = None, jobs: int | None =
                 obj = json.loads(line)
                 if obj["kind"] != "checkpoint":
                     raise VerifyError(f"unexpected {obj['kind']} line before the entries")
-                notes.append((int(obj["size"]), str(obj["note"])))
+                n, note = obj["size"], obj["note"]
+                if type(n) is not int or not isinstance(note, str):
+                    raise TypeError("size must be an integer and note a string")
+                notes.append((n, note))
             except (ValueError, KeyError, TypeError) as exc:
                 raise VerifyError(f"malformed checkpoint line: {exc}") from exc
         end = fh.seek(0, os.SEEK_END)
     sizes = frozenset(n for n, _ in notes)
     if len(sizes) != len(notes):
         raise VerifyError("two checkpoint lines have the same size")
+    # §12: increasing sizes, the last at the header's size, so that a signature covers every
+    # entry (the chain and the hashes alone prove nothing about who wrote them).
+    if any(b <= a for (a, _), (b, _) in pairwise(notes)):
+        raise VerifyError("checkpoint sizes do not increase", sizes=[n for n, _ in notes])
+    if size > 0 and (not notes or notes[-1][0] != size):
+        raise VerifyError(
+            "no checkpoint covers the log's last entry",
+            size=size,
+            last_checkpoint=notes[-1][0] if notes else None,
+        )
     jobs = max(1, jobs or os.cpu_count() or 1)
     # Several ranges per process, taken in turn, so that a process that drew cheaper lines
     # (ballots are shorter than openings) is not left idle; never ranges under 4 MB.

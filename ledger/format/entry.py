@@ -16,14 +16,30 @@ index and time in, which gives byte for byte the canonical encoding of the whole
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from ledger.errors import EncodingError, EntryTooLarge
 from ledger.format.canonical import MAX_ENTRY_BYTES, canonical_bytes, parse_canonical
 
 ENTRY_VERSION = 1
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
+
+
+@lru_cache(maxsize=4096)
+def valid_time(text: str) -> bool:
+    """§2: ``YYYY-MM-DDTHH:MM:SS.mmmZ``, a real day and time (no leap second). Cached: the
+    entries of a batch or a round share one time."""
+    if not _TIME.fullmatch(text):
+        return False
+    try:
+        datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +115,16 @@ def parse_entry(data: bytes) -> Entry:
         "v",
     }:
         raise EncodingError("entry envelope has the wrong members")
-    if value["v"] != ENTRY_VERSION:
+    if type(value["v"]) is not int or value["v"] != ENTRY_VERSION:
         raise EncodingError("unknown entry version", v=value["v"])
-    if not isinstance(value["index"], int) or not isinstance(value["event"], dict):
-        raise EncodingError("entry index must be an integer and event an object")
-    return Entry(
-        election=str(value["election"]),
-        index=value["index"],
-        kind=str(value["type"]),
-        time=str(value["time"]),
-        event=value["event"],
-    )
+    index, election, kind, time = value["index"], value["election"], value["type"], value["time"]
+    if type(index) is not int or index < 0 or not isinstance(value["event"], dict):
+        raise EncodingError("entry index must be an integer from 0 and event an object")
+    if not isinstance(election, str) or not isinstance(kind, str):
+        raise EncodingError("entry election and type must be strings")
+    if not isinstance(time, str) or not valid_time(time):
+        raise EncodingError(
+            "entry time must be RFC 3339 UTC with milliseconds, YYYY-MM-DDTHH:MM:SS.mmmZ",
+            time=time,
+        )
+    return Entry(election=election, index=index, kind=kind, time=time, event=value["event"])

@@ -96,6 +96,13 @@ def _line(value: dict[str, Any]) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
+def _integer(value: Any) -> int:
+    """A JSON integer from 0 (§12): not a string, a boolean or a fraction that looks like one."""
+    if type(value) is not int or value < 0:
+        raise TypeError(f"{value!r} is not an integer from 0")
+    return value
+
+
 def parse_lines(lines: Iterable[bytes]) -> Iterator[Header | ExportEntry | ExportCheckpoint]:
     """Parse an export file line by line (streaming), with a clear error for a bad line."""
     for number, raw in enumerate(lines, start=1):
@@ -110,19 +117,19 @@ def parse_lines(lines: Iterable[bytes]) -> Iterator[Header | ExportEntry | Expor
                 yield Header(
                     election=str(obj["election"]),
                     origin=str(obj["origin"]),
-                    size=int(obj["size"]),
+                    size=_integer(obj["size"]),
                     ledger_keys=tuple(obj["keys"].get("ledger", [])),
                     counter_keys=tuple(obj["keys"].get("counter", [])),
                 )
             elif kind == "entry":
                 yield ExportEntry(
-                    index=int(obj["index"]),
+                    index=_integer(obj["index"]),
                     body=str(obj["entry"]).encode(),
                     leaf_hash=hex_strict(obj["leaf_hash"], 32, what="leaf_hash"),
                     chain_hash=hex_strict(obj["chain_hash"], 32, what="chain_hash"),
                 )
             elif kind == "checkpoint":
-                yield ExportCheckpoint(size=int(obj["size"]), note=str(obj["note"]))
+                yield ExportCheckpoint(size=_integer(obj["size"]), note=str(obj["note"]))
             else:
                 raise ExportError("unknown line kind", line=number, kind=kind)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # DecodeError too

@@ -75,7 +75,7 @@ def _parsed_entry(line: bytes, index: int) -> tuple[bytes, bytes, bytes]:
         obj = json.loads(line)
         if obj["kind"] != "entry":
             raise VerifyError(f"a {obj['kind']} line among the entries", index=index)
-        if obj["index"] != index:
+        if type(obj["index"]) is not int or obj["index"] != index:
             raise VerifyError("entries out of order", expected=index, found=obj["index"])
         return obj["entry"].encode(), obj["leaf_hash"].encode(), obj["chain_hash"].encode()
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

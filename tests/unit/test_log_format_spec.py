@@ -304,3 +304,15 @@ def test_definition_defaults_are_the_documented_ones() -> None:
         "max_rankings": 4,
         "min_rankings": 1,
     }
+
+
+def test_result_declared_requires_elected() -> None:
+    """§10: a `result_declared` without `elected` is refused by its schema (the fold and the
+    ledger refuse it, not only the audit)."""
+    v2 = json.loads((ROOT / "schemas" / "test-vectors.json").read_text())["v2"]
+    event = json.loads(v2["entries"][v2["declared"][0]["index"]]["entry"])["event"]
+    schemas.validate_event("result_declared", event)
+    with pytest.raises(LedgerError):
+        schemas.validate_event(
+            "result_declared", {k: v for k, v in event.items() if k != "elected"}
+        )

@@ -322,6 +322,7 @@ async def test_every_illegal_transition_is_refused_in_every_phase(client: AppCli
             "result_hash": "ab" * 32,
             "counted_size": cp.size,
             "counted_root": cp.root.hex(),
+            "elected": [],
             "key": COUNTER_SIGNER.verifier.text(),
         }
         message = b"ballot-ledger/result/v1\n" + canonical_bytes(body)

@@ -102,3 +102,34 @@ def test_a_file_that_is_not_an_export_is_refused(tmp_path: Path) -> None:
     path.write_text('{"kind":"entry"}\n')
     with pytest.raises(VerifyError, match="not a ballot-ledger export"):
         verify_export(path)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no checkpoint at all", "no checkpoint covers the log's last entry"),
+        ("the last checkpoint dropped", "no checkpoint covers the log's last entry"),
+        ("two checkpoints swapped", "checkpoint sizes do not increase"),
+        ("a size written as a string", "malformed checkpoint line"),
+    ],
+)
+def test_every_entry_must_be_covered_by_a_signed_checkpoint(
+    export: Path, tmp_path: Path, case: str, message: str
+) -> None:
+    """§12: checkpoint lines come in increasing size, the last at the header's size, so that a
+    signature covers every entry; the hashes-only reader refuses an export that breaks this."""
+    lines = export.read_bytes().splitlines(keepends=True)
+    cps = [i for i, line in enumerate(lines) if line.startswith(b'{"kind":"checkpoint"')]
+    edit: dict[int, bytes | None]
+    if case == "no checkpoint at all":
+        edit = dict.fromkeys(cps)
+    elif case == "the last checkpoint dropped":
+        edit = {cps[-1]: None}
+    elif case == "two checkpoints swapped":
+        edit = {cps[0]: lines[cps[1]], cps[1]: lines[cps[0]]}
+    else:
+        cp = json.loads(lines[cps[0]])
+        edit = {cps[0]: (json.dumps({**cp, "size": str(cp["size"])}) + "\n").encode()}
+    bad = _rewrite(export, tmp_path / "bad.ndjson", edit)
+    with pytest.raises(VerifyError, match=message):
+        verify_export(bad, Keyring([synthetic.SYNTH_SIGNER.verifier]), 1)

@@ -129,3 +129,40 @@ def test_canonical_bytes_equal_rfc8785_everywhere(value: Any) -> None:
             canonical_bytes(value, limit=None)
         return
     assert canonical_bytes(value, limit=None) == expected
+
+
+def _envelope(**changes: Any) -> bytes:
+    value: dict[str, Any] = {
+        "election": "e",
+        "event": {},
+        "index": 1,
+        "time": "2026-11-23T09:00:00.000Z",
+        "type": "poll_opened",
+        "v": 1,
+    }
+    return canonical_bytes({**value, **changes})
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"index": True},
+        {"index": -1},
+        {"v": True},
+        {"election": 5},
+        {"type": ["poll_opened"]},
+        {"time": 5},
+        {"time": "2026-11-23T09:00:00Z"},
+        {"time": "2026-11-23T09:00:00.000000Z"},
+        {"time": "2026-11-23T09:00:00.000+00:00"},
+        {"time": "2026-11-23 09:00:00.000Z"},
+        {"time": "2026-02-30T09:00:00.000Z"},
+        {"time": "2026-11-23T24:00:00.000Z"},
+    ],
+)
+def test_envelope_members_have_the_form_of_section_2(changes: dict[str, Any]) -> None:
+    """§2: `index` is an integer from 0 (a boolean is not), `v` the integer 1, `election` and
+    `type` strings, and `time` RFC 3339 UTC with milliseconds, a real day and time."""
+    assert parse_entry(_envelope()).index == 1
+    with pytest.raises(EncodingError):
+        parse_entry(_envelope(**changes))

@@ -18,8 +18,8 @@ from counter.tally.audit import audit, promises_from_json
 from ledger.domain.schemas import SCHEMA_FILES, load
 from ledger.format import merkle
 from ledger.format.acceptance import AcceptanceReceipt, verify_acceptance
-from ledger.format.export import parse_lines
 from ledger.format.checkpoint import open_checkpoint
+from ledger.format.export import parse_lines
 from ledger.format.keys import Keyring, Verifier
 from ledger.format.receipts import Receipt, verify_receipt
 

@@ -132,3 +132,37 @@ def test_export_reader_refuses_other_spellings_of_a_hash(change: Any) -> None:
         bad = {**line, member: change(line[member])}
         with pytest.raises(ExportError, match=member):
             list(parse_lines([json.dumps(bad).encode()]))
+
+
+def test_export_reader_refuses_numbers_written_otherwise() -> None:
+    """parse_lines reads a header's and a checkpoint line's `size` and an entry line's `index`
+    as JSON integers (§12): a string or a boolean is a malformed line, not a number."""
+    body = b'{"n":1}'
+    leaf = merkle.leaf_hash(body)
+    entry = json.loads(entry_line(0, body, leaf, chain_next(GENESIS, leaf)))
+    header = {
+        "kind": "header",
+        "format": "ballot-ledger-export/v1",
+        "election": "e",
+        "origin": "o/elections/e",
+        "size": 1,
+        "keys": {"ledger": [], "counter": []},
+    }
+    checkpoint = {"kind": "checkpoint", "size": 1, "note": "n"}
+    for line, member in ((entry, "index"), (header, "size"), (checkpoint, "size")):
+        assert len(list(parse_lines([json.dumps(line).encode()]))) == 1
+        for wrong in (str(line[member]), True, 1.0):
+            with pytest.raises(ExportError):
+                list(parse_lines([json.dumps({**line, member: wrong}).encode()]))
+
+
+def test_hashes_only_reader_refuses_an_index_written_otherwise() -> None:
+    """The hashes-only reader, given an entry line not in the plain form, requires its `index`
+    to be the JSON integer it expects (§12): `true` or `1.0` is not entry 1."""
+    body = b'{"n":1}'
+    leaf = merkle.leaf_hash(body)
+    line = json.loads(entry_line(1, body, leaf, chain_next(GENESIS, leaf)))
+    assert _parsed_entry(json.dumps(line).encode(), 1)[0] == body
+    for wrong in (True, 1.0, "1"):
+        with pytest.raises(VerifyError):
+            _parsed_entry(json.dumps({**line, "index": wrong}).encode(), 1)
