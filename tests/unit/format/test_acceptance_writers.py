@@ -44,7 +44,9 @@ def test_the_fast_writers_are_their_definitions(
     signed = AcceptanceSigner(SIGNER).sign_batch(
         election=election, origin=origin, checkpoint=(size, bytes(32)), time=time, items=items
     )
-    extras = [f', "event": {json.dumps({"contest": c, "n": n})}' for n, (c, _) in enumerate(items)]
+    extras = [
+        f', "event": {json.dumps({"contest": c, "n": n})}' for n, (c, _) in enumerate(items)
+    ]
     texts = acceptance_texts(signed, extras)
     keyring = Keyring([SIGNER.verifier])
     for (contest, ev), r, extra, text in zip(items, signed, extras, texts, strict=True):
