@@ -126,6 +126,13 @@ def verify_export(path: Path, keyring: Keyring | None = None, jobs: int | None =
             if type(size) is not int or size < 0:
                 raise TypeError("the header's size must be an integer from 0")
             origin = str(header["origin"])
+            election = str(header["election"])
+            if not origin.endswith(f"/elections/{election}"):  # §6
+                raise VerifyError(
+                    "the export's origin is not this election's log",
+                    election=election,
+                    origin=origin,
+                )
             keys = (
                 [v.text() for v in keyring]
                 if keyring is not None

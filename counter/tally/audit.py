@@ -152,6 +152,14 @@ def _run(
     if not isinstance(header, Header):
         raise _fail("the export does not start with its header")
     report.election = header.election
+    if not header.origin.endswith(f"/elections/{header.election}"):
+        # §6: the ledger names a log <prefix>/elections/<election>; a header that names
+        # another log's origin would make its checkpoints pass for this election's.
+        raise _fail(
+            "the export's origin is not this election's log",
+            election=header.election,
+            origin=header.origin,
+        )
     for p in report.promises or ():
         if p.election != header.election:
             raise _fail(

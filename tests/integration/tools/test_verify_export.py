@@ -12,6 +12,7 @@ from ballot.bench.audit import write_export
 from ballot.cli import main
 from ballot.verify import verify_export
 from ledger.errors import LedgerError
+from ledger.format.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger.format.keys import Keyring, Signer
 from ledger.format.verify import VerifyError
 
@@ -133,3 +134,24 @@ def test_every_entry_must_be_covered_by_a_signed_checkpoint(
     bad = _rewrite(export, tmp_path / "bad.ndjson", edit)
     with pytest.raises(VerifyError, match=message):
         verify_export(bad, Keyring([synthetic.SYNTH_SIGNER.verifier]), 1)
+
+
+def test_the_origin_must_be_the_elections_log(export: Path, tmp_path: Path) -> None:
+    """§6: the hashes-only reader requires the header's origin to end with
+    `/elections/<election>`, even when every checkpoint is signed for that origin."""
+    lines = export.read_bytes().splitlines(keepends=True)
+    header = json.loads(lines[0])
+    origin = "ballot-ledger.synthetic/elections/another"
+    keyring = Keyring([synthetic.SYNTH_SIGNER.verifier])
+    edit: dict[int, bytes | None] = {0: (json.dumps({**header, "origin": origin}) + "\n").encode()}
+    for i, line in enumerate(lines):
+        if line.startswith(b'{"kind":"checkpoint"'):
+            obj = json.loads(line)
+            old = open_checkpoint(obj["note"], keyring, origin=header["origin"])
+            note = sign_checkpoint(
+                Checkpoint(origin=origin, size=old.size, root=old.root), [synthetic.SYNTH_SIGNER]
+            ).note
+            edit[i] = (json.dumps({**obj, "note": note}) + "\n").encode()
+    bad = _rewrite(export, tmp_path / "other.ndjson", edit)
+    with pytest.raises(VerifyError, match="origin is not this election's log"):
+        verify_export(bad, keyring, 1)

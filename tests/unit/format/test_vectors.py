@@ -18,7 +18,7 @@ from counter.tally.audit import audit, promises_from_json
 from ledger.domain.schemas import SCHEMA_FILES, load
 from ledger.format import merkle
 from ledger.format.acceptance import AcceptanceReceipt, verify_acceptance
-from ledger.format.checkpoint import open_checkpoint
+from ledger.format.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger.format.export import parse_lines
 from ledger.format.keys import Keyring, Verifier
 from ledger.format.receipts import Receipt, verify_receipt
@@ -410,3 +410,31 @@ def test_v2_export_audits_with_the_receipt_released() -> None:
     for d in v2["declared"]:
         result = report.results[d["contest"]]
         assert result["result_hash"] == d["result_hash"] and result["matches_declaration"]
+
+
+def test_audit_refuses_an_origin_that_is_not_the_elections_log() -> None:
+    """§6: the audit takes the origin from the export's header and requires it to end with
+    `/elections/<election>`; a log whose checkpoints all name another origin is refused even
+    though every signature verifies."""
+    v2 = _load()["v2"]
+    lines = v2["export"].encode().splitlines(keepends=True)
+    header = json.loads(lines[0])
+    origin = "ballot-ledger.example/elections/another-election"
+    signer = vectors.LEDGER_SIGNER
+    out = [(json.dumps({**header, "origin": origin}) + "\n").encode()]
+    for line in lines[1:]:
+        obj = json.loads(line)
+        if obj["kind"] == "checkpoint":
+            old = open_checkpoint(obj["note"], Keyring([signer.verifier]), origin=v2["origin"])
+            cp = Checkpoint(origin=origin, size=old.size, root=old.root)
+            obj["note"] = sign_checkpoint(cp, [signer]).note
+            line = (json.dumps(obj) + "\n").encode()
+        out.append(line)
+    keys = {
+        "ledger_keys": [signer.verifier.text()],
+        "counter_keys": [v2["counter_key"]["verifier"]],
+    }
+    assert audit(parse_lines(lines), **keys).ok
+    report = audit(parse_lines(out), **keys)
+    assert not report.ok and report.failure is not None
+    assert report.failure["origin"] == origin
