@@ -717,6 +717,8 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             for contest, res in report["results"].items():
                 same = "equals" if res.get("matches_declaration", False) else "[red]DIFFERS FROM[/]"
                 console.print(f"  {titles[contest]}: the recount {same} the declaration")
+            for line in _rounds_prose(report, titles):
+                console.print(line)
             papers_receipts = next(iter(receipts.values()))
             if "stage" in papers_receipts["members"]:  # an acceptance receipt (issue 14)
                 await _check_acceptance(public, ledger.url, papers_receipts["members"], ledger_key)
@@ -945,6 +947,30 @@ async def _wait_declared(public: Api, n: int) -> list[dict[str, Any]]:
             return sorted(results, key=lambda r: order.index(r["contest"]))
         await asyncio.sleep(0.2)
     raise CliError("the counter did not declare every result in time")
+
+
+def _rounds_prose(report: dict[str, Any], titles: dict[str, str]) -> list[str]:
+    """What the audit found of the release rounds, from the export alone, in sentences."""
+    k = report.get("round_size")
+    rounds = report.get("rounds") or {}
+    if k is None:
+        return []
+    lines = [f"Ballots entered the log in release rounds of at least K = {k} per contest:"]
+    for contest, r in rounds.items():
+        if not r["ballots"]:
+            continue
+        plural = "round" if r["rounds"] == 1 else "rounds"
+        lines.append(
+            f"  {titles.get(contest, contest)}: {r['ballots']:,} ballots in {r['rounds']} "
+            f"{plural}; every ballot shares its time stamp with at least "
+            f"{r['smallest'] - 1:,} others of its contest."
+        )
+    for contest in report.get("below_round_size") or []:
+        lines.append(
+            f"  {titles.get(contest, contest)} has fewer than {k} eligible members: its ballots "
+            "are protected only among themselves."
+        )
+    return lines
 
 
 def _audit(path: Path, ledger_key: Signer, counter_key: Signer) -> dict[str, Any]:
