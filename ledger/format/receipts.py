@@ -233,10 +233,12 @@ def _message_writer(election: str, time: str) -> Callable[[int, bytes, bytes], b
     return write
 
 
-def batch_message(*, root: bytes, size: int) -> bytes:
-    """What a batch signature covers: ``RECEIPT_BATCH_TAG || JCS({"root": hex, "size": int})``
-    with ``root`` the RFC 9162 root of the batch's ``size`` receipt leaves."""
-    return RECEIPT_BATCH_TAG + canonical_bytes({"root": root.hex(), "size": size})
+def batch_message(*, root: bytes, size: int, tag: bytes = RECEIPT_BATCH_TAG) -> bytes:
+    """What a batch signature covers: ``tag || JCS({"root": hex, "size": int})`` with ``root``
+    the RFC 9162 root of the batch's ``size`` receipt leaves; ``tag`` is ``RECEIPT_BATCH_TAG``
+    for receipts, ``ACCEPTANCE_BATCH_TAG`` for acceptance receipts
+    (``ledger.format.acceptance``)."""
+    return tag + canonical_bytes({"root": root.hex(), "size": size})
 
 
 def batch_root(leaf: bytes, batch: BatchProof) -> bytes:
@@ -338,6 +340,10 @@ class ReceiptSigner:
     def __init__(self, signer: Signer) -> None:
         self._key = Ed25519PrivateKey.from_private_bytes(signer.seed)
         self.key_id = signer.verifier.key_id
+
+    def sign_message(self, message: bytes) -> bytes:
+        """The Ed25519 signature of ``message`` by this key (a batch message)."""
+        return self._key.sign(message)
 
     def sign_batch(
         self, election: str, items: Sequence[ReceiptItem], time: str | None = None
