@@ -12,6 +12,7 @@ import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 from ledger.errors import ReceiptError
 from ledger.format import merkle
@@ -29,6 +30,7 @@ from ledger.format.acceptance import (
 from ledger.format.canonical import canonical_bytes
 from ledger.format.keys import Keyring, Signer
 from ledger.format.receipts import ReceiptSigner, batch_message, human_code
+from ledger.http.openapi import bundled
 
 SIGNER = Signer(name="ballot-ledger.test/ledger", seed=bytes(range(32)))
 OTHER = Signer(name="ballot-ledger.test/other", seed=bytes(range(1, 33)))
@@ -402,3 +404,28 @@ def test_acceptance_texts_are_json_dumps_of_the_receipts(
     assert acceptance_texts(signed) == [json.dumps(r.to_json()) for r in signed]
     spliced = acceptance_texts(receipts, [canonical_bytes(e).decode() for e in events])
     assert [json.loads(t) for t in spliced] == [r.to_json() for r in receipts]
+
+
+def _documented(name: str) -> Draft202012Validator:
+    """A validator for the component ``name`` of the served OpenAPI document."""
+    doc = bundled()
+    return Draft202012Validator({**doc, "$ref": f"#/components/schemas/{name}"})
+
+
+def test_the_openapi_document_describes_acceptance_receipts() -> None:
+    """schemas/openapi.json's AcceptanceReceipt accepts what the code writes (with and without
+    its unsigned extras) and refuses a receipt without its blind or with another stage."""
+    validator = _documented("AcceptanceReceipt")
+    receipt = _batch(3)[0]
+    assert validator.is_valid(receipt.to_json())
+    assert validator.is_valid(_with(receipt, event=None).to_json())
+    assert validator.is_valid(_with(receipt, salt=bytes(32)).to_json())
+    data = receipt.to_json()
+    del data["blind"]
+    assert not validator.is_valid(data)
+    assert not validator.is_valid({**receipt.to_json(), "stage": "released"})
+    lookup = _documented("ReceiptLookup")
+    assert lookup.is_valid({"status": "accepted"})
+    released = {"status": "released", "index": 4, "entry": "{}", "leaf_hash": "00" * 32}
+    assert lookup.is_valid({**released, "chain_hash": "11" * 32})
+    assert not lookup.is_valid(released)
