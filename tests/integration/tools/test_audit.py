@@ -378,9 +378,12 @@ def _receipt_file(log: synthetic.SyntheticLog, index: int, path: Path) -> Path:
     return path
 
 
-async def test_receipt_check_then_split_view_is_caught(tmp_path: Path) -> None:
+async def test_receipt_check_then_split_view_is_caught(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A voter checks a receipt and keeps the checkpoint; when the ledger grows honestly the
-    next check passes; when it serves another history the check reports the split view."""
+    next check passes; when it serves another history the check reports the split view (exit
+    1, as any failed check; exit 3 is a broken promise)."""
     honest = synthetic.build(voters=80, seed=11, declare=False)
     fork = synthetic.build(voters=90, seed=12, declare=False)
     ballot = next(i for i, e in enumerate(honest.entries) if b'"ballot_cast"' in e)
@@ -398,7 +401,9 @@ async def test_receipt_check_then_split_view_is_caught(tmp_path: Path) -> None:
         saved = json.loads(state.read_text())["elections"][honest.election]["checkpoint"]
         assert saved["size"] == len(honest.entries)
         server.log, server.size = fork, len(fork.entries)  # now another history
+        capsys.readouterr()
         assert await asyncio.to_thread(main, args) == 1
+        assert "HISTORY CHANGED (split view)" in capsys.readouterr().out
         assert (
             await asyncio.to_thread(
                 main, [*args[:3], "--offline", "--state", str(state), "--key", key]
