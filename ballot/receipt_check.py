@@ -213,6 +213,41 @@ async def _latest(
     return cp, note
 
 
+async def _begin(
+    receipt: Receipt | AcceptanceReceipt,
+    state_path: Path,
+    keys: list[str],
+    url: str | None,
+    offline: bool,
+    out: Outcome,
+) -> tuple[dict[str, Any], dict[str, Any], Keyring]:
+    """Load the state, pin the keys and verify the receipt's signature: the state, the
+    election's part of it and the keyring."""
+    state = load_state(state_path)
+    mine: dict[str, Any] = state["elections"].setdefault(receipt.election, {})
+    keyring = await _keyring(mine, keys, url, offline, out)
+    if isinstance(receipt, AcceptanceReceipt):
+        verify_acceptance(receipt, keyring)
+    else:
+        verify_receipt(receipt, keyring)
+    what = "acceptance receipt" if isinstance(receipt, AcceptanceReceipt) else "receipt"
+    out.steps.append(
+        f"{what} signature verifies (key {receipt.key_id.hex()}, batch of "
+        f"{receipt.batch.size}, position {receipt.batch.position})"
+    )
+    return state, mine, keyring
+
+
+def _saved(mine: dict[str, Any], code: str, out: Outcome) -> dict[str, Any] | None:
+    """The proof saved for ``code`` by an earlier check; without one, ``out`` says that only
+    the signature was checked, and is a success."""
+    saved: dict[str, Any] | None = mine.get("receipts", {}).get(code)
+    if saved is None:
+        out.steps.append("no saved proof for this receipt: only its signature was checked")
+        out.ok = True
+    return saved
+
+
 async def check(
     receipt: Receipt,
     *,
@@ -222,22 +257,12 @@ async def check(
     offline: bool = False,
 ) -> Outcome:
     """Check a receipt; raise ``VerificationError`` (or ``HistoryChanged``) with evidence."""
-    out = Outcome()
-    state = load_state(state_path)
-    mine: dict[str, Any] = state["elections"].setdefault(receipt.election, {})
-    keyring = await _keyring(mine, keys, url, offline, out)
-    verify_receipt(receipt, keyring)
-    out.steps.append(
-        f"receipt signature verifies (key {receipt.key_id.hex()}, batch of "
-        f"{receipt.batch.size}, position {receipt.batch.position})"
-    )
+    out = Outcome(index=receipt.index)
+    state, mine, keyring = await _begin(receipt, state_path, keys, url, offline, out)
     code = receipt.code
-    out.index = receipt.index
     if offline:
-        saved = mine.get("receipts", {}).get(code)
+        saved = _saved(mine, code, out)
         if saved is None:
-            out.steps.append("no saved proof for this receipt: only its signature was checked")
-            out.ok = True
             return out
         cp = open_checkpoint(saved["checkpoint"]["note"], keyring)
         merkle.verify_inclusion(
@@ -346,22 +371,13 @@ async def check_acceptance(
     ``VerificationError`` (or ``HistoryChanged``) with evidence; a broken promise is an
     outcome (``status == BROKEN``, ``evidence`` set), not an exception."""
     out = Outcome(status=ACCEPTED)
-    state = load_state(state_path)
-    mine: dict[str, Any] = state["elections"].setdefault(receipt.election, {})
-    keyring = await _keyring(mine, keys, url, offline, out)
-    verify_acceptance(receipt, keyring)
-    out.steps.append(
-        f"acceptance receipt signature verifies (key {receipt.key_id.hex()}, batch of "
-        f"{receipt.batch.size}, position {receipt.batch.position})"
-    )
+    state, mine, keyring = await _begin(receipt, state_path, keys, url, offline, out)
     if receipt.event is not None:
         out.steps.append("the event it carries hashes to its event_hash")
     code = receipt.code
     if offline:
-        saved = mine.get("receipts", {}).get(code)
+        saved = _saved(mine, code, out)
         if saved is None:
-            out.steps.append("no saved proof for this receipt: only its signature was checked")
-            out.ok = True
             return out
         cp = open_checkpoint(saved["checkpoint"]["note"], keyring, origin=receipt.origin)
         index, leaf = _released_entry(receipt, saved.get("entry"), saved.get("index"))

@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ledger.errors import DecodeError, EncodingError, ReceiptError, SignatureError
+from ledger.errors import DecodeError, EncodingError, ReceiptError
 from ledger.format import merkle
 from ledger.format.canonical import canonical_bytes
 from ledger.format.encoding import b64_strict, hex_strict
@@ -49,9 +49,10 @@ from ledger.format.receipts import (
     ReceiptSigner,
     batch_message,
     batch_paths,
-    batch_root,
+    batch_text,
     human_code,
     utc_now,
+    verify_batch_signature,
 )
 
 ACCEPTANCE_TAG = b"ballot-ledger/acceptance/v1\n"
@@ -376,25 +377,18 @@ def verify_acceptance(receipt: AcceptanceReceipt, keyring: Keyring) -> None:
     """Raise ``ReceiptError`` unless the receipt is in a batch signed by a trusted ledger key
     (its leaf, folded up its batch path, gives the root the signature covers) and its
     ``event``, if it carries one, hashes to its ``event_hash``."""
-    verifier = keyring.by_id(receipt.key_id)
-    if verifier is None:
-        raise ReceiptError(
-            "acceptance receipt signed by an unknown key", key_id=receipt.key_id.hex()
-        )
-    root = batch_root(merkle.leaf_hash(receipt.message()), receipt.batch)
-    message = batch_message(root=root, size=receipt.batch.size, tag=ACCEPTANCE_BATCH_TAG)
-    try:
-        verifier.verify(message, receipt.signature)
-    except SignatureError as exc:
-        raise ReceiptError(
-            "acceptance receipt signature does not verify over its batch root",
-            election=receipt.election,
-            contest=receipt.contest,
-            code=receipt.code,
-            key_id=receipt.key_id.hex(),
-            batch_size=receipt.batch.size,
-            position=receipt.batch.position,
-        ) from exc
+    verify_batch_signature(
+        keyring,
+        message=receipt.message(),
+        batch=receipt.batch,
+        key_id=receipt.key_id,
+        signature=receipt.signature,
+        tag=ACCEPTANCE_BATCH_TAG,
+        what="acceptance receipt",
+        election=receipt.election,
+        contest=receipt.contest,
+        code=receipt.code,
+    )
     if receipt.event is not None:
         try:
             found = event_hash(receipt.event)
@@ -459,19 +453,10 @@ def acceptance_texts(
         contest = contests.get(r.contest)
         if contest is None:
             contest = contests[r.contest] = json.dumps(r.contest)
-        path = []
-        for node in r.batch.path:
-            h = hexes.get(node)
-            if h is None:
-                h = hexes[node] = node.hex()
-            path.append(h)
         text = (
             f'{shared[0]}{contest}, "event_hash": "{r.event_hash.hex()}"{shared[1]}'
             f'{r.blind.hex()}{shared[2]}{human_code(r.event_hash)}", "batch": '
-            f'{{"size": {r.batch.size}, '
-            f'"position": {r.batch.position}, "path": '
-            + ('["' + '", "'.join(path) + '"]' if path else "[]")
-            + "}"
+            + batch_text(r.batch, hexes)
         )
         if r.event is not None:
             event = event_texts[n] if event_texts is not None else json.dumps(r.event)
