@@ -94,7 +94,11 @@ def ballot_items(
             }
             items.append((contest_id, template(eid, "ballot_cast", event), chosen, salt))
         else:
-            event = {"contest": contest_id, "selections": list(chosen)}
+            event = {
+                "contest": contest_id,
+                "selections": list(chosen),
+                "nonce": secrets.token_bytes(32).hex(),
+            }
             items.append((contest_id, template(eid, "ballot_cast", event), chosen, None))
     return items
 
