@@ -373,6 +373,39 @@ def sign_acceptances(
     return [r for r in signed if r is not None]
 
 
+class AcceptanceSigner:
+    """Signs batches of acceptance receipts with one ledger key, parsed once (a service keeps
+    one): ``sign_acceptances`` with the checkpoint given as ``(size, root)``."""
+
+    __slots__ = ("_signer",)
+
+    def __init__(self, signer: Signer) -> None:
+        self._signer = ReceiptSigner(signer)
+
+    @property
+    def key_id(self) -> bytes:
+        return self._signer.key_id
+
+    def sign_batch(
+        self,
+        *,
+        election: str,
+        origin: str,
+        checkpoint: tuple[int, bytes],
+        items: Sequence[AcceptanceItem],
+        time: str | None = None,
+    ) -> list[AcceptanceReceipt]:
+        size, root = checkpoint
+        return sign_acceptances(
+            self._signer,
+            election=election,
+            origin=origin,
+            checkpoint=CheckpointRef(size=size, root=root),
+            items=items,
+            time=time,
+        )
+
+
 def verify_acceptance(receipt: AcceptanceReceipt, keyring: Keyring) -> None:
     """Raise ``ReceiptError`` unless the receipt is in a batch signed by a trusted ledger key
     (its leaf, folded up its batch path, gives the root the signature covers) and its

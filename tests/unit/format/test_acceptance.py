@@ -424,8 +424,8 @@ def test_the_openapi_document_describes_acceptance_receipts() -> None:
     del data["blind"]
     assert not validator.is_valid(data)
     assert not validator.is_valid({**receipt.to_json(), "stage": "released"})
-    lookup = _documented("ReceiptLookup")
+    lookup = _documented("ReceiptStatus")
     assert lookup.is_valid({"status": "accepted"})
     released = {"status": "released", "index": 4, "entry": "{}", "leaf_hash": "00" * 32}
-    assert lookup.is_valid({**released, "chain_hash": "11" * 32})
+    assert lookup.is_valid({**released, "chain_hash": "11" * 32, "event_hash": "22" * 32})
     assert not lookup.is_valid(released)
