@@ -22,7 +22,7 @@ from ledger.domain.election import declaration_message
 from ledger.format import merkle
 from ledger.format.chain import GENESIS, chain_next
 from ledger.format.checkpoint import Checkpoint, sign_checkpoint
-from ledger.format.entry import parse_entry, template
+from ledger.format.entry import template
 from ledger.format.export import parse_lines
 from ledger.format.keys import Signer
 from ledger.format.receipts import sign_receipt
@@ -449,31 +449,3 @@ async def test_receipt_check_failures(tmp_path: Path) -> None:
         )
     finally:
         await server.server.close()
-
-
-async def test_receipt_from_the_real_ledger_checks(client: AppClient, tmp_path: Path) -> None:
-    """A receipt issued by the real ledger checks against it, after a checkpoint covers it."""
-    await setup_election(client)
-    r = await client.post(f"/v1/elections/{EID}/ballots", json=paper("v005"), headers=AUTH_FRONTEND)
-    receipt = (await r.json())["receipts"]["members"]
-    from ledger.http.app import LEDGER
-
-    await client.app[LEDGER].checkpoint(EID, "test")
-    path = tmp_path / "receipt.json"
-    path.write_text(json.dumps(receipt))
-    url = str(client.make_url("")).rstrip("/")
-    args = [
-        "receipt",
-        "check",
-        str(path),
-        "--url",
-        url,
-        "--state",
-        str(tmp_path / "s.json"),
-        "--key",
-        SIGNER.verifier.text(),
-        "--json",
-    ]
-    assert await asyncio.to_thread(main, args) == 0
-    kinds = [parse_entry(e["entry"].encode()).kind for e in _entries(await _export(client))]
-    assert kinds.count("ballot_cast") == 1

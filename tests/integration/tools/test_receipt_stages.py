@@ -4,16 +4,19 @@ breaks, its promises; `ballot receipt evidence` judges the evidence offline."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import hashlib
 import io
 import json
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from ballot import tools
 from ballot.cli import main
 from ledger.format import merkle
 from ledger.format.acceptance import (
@@ -26,13 +29,29 @@ from ledger.format.acceptance import (
 from ledger.format.chain import GENESIS, chain_next
 from ledger.format.checkpoint import Checkpoint, sign_checkpoint
 from ledger.format.entry import template
-from ledger.format.keys import Signer
+from ledger.format.evidence import check_evidence
+from ledger.format.keys import Keyring, Signer
+from ledger.http.app import LEDGER
+from ledger.runtime.settings import Settings
+
+from ..conftest import (
+    AUTH_ADMIN,
+    AUTH_FRONTEND,
+    ROLL_CSV,
+    AppClient,
+    close_poll,
+    definition,
+    paper,
+    setup_election,
+)
+from ..conftest import SIGNER as REAL_SIGNER
 
 SIGNER = Signer(name="ballot-ledger.test/ledger", seed=bytes(range(32)))
 KEY = SIGNER.verifier.text()
 EID = "e1"
 ORIGIN = f"ballot-ledger.test/elections/{EID}"
 TIME = "2026-11-23T05:21:16.123Z"
+REAL = "nec-2026"
 
 
 def _ballot(n: int, contest: str = "members") -> dict[str, Any]:
@@ -170,10 +189,20 @@ async def _check(
     path.write_text(json.dumps(body))
     url = str(ledger.server.make_url("")).rstrip("/")
     args = ["receipt", "check", str(path), "--url", url, "--state", str(tmp_path / "s.json")]
+    return await _run_json([*args, "--key", KEY, "--json", *extra])
+
+
+async def _run_json(args: list[str]) -> tuple[int, dict[str, Any]]:
+    """Run ``ballot`` with ``args`` (``--json``): its exit code and the report it printed (the
+    report alone: the ledger's own log lines in this process go elsewhere)."""
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        code = await asyncio.to_thread(main, [*args, "--key", KEY, "--json", *extra])
-    return code, json.loads(buffer.getvalue())
+    tools.out.file = buffer
+    try:
+        code = await asyncio.to_thread(main, args)
+    finally:
+        tools.out.file = None  # type: ignore[assignment]  # back to sys.stdout, as built
+    report: dict[str, Any] = json.loads(buffer.getvalue())
+    return code, report
 
 
 async def test_accepted_then_released_then_closed(tmp_path: Path) -> None:
@@ -291,3 +320,111 @@ async def test_a_lying_or_forked_ledger_fails_the_check(tmp_path: Path) -> None:
             await liar.server.close()
     finally:
         await ledger.server.close()
+
+
+# --- against the real ledger -------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The shared settings with the release timer off: rounds run when the test says."""
+    return dataclasses.replace(settings, release_every=3600.0)
+
+
+async def _cast(client: AppClient, voter: str) -> dict[str, Any]:
+    r = await client.post(f"/v1/elections/{REAL}/ballots", json=paper(voter), headers=AUTH_FRONTEND)
+    assert r.status == 201, await r.text()
+    answer: dict[str, Any] = await r.json()
+    return answer
+
+
+async def _real_check(
+    client: AppClient, tmp_path: Path, body: Any, *extra: str
+) -> tuple[int, dict[str, Any]]:
+    """`ballot receipt check --json` of ``body`` against the real ledger, with a checkpoint
+    signed first (the ledger signs them on its own timer)."""
+    await client.app[LEDGER].checkpoint(REAL, "test")
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(body))
+    url = str(client.make_url("")).rstrip("/")
+    args = ["receipt", "check", str(path), "--url", url, "--state", str(tmp_path / "s.json")]
+    return await _run_json([*args, "--key", REAL_SIGNER.verifier.text(), "--json", *extra])
+
+
+async def _status(client: AppClient, receipt: dict[str, Any]) -> str:
+    r = await client.get(f"/v1/elections/{REAL}/receipts/{receipt['event_hash']}")
+    assert r.status == 200, await r.text()
+    status: str = (await r.json())["status"]
+    return status
+
+
+async def test_both_stages_against_the_real_ledger(client: AppClient, tmp_path: Path) -> None:
+    """The real ledger's answers check: an administrative receipt as before; an acceptance
+    receipt as accepted while it waits, as in the log once a round released it, and after the
+    close (which released the rest) still in the log, each through the whole cast answer."""
+    doc = definition(round_size=2, nomination_threshold=0)
+    r = await client.put(f"/v1/elections/{REAL}", json=doc, headers=AUTH_ADMIN)
+    assert r.status == 201
+    admin = (await r.json())["receipt"]
+    r = await client.put(
+        f"/v1/elections/{REAL}/roll",
+        data=ROLL_CSV,
+        headers={**AUTH_ADMIN, "Content-Type": "text/csv"},
+    )
+    assert r.status == 200
+    r = await client.post(f"/v1/elections/{REAL}/poll/open", headers=AUTH_ADMIN)
+    assert r.status == 200
+    code, report = await _real_check(client, tmp_path, admin)
+    assert (code, report["stage"], report["ok"]) == (0, "receipt", True)
+    answers = [await _cast(client, f"v{i:03d}") for i in range(5)]
+    code, report = await _real_check(client, tmp_path, answers[0])
+    assert (code, report["status"]) == (0, "accepted, not yet released")
+    assert await client.app[LEDGER].release_all() == 3  # 5 pending, K = 2: all but K
+    statuses = [await _status(client, a["receipts"]["members"]) for a in answers]
+    assert sorted(statuses) == ["accepted"] * 2 + ["released"] * 3
+    for answer, status in zip(answers, statuses, strict=True):
+        code, report = await _real_check(client, tmp_path, answer)
+        expected = (
+            "in the log and unchanged" if status == "released" else "accepted, not yet released"
+        )
+        assert (code, report["status"]) == (0, expected)
+    await close_poll(client, REAL)
+    for answer in answers:
+        code, report = await _real_check(client, tmp_path, answer)
+        assert (code, report["status"], report["ok"]) == (0, "in the log and unchanged", True)
+
+
+async def test_a_real_ledger_made_to_withhold_a_ballot_is_caught(
+    client: AppClient, db_url: str, tmp_path: Path
+) -> None:
+    """A ledger whose pending row of one accepted ballot is deleted (as the database owner)
+    before the close: after the close that ballot's check is a broken promise (exit 3) with
+    evidence `ballot receipt evidence` accepts with the ledger key pinned; every other ballot
+    checks as in the log."""
+    doc = definition(round_size=2)
+    await setup_election(client, REAL, doc)
+    answers = [await _cast(client, f"v{i:03d}") for i in range(4)]
+    victim = answers[2]["receipts"]["members"]
+    conn = await asyncpg.connect(db_url)
+    try:
+        deleted = await conn.execute(
+            "DELETE FROM pending WHERE election_id = $1 AND event_hash = $2",
+            REAL,
+            bytes.fromhex(victim["event_hash"]),
+        )
+    finally:
+        await conn.close()
+    assert deleted == "DELETE 1"
+    code, report = await _real_check(client, tmp_path, victim)
+    assert code == 1 and "does not know" in report["error"]  # denied while the poll is open
+    await close_poll(client, REAL)
+    evidence = tmp_path / "evidence.json"
+    code, report = await _real_check(client, tmp_path, victim, "--evidence", str(evidence))
+    assert (code, report["status"], report["ok"]) == (3, "broken promise", False)
+    pinned = ["receipt", "evidence", str(evidence), "--key", REAL_SIGNER.verifier.text()]
+    assert await asyncio.to_thread(main, pinned) == 0
+    verdict = check_evidence(json.loads(evidence.read_text()), Keyring([REAL_SIGNER.verifier]))
+    assert verdict.proven and verdict.details["code"] == victim["code"]
+    for n in (0, 1, 3):
+        code, report = await _real_check(client, tmp_path, answers[n])
+        assert (code, report["status"]) == (0, "in the log and unchanged")
