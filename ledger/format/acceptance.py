@@ -436,14 +436,22 @@ def verify_acceptance(receipt: AcceptanceReceipt, keyring: Keyring) -> None:
 
 
 def acceptance_texts(
-    receipts: Sequence[AcceptanceReceipt], event_texts: Sequence[str] | None = None
+    receipts: Sequence[AcceptanceReceipt],
+    event_texts: Sequence[str | None] | None = None,
+    salts: Sequence[bytes | None] | None = None,
 ) -> list[str]:
     """``json.dumps(r.to_json())`` of each receipt, written directly (a test pins the
-    equality): the members a batch shares are encoded once. ``event_texts``, if given, is
-    the JSON text of each receipt's ``event`` (e.g. its canonical bytes, decoded), written in
-    place of ``json.dumps(r.event)``: the same value, one encoding fewer per ballot."""
-    if event_texts is not None and len(event_texts) != len(receipts):
-        raise ValueError("one event text per receipt")
+    equality): the members a batch shares are encoded once.
+
+    The cast path attaches the unsigned extras here rather than to the receipts:
+    ``event_texts[n]``, if given and not None, is the JSON text of receipt ``n``'s event (e.g.
+    its canonical bytes, decoded) and ``salts[n]`` its salt; the text is then that of the
+    receipt with ``event`` and ``salt`` set, as JSON (the event's spelling is the one given)."""
+    n_receipts = len(receipts)
+    if (event_texts is not None and len(event_texts) != n_receipts) or (
+        salts is not None and len(salts) != n_receipts
+    ):
+        raise ValueError("one event text and one salt per receipt")
     hexes: dict[bytes, str] = {}
     common: dict[tuple[Any, ...], tuple[str, str, str]] = {}
     contests: dict[str, str] = {}
@@ -491,10 +499,13 @@ def acceptance_texts(
             f'{r.blind.hex()}{shared[2]}{human_code(r.event_hash)}", "batch": '
             + batch_text(r.batch, hexes)
         )
-        if r.event is not None:
-            event = event_texts[n] if event_texts is not None else json.dumps(r.event)
+        event = event_texts[n] if event_texts is not None else None
+        if event is None and r.event is not None:
+            event = json.dumps(r.event)
+        if event is not None:
             text += ', "event": ' + event
-        if r.salt is not None:
-            text += f', "salt": "{r.salt.hex()}"'
+        salt = salts[n] if salts is not None else r.salt
+        if salt is not None:
+            text += f', "salt": "{salt.hex()}"'
         out.append(text + "}")
     return out

@@ -387,8 +387,9 @@ def test_batch_order_is_not_the_order_of_items_and_blinds_are_fresh() -> None:
 def test_acceptance_texts_are_json_dumps_of_the_receipts(
     election: str, contests: list[str], sealed: bool
 ) -> None:
-    """The service writes each receipt's JSON directly; it must be ``json.dumps(to_json())``,
-    and with the events' canonical texts spliced in, the same JSON value."""
+    """The service writes each receipt's JSON directly; it must be ``json.dumps(to_json())``;
+    with the events' canonical texts (and salts) attached at writing, the same JSON value as
+    the receipts with their event (and salt)."""
     events = [_event(n, c) for n, c in enumerate(contests)]
     signed = sign_acceptances(
         SIGNER,
@@ -402,8 +403,13 @@ def test_acceptance_texts_are_json_dumps_of_the_receipts(
     receipts = [_with(r, event=e, salt=salt) for r, e in zip(signed, events, strict=True)]
     assert acceptance_texts(receipts) == [json.dumps(r.to_json()) for r in receipts]
     assert acceptance_texts(signed) == [json.dumps(r.to_json()) for r in signed]
-    spliced = acceptance_texts(receipts, [canonical_bytes(e).decode() for e in events])
+    canonical = [canonical_bytes(e).decode() for e in events]
+    spliced = acceptance_texts(receipts, canonical)
     assert [json.loads(t) for t in spliced] == [r.to_json() for r in receipts]
+    attached = acceptance_texts(signed, canonical, [salt] * len(signed))
+    assert [json.loads(t) for t in attached] == [r.to_json() for r in receipts]
+    with pytest.raises(ValueError, match="one event text"):
+        acceptance_texts(signed, canonical[1:])
 
 
 def _documented(name: str) -> Draft202012Validator:
