@@ -44,8 +44,8 @@ from ballot.child import Service
 from ballot.tools import download
 from ledger.errors import CliError
 from ledger.format import export as exp
+from ledger.format.acceptance import AcceptanceReceipt
 from ledger.format.keys import Signer
-from ledger.format.receipts import Receipt
 from ledger.runtime.embedded import embedded_cluster, free_port
 from ledger.runtime.keyfile import load_or_create_signer
 
@@ -663,14 +663,14 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
                     f"{res.get('matches_declaration', False)}"
                 )
             papers_receipts = next(iter(receipts.values()))
-            receipt = Receipt.from_json(papers_receipts["members"])
-            outcome = await receipt_check.check(
+            receipt = AcceptanceReceipt.from_json(papers_receipts["members"])
+            outcome = await receipt_check.check_acceptance(
                 receipt,
                 url=ledger.url,
                 state_path=run_dir / "receipts.json",
                 keys=[ledger_key.verifier.text()],
             )
-            console.print(f"receipt {receipt.code} (entry {receipt.index}):")
+            console.print(f"receipt {receipt.code}: {outcome.status} (entry {outcome.index}):")
             for s in outcome.steps:
                 console.print(f"  [green]✓[/] {s}")
 
