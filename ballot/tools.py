@@ -69,7 +69,9 @@ def add_parsers(sub: Any) -> None:
 
     r = sub.add_parser("receipt", help="voter tools")
     rsub = r.add_subparsers(dest="receipt_command", required=True, metavar="CMD")
-    c = rsub.add_parser("check", help="prove a ballot's receipt is in the log")
+    c = rsub.add_parser(
+        "check", help="check a receipt of either stage, or a whole cast answer, against the log"
+    )
     c.add_argument("receipt", help="receipt JSON file, '-' for standard input, or the JSON")
     c.add_argument("--url", help="the ledger's base URL")
     c.add_argument("--key", action="append", default=[], help="pinned ledger verifier key")
