@@ -196,9 +196,10 @@ class Casting(LedgerBase):
                     try:
                         if await self._accept(conn, eid, checked, jobs, results, mine):
                             break
-                    except asyncpg.UniqueViolationError:
+                    except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
                         # Another ledger process took the same voter or submission first and
-                        # has committed: checked again, the batch sees it.
+                        # has committed (or the two writes met in a deadlock and this one was
+                        # rolled back): checked again, the batch sees what it wrote.
                         pass
                     log.info("batch_checked_again", election_id=eid)
                 else:
@@ -354,7 +355,9 @@ class Casting(LedgerBase):
                     salt,
                 )
             )
-        voted = [(c, jobs[i].voter_id) for i in checked.accepted for c in jobs[i].selections]
+        # Rows in one order (by key) in every writer, so that two writes that meet on a key wait
+        # for each other in one direction only.
+        voted = sorted((c, jobs[i].voter_id) for i in checked.accepted for c in jobs[i].selections)
         answers: list[tuple[str, bytes, str]] = []
         for i in checked.accepted:
             # Written once, as json.dumps would: the stored answer for retries is the HTTP body.
@@ -364,6 +367,7 @@ class Casting(LedgerBase):
             )
             jobs_results[i] = (text, False)
             answers.append((jobs[i].submission_id, jobs[i].mac, text))
+        answers.sort()
         mine.voted = set(voted)
         mine.submissions = {jobs[i].submission_id for i in checked.accepted}
         mine.sent.set()

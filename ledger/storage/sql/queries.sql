@@ -7,7 +7,10 @@ INSERT INTO logs (election_id, origin) VALUES ($1, $2)
 SELECT election_id, origin, size, chain_head, root FROM logs WHERE election_id = $1
 
 -- name: lock_head
-SELECT election_id, origin, size, chain_head, root FROM logs WHERE election_id = $1 FOR UPDATE
+-- FOR NO KEY UPDATE: appends are serialised on the head row, while inserts that only reference
+-- it (a foreign key's FOR KEY SHARE: pending ballots, who voted, answers) go on beside them.
+SELECT election_id, origin, size, chain_head, root FROM logs WHERE election_id = $1
+FOR NO KEY UPDATE
 
 -- name: update_head
 UPDATE logs SET size = $2, chain_head = $3, root = $4, updated_at = now() WHERE election_id = $1
