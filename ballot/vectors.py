@@ -24,15 +24,13 @@ import json
 import sys
 from typing import Any
 
+from ballot.bench.synthetic import SyntheticLog
 from counter.tally import fold as fl
 from ledger.domain import election as el
 from ledger.format import merkle
 from ledger.format import vectors as format_vectors
 from ledger.format.acceptance import ACCEPTANCE_BATCH_TAG, ACCEPTANCE_TAG, PROMISE
 from ledger.format.canonical import canonical_bytes
-from ledger.format.chain import GENESIS, chain_next
-from ledger.format.checkpoint import Checkpoint, sign_checkpoint
-from ledger.format.entry import template
 from ledger.format.export import Header, checkpoint_line, entry_line, header_line
 from ledger.format.keys import Signer
 from ledger.format.receipts import batch_paths, human_code
@@ -110,32 +108,26 @@ def _ballot(voter: str, contest: str, selections: list[str]) -> dict[str, Any]:
     }
 
 
-class _Log:
-    def __init__(self) -> None:
-        self.state = el.ElectionState(election_id=ELECTION)
-        self.entries: list[bytes] = []
-        self.chains: list[bytes] = []
-        self.tree = merkle.MemoryTree()
-        self.checkpoints: list[tuple[int, str]] = []
-
-    def append(self, kind: str, event: dict[str, Any], time: str) -> int:
-        self.state = el.apply(self.state, kind, event)
-        index = len(self.entries)
-        body = template(ELECTION, kind, event).render(index, time)
-        leaf = merkle.leaf_hash(body)
-        self.entries.append(body)
-        self.chains.append(chain_next(self.chains[-1] if self.chains else GENESIS, leaf))
-        self.tree.append(leaf)
-        return index
-
-    def checkpoint(self) -> tuple[int, bytes]:
-        size = self.tree.size
-        cp = Checkpoint(origin=ORIGIN, size=size, root=self.tree.root())
-        self.checkpoints.append((size, sign_checkpoint(cp, [LEDGER_SIGNER]).note))
-        return size, self.tree.root()
+def _log() -> SyntheticLog:
+    """An empty log of the v2 election, appended to as the ledger appends (its fold checks
+    every event)."""
+    return SyntheticLog(
+        election=ELECTION, origin=ORIGIN, state=el.ElectionState(election_id=ELECTION)
+    )
 
 
-def _entry_json(log: _Log, index: int) -> dict[str, Any]:
+def _checkpoint(log: SyntheticLog) -> tuple[int, bytes]:
+    """Sign a checkpoint at the log's size with the vectors' ledger key."""
+    log.checkpoint(LEDGER_SIGNER)
+    return log.tree.size, log.tree.root()
+
+
+def _checkpoints(log: SyntheticLog) -> list[tuple[int, str]]:
+    """Each signed note with its size (the note's second line)."""
+    return [(int(note.split("\n")[1]), note) for note in log.checkpoints]
+
+
+def _entry_json(log: SyntheticLog, index: int) -> dict[str, Any]:
     body = log.entries[index]
     return {
         "index": index,
@@ -210,7 +202,7 @@ def _acceptance(checkpoint: tuple[int, bytes]) -> tuple[dict[str, Any], dict[str
 
 def v2() -> dict[str, Any]:
     """The v2 election log and what a verifier checks of it (docs/log-format.md §9)."""
-    log = _Log()
+    log = _log()
     definition = el.parse_definition(DEFINITION).document
     log.append(
         "election_defined",
@@ -225,7 +217,7 @@ def v2() -> dict[str, Any]:
             contests[contest]["below_round_size"] = True
     log.append("roll_published", {"voters": len(ROLL["board"]), "contests": contests}, SETUP)
     log.append("poll_opened", {}, SETUP)
-    accepted_at = log.checkpoint()  # the latest signed checkpoint when the batch is accepted
+    accepted_at = _checkpoint(log)  # the latest signed checkpoint when the batch is accepted
     batch, receipt = _acceptance(accepted_at)
     rounds: list[dict[str, Any]] = []
     round_one = [log.append("ballot_cast", _ballot(*b), ROUND) for b in ROUND_ONE]
@@ -237,7 +229,7 @@ def v2() -> dict[str, Any]:
     close_board = [log.append("ballot_cast", _ballot(*b), CLOSE) for b in CLOSE_BOARD]
     close_youth = [log.append("ballot_cast", _ballot(*b), CLOSE) for b in CLOSE_YOUTH]
     closed = log.append("poll_closed", {}, CLOSE)
-    log.checkpoint()
+    _checkpoint(log)
     for contest, time, indices in (
         ("board", ROUND, round_one),
         ("board", CLOSE, close_board),
@@ -274,7 +266,7 @@ def v2() -> dict[str, Any]:
                 "signed_message_hex": message.hex(),
             }
         )
-    size, _ = log.checkpoint()
+    size, _ = _checkpoint(log)
     released = receipt["event_hash"]
     found = next(
         r["first"] + n for r in rounds for n, h in enumerate(r["event_hashes"]) if h == released
@@ -287,7 +279,7 @@ def v2() -> dict[str, Any]:
         counter_keys=(COUNTER_SIGNER.verifier.text(),),
     )
     export = header_line(header)
-    export += b"".join(checkpoint_line(n, note) for n, note in log.checkpoints)
+    export += b"".join(checkpoint_line(n, note) for n, note in _checkpoints(log))
     export += b"".join(
         entry_line(i, body, merkle.leaf_hash(body), log.chains[i])
         for i, body in enumerate(log.entries)
@@ -309,7 +301,7 @@ def v2() -> dict[str, Any]:
             },
         },
         "entries": [_entry_json(log, i) for i in range(size)],
-        "checkpoints": [{"size": n, "note": note} for n, note in log.checkpoints],
+        "checkpoints": [{"size": n, "note": note} for n, note in _checkpoints(log)],
         "rounds": rounds,
         "poll_closed_index": closed,
         "counted": {"size": counted_size, "root_hex": counted_root.hex()},
