@@ -24,7 +24,7 @@ import json
 import sys
 from typing import Any
 
-from ballot.bench.synthetic import SyntheticLog
+from ballot.bench.synthetic import SyntheticLog, sign_declaration
 from counter.tally import fold as fl
 from ledger.domain import election as el
 from ledger.format import merkle
@@ -253,9 +253,8 @@ def v2() -> dict[str, Any]:
     declared = []
     for contest in ("board", "youth"):
         _, document = fl.count_contest(state, contest)
-        body = {**fl.declaration_for(document), "key": COUNTER_SIGNER.verifier.text()}
+        body = sign_declaration(fl.declaration_for(document), COUNTER_SIGNER)
         message = el.declaration_message(body)
-        body["signature"] = base64.b64encode(COUNTER_SIGNER.sign(message)).decode()
         index = log.append("result_declared", body, DECLARED)
         declared.append(
             {
