@@ -281,6 +281,16 @@ def cmd_declare(client: Client, args: argparse.Namespace) -> int:
 # --- status --------------------------------------------------------------------------------------
 
 
+PHASES = {
+    "setup": "setup (define the election, publish the roll)",
+    "nominations": "nominations open",
+    "ready": "ready (nominations closed; the poll can open)",
+    "poll_open": "poll open",
+    "poll_closed": "poll closed",
+    "declared": "declared (every result)",
+}
+
+
 def _share(n: int, of: int) -> str:
     return f"{n:,} of {of:,} ({n / of:.1%})" if of else f"{n:,} of 0"
 
@@ -308,7 +318,8 @@ def status_lines(
     contests = [c["id"] for c in d["contests"]]
     lines = [
         f"election {info['election']}: {d['title']}",
-        f"  phase: {info['phase'].replace('_', ' ')}; the public log has {info['size']:,} entries",
+        f"  phase: {PHASES.get(info['phase'], info['phase'])}; "
+        f"the public log has {info['size']:,} entries",
     ]
     if turnout is not None:
         when = turnout.get("time")
