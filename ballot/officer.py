@@ -28,6 +28,7 @@ from ballot.officer_input import (
     located_problems,
     read_document,
     read_nominations,
+    read_text,
 )
 from ledger.errors import CliError
 
@@ -158,13 +159,7 @@ def roll_refusal(name: str, problem: Mapping[str, Any]) -> str:
 
 def cmd_nominations(client: Client, args: argparse.Namespace) -> int:
     path: Path = args.file
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError as exc:
-        raise CliError(f"no such file: {path}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError([f"{path.name}: not UTF-8 (byte {exc.start})"]) from exc
-    returns = read_nominations(text, path.name)
+    returns = read_nominations(read_text(path), path.name)
     if returns.ignored_columns:
         _out(f"{path.name}: ignoring the column(s) {', '.join(returns.ignored_columns)}")
     counts = {"recorded": 0, "already recorded": 0, "refused": 0}

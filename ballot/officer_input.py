@@ -239,16 +239,21 @@ def read_json(text: str, name: str) -> Located:
     return Located(name, document, lines)
 
 
-def read_document(path: Path) -> Located:
-    """A YAML or JSON file (by its suffix; otherwise JSON when it starts with ``{``)."""
+def read_text(path: Path) -> str:
+    """A file's UTF-8 text (a byte order mark dropped), or a message saying why not."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        return path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError as exc:
         raise CliError(f"no such file: {path}") from exc
     except UnicodeDecodeError as exc:
         raise InputError([f"{path.name}: not UTF-8 (byte {exc.start})"]) from exc
     except OSError as exc:
         raise CliError(f"{path}: {exc.strerror}") from exc
+
+
+def read_document(path: Path) -> Located:
+    """A YAML or JSON file (by its suffix; otherwise JSON when it starts with ``{``)."""
+    text = read_text(path)
     suffix = path.suffix.lower()
     if suffix == ".json" or (suffix not in (".yaml", ".yml") and text.lstrip().startswith("{")):
         return read_json(text, path.name)
