@@ -351,6 +351,14 @@ def status_lines(
         if counter_note:
             lines.append(f"  counter: {counter_note}")
         return lines
+    follow = counted.get("follow") or {}
+    if follow:
+        state = str(follow.get("status", "?")).replace("_", " ")
+        read = f"has verified {follow.get('size', 0):,} of the log's entries"
+        lag = follow.get("lag_entries")
+        behind = f", {lag:,} to go" if isinstance(lag, int) and lag else ""
+        reason = f": {follow['reason']}" if follow.get("reason") else ""
+        lines.append(f"  counter: {state}{reason}; {read}{behind}")
     results = {r["contest"]: r for r in counted.get("results", [])}
     lines.append("  count:")
     for cid in contests:
@@ -378,15 +386,20 @@ def status_lines(
 
 
 def _counted(args: argparse.Namespace, eid: str) -> tuple[dict[str, Any] | None, str | None, bool]:
-    """The counter's results, or why there are none, and whether that is a failure."""
+    """The counter's results and how far it has followed the log (``follow``), or why there
+    are none, and whether that is a failure."""
     if args.no_counter:
         return None, None, False
     counter = Client(args.counter_url, name="counter")
     try:
+        listing = counter.request("GET", "/v1/elections", auth=False, ok=(200,)).body
+        rows = [e for e in listing.get("elections", []) if e.get("election") == eid]
+        if not rows:
+            return None, f"{args.counter_url} does not follow {eid} (yet)", False
         body: dict[str, Any] = counter.request(
             "GET", _path(eid, "results"), auth=False, ok=(200,)
         ).body
-        return body, None, False
+        return {**body, "follow": rows[0]}, None, False
     except Refused as exc:
         if exc.status == 404:
             return None, f"{args.counter_url} does not follow {eid} (yet)", False

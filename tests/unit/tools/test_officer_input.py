@@ -327,3 +327,23 @@ def test_status_shows_ballots_waiting_to_be_released() -> None:
         "    a: not counted yet (waits for the close and the opening of every sealed ballot)"
         in (lines)
     )
+
+
+def test_status_shows_a_counter_that_stopped_and_why() -> None:
+    """A counter that halted (a verification failure) is shown with its reason and its lag."""
+    info = {
+        "election": "e",
+        "phase": "poll_closed",
+        "size": 90,
+        "definition": {"title": "T", "contests": [{"id": "a"}]},
+        "declared": {},
+        "unopened": 4,
+    }
+    follow = {"status": "failed", "reason": "chain mismatch at 41", "size": 41, "lag_entries": 49}
+    lines = status_lines(info, None, {"results": [], "follow": follow})
+    assert "  waiting to be opened: 4 sealed ballot(s)" in lines
+    assert (
+        "  counter: failed: chain mismatch at 41; has verified 41 of the log's entries, 49 to go"
+        in (lines)
+    )
+    assert "    a: waiting to be counted" in lines
