@@ -302,3 +302,21 @@ def test_the_url_comes_from_ballot_url(
     monkeypatch.setenv("BALLOT_URL", target)
     assert main(["election", "status", "nec-2026", "--no-counter"]) == 2
     assert f"cannot reach the ledger at {target}" in capsys.readouterr().err
+
+
+def test_nominations_stop_at_a_network_failure_and_say_where(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The ledger cannot be reached: the row where it stopped, and that a re-run is safe."""
+    returns = tmp_path / "returns.csv"
+    returns.write_text("contest,candidate,body\nmembers,ann,north\n")
+    target = f"http://127.0.0.1:{free_port()}"
+    assert main(["election", "nominations", "nec-2026", str(returns), "--url", target]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "0 recorded, 0 already recorded, 0 refused\n"
+    assert captured.err.startswith(
+        f"ballot election: line 2: cannot reach the ledger at {target} ("
+    )
+    assert "Run the command again: nominations already recorded are reported as such" in (
+        captured.err
+    )
