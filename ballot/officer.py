@@ -54,12 +54,13 @@ def _path(eid: str, *rest: str) -> str:
     return "/v1/elections/" + "/".join(quoted)
 
 
+_ID_RULE = "1-63 of a-z, 0-9, _ and -, starting with a letter or digit"
+
+
 def election_id(text: str) -> str:
+    """An election id argument (argparse refuses any other with a usage message)."""
     if not re.fullmatch(ID_PATTERN, text):
-        raise CliError(
-            f"{text!r} is not an election id: 1-63 of a-z, 0-9, _ and -, "
-            "starting with a letter or digit"
-        )
+        raise argparse.ArgumentTypeError(f"{text!r} is not an election id: {_ID_RULE}")
     return text
 
 
@@ -70,7 +71,9 @@ def _election(client: Client, eid: str) -> dict[str, Any]:
 
 def cmd_create(client: Client, args: argparse.Namespace) -> int:
     located = read_document(args.file)
-    eid = election_id(args.id or args.file.name.split(".")[0])
+    eid = args.id or args.file.name.split(".")[0]
+    if not re.fullmatch(ID_PATTERN, eid):
+        raise CliError(f"the file's name {eid!r} is not an election id ({_ID_RULE}): give --id")
     check_definition(located)
     doc = located.document
     if args.check:

@@ -320,3 +320,17 @@ def test_nominations_stop_at_a_network_failure_and_say_where(
     assert "Run the command again: nominations already recorded are reported as such" in (
         captured.err
     )
+
+
+def test_a_bad_election_id_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An id that cannot be an election's: argparse's usage error (exit 2), no traceback; a
+    file whose name is no id asks for --id."""
+    with pytest.raises(SystemExit) as caught:
+        main(["election", "open", "Bad Id"])
+    assert caught.value.code == 2
+    assert "argument id: 'Bad Id' is not an election id" in capsys.readouterr().err
+    (tmp_path / "My Election.yaml").write_text("title: x\n")
+    assert main(["election", "create", str(tmp_path / "My Election.yaml")]) == 2
+    assert "the file's name 'My Election' is not an election id" in capsys.readouterr().err
