@@ -112,6 +112,7 @@ class Client:
         auth: bool = True,
         ok: tuple[int, ...] = (200, 201),
         length: int | None = None,
+        timeout: float = TIMEOUT,
     ) -> Answer:
         """The answer's status and JSON body; a ``Refused`` for any status not in ``ok``, a
         ``CliError`` when the server cannot be reached or the answer is not what an API sends."""
@@ -138,6 +139,9 @@ class Client:
         retried = False
         while True:
             conn = self._connection()
+            conn.timeout = timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(timeout)
             try:
                 conn.request(method, target, body=body, headers=headers)
                 response = conn.getresponse()

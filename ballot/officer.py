@@ -160,6 +160,12 @@ def roll_refusal(name: str, problem: Mapping[str, Any]) -> str:
     return text
 
 
+_RERUN = (
+    "The rows after it were not sent. Run the command again: nominations already recorded "
+    "are reported as such, never counted twice"
+)
+
+
 def cmd_nominations(client: Client, args: argparse.Namespace) -> int:
     path: Path = args.file
     returns = read_nominations(read_text(path), path.name)
@@ -175,20 +181,23 @@ def cmd_nominations(client: Client, args: argparse.Namespace) -> int:
                 counts["already recorded"] += 1
                 _out(f"line {row.line}: already recorded: {what}")
                 continue
-            if exc.status in (401, 403) or exc.slug in ("not-found", "wrong-phase"):
+            if (
+                exc.status in (401, 403)
+                or exc.status >= 500
+                or exc.slug
+                in (
+                    "not-found",
+                    "wrong-phase",
+                )
+            ):
                 _summary(counts)
-                raise CliError(
-                    f"line {row.line}: {exc}; stopped (nothing after it was sent)"
-                ) from exc
+                raise CliError(f"line {row.line}: {exc}; stopped. {_RERUN}") from exc
             counts["refused"] += 1
             _out(f"line {row.line}: REFUSED: {what}: {exc.short()}")
             continue
         except CliError as exc:
             _summary(counts)
-            raise CliError(
-                f"line {row.line}: {exc}; stopped. Run the command again: nominations already "
-                "recorded are reported as such, never counted twice"
-            ) from exc
+            raise CliError(f"line {row.line}: {exc}; stopped. {_RERUN}") from exc
         counts["recorded"] += 1
         _out(f"line {row.line}: recorded: {what} ({_entry(answer.body['receipt'])})")
     _summary(counts)
@@ -225,8 +234,21 @@ def _print_standing(info: Mapping[str, Any]) -> None:
             _out(f"    {name} ({cid}): {n} nomination(s), {mark}")
 
 
+CLOSE_TIMEOUT = 3600.0
+"""Seconds the close may take: it opens every sealed ballot before it answers (a million in
+about 80 s on the benchmark machine)."""
+
+
 def cmd_close(client: Client, args: argparse.Namespace) -> int:
-    answer = client.request("POST", _path(args.id, "poll", "close"))
+    try:
+        answer = client.request("POST", _path(args.id, "poll", "close"), timeout=CLOSE_TIMEOUT)
+    except Refused:
+        raise
+    except CliError as exc:
+        raise CliError(
+            f"{exc}. The close goes on in the ledger if it started: run the command again "
+            "(it is safe) to see it finish"
+        ) from exc
     body = answer.body
     _out(f"{args.id}: poll closed; {body.get('opened', 0):,} sealed ballot(s) opened")
     _out(f"  the log has {body.get('size', 0):,} entries; the counter counts from here")

@@ -317,7 +317,7 @@ def test_nominations_stop_at_a_network_failure_and_say_where(
     assert captured.err.startswith(
         f"ballot election: line 2: cannot reach the ledger at {target} ("
     )
-    assert "Run the command again: nominations already recorded are reported as such" in (
+    assert "not sent. Run the command again: nominations already recorded are reported" in (
         captured.err
     )
 
