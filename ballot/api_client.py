@@ -168,6 +168,11 @@ class Client:
         elif kind.startswith("text/"):
             parsed = raw.decode("utf-8", "replace")
         if response.status in ok:
+            if not isinstance(parsed, dict):
+                raise CliError(
+                    f"{where} answered {response.status} with {kind or 'no content type'}, "
+                    f"not JSON: is {self.url} the {self.name}'s address?"
+                )
             return Answer(response.status, parsed)
         if isinstance(parsed, dict):
             message = describe_problem(response.status, response.reason, parsed)

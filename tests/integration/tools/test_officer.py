@@ -7,9 +7,11 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
+from aiohttp import web
 
 from ballot.cli import main
 from ledger.runtime.embedded import free_port
@@ -334,3 +336,22 @@ def test_a_bad_election_id_is_a_usage_error(
     (tmp_path / "My Election.yaml").write_text("title: x\n")
     assert main(["election", "create", str(tmp_path / "My Election.yaml")]) == 2
     assert "the file's name 'My Election' is not an election id" in capsys.readouterr().err
+
+
+async def test_a_url_that_is_not_the_ledger_is_named(
+    aiohttp_server: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--url pointing at a web server that answers 200 with a page: a message asking whether
+    it is the ledger's address, exit 2, no traceback."""
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="<html>hello</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", page)
+    server = await aiohttp_server(app)
+    target = str(server.make_url("")).rstrip("/")
+    argv = ["election", "status", "nec-2026", "--no-counter", "--url", target]
+    assert await asyncio.to_thread(main, argv) == 2
+    err = capsys.readouterr().err
+    assert f"answered 200 with text/html, not JSON: is {target} the ledger's address?" in err
