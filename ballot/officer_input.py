@@ -272,12 +272,42 @@ _TYPES = {
 }
 
 
+def _one_of(error: ValidationError) -> tuple[Path_, str] | None:
+    """A ``oneOf`` refusal (a counting method, an eligibility rule) explained by the one
+    alternative the value is meant to be: the one whose ``const`` members it has (``type:
+    stv``), else the one whose required members it has (``attr``, ``all``, …)."""
+    options, value = error.validator_value, error.instance
+    if not isinstance(value, dict) or not isinstance(options, list):
+        return None
+    path: Path_ = tuple(error.absolute_path)
+    consts = [
+        {k: p["const"] for k, p in o.get("properties", {}).items() if "const" in p} for o in options
+    ]
+    fitting = [
+        i for i, c in enumerate(consts) if c and all(value.get(k) == v for k, v in c.items())
+    ]
+    if not fitting and all(consts):
+        key = next(iter(consts[0]))
+        allowed = ", ".join(json.dumps(c[key]) for c in consts if key in c)
+        return (*path, key), f"must be one of {allowed}"
+    if not fitting:
+        fitting = [
+            i for i, o in enumerate(options) if all(k in value for k in o.get("required", []))
+        ]
+    if len(fitting) != 1:
+        return None
+    errors = [e for e in error.context or [] if e.schema_path and e.schema_path[0] == fitting[0]]
+    if not errors:
+        return None
+    return _plain(min(errors, key=lambda e: (len(e.absolute_path), str(e.validator))))
+
+
 def _plain(error: ValidationError) -> tuple[Path_, str]:
     """Where a schema error is and what it says, in the words an officer would use."""
     path: Path_ = tuple(error.absolute_path)
     kind, limit = error.validator, error.validator_value
     if kind in ("oneOf", "anyOf") and error.context:
-        return _plain(best_match(error.context))
+        return _one_of(error) or _plain(best_match(error.context))
     if kind == "minimum":
         return path, f"must be at least {limit}"
     if kind == "maximum":
@@ -307,13 +337,19 @@ def _plain(error: ValidationError) -> tuple[Path_, str]:
     if kind == "enum":
         return path, "must be one of " + ", ".join(json.dumps(v) for v in limit)
     if kind == "pattern":
-        if limit == schemas.load("definition.schema.json")["$defs"]["id"]["pattern"]:
+        defs = schemas.load("definition.schema.json")["$defs"]
+        if limit == defs["attribute"]["pattern"]:
+            return path, (
+                f"{json.dumps(error.instance)} is not an attribute name: 1-32 of a-z, 0-9 and _, "
+                "starting with a letter"
+            )
+        if limit == defs["id"]["pattern"]:
             return path, (
                 f"{json.dumps(error.instance)} is not an id: 1-63 of a-z, 0-9, _ and -, "
                 "starting with a letter or digit"
             )
         return path, f"{json.dumps(error.instance)} holds a character that is not allowed"
-    if kind in ("minProperties", "maxProperties") and path and path[-1] != "method":
+    if kind in ("minProperties", "maxProperties") and "attr" in error.schema.get("required", []):
         return path, "must compare one attribute: attr and one of eq, ne, lt, lte, gt, gte, in"
     return path, error.message
 

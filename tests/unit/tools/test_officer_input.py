@@ -347,3 +347,43 @@ def test_status_shows_a_counter_that_stopped_and_why() -> None:
         in (lines)
     )
     assert "    a: waiting to be counted" in lines
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [
+        ("{type: stv}", "contests[0].method: missing rule"),
+        ("{type: bloc, max_marks: 0}", "contests[0].method.max_marks: must be at least 1"),
+        ("{type: approval}", 'contests[0].method.type: must be one of "bloc", "stv"'),
+    ],
+)
+def test_a_method_is_judged_as_the_kind_it_names(method: str, expected: str) -> None:
+    """A counting method's mistakes are told against the method its type names."""
+    text = YAML.replace("method: {type: stv, rule: scottish}", f"method: {method}")
+    assert refusal(read_yaml(text, "d.yaml")) == [f"d.yaml line 7: {expected}"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (
+            "{attr: age}",
+            "contests[0].eligibility: must compare one attribute: attr and one of "
+            "eq, ne, lt, lte, gt, gte, in",
+        ),
+        ("{attr: age, lt: '27'}", "contests[0].eligibility.lt: must be a whole number"),
+        (
+            "{all: [{attr: Age, eq: 1}]}",
+            'contests[0].eligibility.all[0].attr: "Age" is not an '
+            "attribute name: 1-32 of a-z, 0-9 and _, starting with a letter",
+        ),
+    ],
+)
+def test_an_eligibility_rule_is_judged_as_the_kind_it_is(rule: str, expected: str) -> None:
+    """An eligibility rule's mistakes are told against the kind of rule it is (attr, all, …)."""
+    text = YAML.replace(
+        "    candidates:\n      - {id: ann",
+        f"    eligibility: {rule}\n    candidates:\n      - {{id: ann",
+        1,
+    )
+    assert refusal(read_yaml(text, "d.yaml")) == [f"d.yaml line 8: {expected}"]
