@@ -239,6 +239,7 @@ def test_definition_defaults_are_the_documented_ones() -> None:
         "`reporting_dimensions` `[]`",
         "`min_group_size` 10",
         "`turnout.every` 600",
+        "`round_size` 50",
         "`schedule` `{}`",
         "bloc `max_marks` = the seats and `min_marks` = 1",
         "`max_rankings` = the number of the contest's candidates",
@@ -275,6 +276,7 @@ def test_definition_defaults_are_the_documented_ones() -> None:
         "reporting_dimensions": [],
         "min_group_size": 10,
         "turnout": {"every": 600},
+        "round_size": 50,
         "schedule": {},
     }
     bloc, stv = d.document["contests"]

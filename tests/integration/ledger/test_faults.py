@@ -17,6 +17,7 @@ from ..procs import (
     SECONDS,
     LedgerProcess,
     Load,
+    close_election,
     open_election,
     paper,
     public_log,
@@ -48,6 +49,7 @@ async def test_repeated_sigkill_under_load_loses_no_receipt(db_url: str, tmp_pat
             await ledger.start()
             await retry_until_answered(load)
         assert len(load.receipts) > 500, "too few receipts before the kills to mean anything"
+        await close_election(ledger.url, eid)
         await wait_for_checkpoint(ledger.url, eid)
         entries, note = await public_log(ledger.url, eid)
         verify_log(entries, note, ledger.key, load.receipts)
@@ -89,6 +91,7 @@ async def test_batch_that_times_out_fails_whole(db_url: str, tmp_path: Path) -> 
             )
             assert (size, rows) == (before, 0)
             await retry_until_answered(load)
+            await close_election(ledger.url, eid)
             await wait_for_checkpoint(ledger.url, eid)
             entries, note = await public_log(ledger.url, eid)
             verify_log(entries, note, ledger.key, load.receipts)

@@ -16,6 +16,7 @@ from ..procs import (
     Cluster,
     LedgerProcess,
     Load,
+    close_election,
     create_database,
     open_election,
     private_root,
@@ -53,6 +54,7 @@ async def test_immediate_restart_under_load(tmp_path: Path) -> None:
         assert all(retry == "1" for _, retry in load.refusals)
         await retry_until_answered(load)
         assert len(load.receipts) == 4000
+        await close_election(ledger.url, eid)
         await wait_for_checkpoint(ledger.url, eid)
         entries, note = await public_log(ledger.url, eid)
         verify_log(entries, note, ledger.key, load.receipts)
