@@ -17,7 +17,7 @@ import re
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -315,25 +315,15 @@ def _share(n: int, of: int) -> str:
     return f"{n:,} of {of:,} ({n / of:.1%})" if of else f"{n:,} of 0"
 
 
-def _waiting(value: Any) -> Iterator[tuple[str, int]]:
-    """A count per contest, or one total, as the ledger gives it."""
-    if isinstance(value, int):
-        yield "all contests", value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            if isinstance(v, int):
-                yield str(k), v
-            elif isinstance(v, dict) and isinstance(v.get("pending"), int):
-                yield str(k), v["pending"]
-
-
 def status_lines(
     info: Mapping[str, Any],
     turnout: Mapping[str, Any] | None,
     counted: Mapping[str, Any] | None,
     counter_note: str | None = None,
+    pending: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """What ``status`` prints (pure: the tests pin it on answers of a real ledger)."""
+    """What ``status`` prints, from the ledger's public election and turnout, its private
+    pending counts (the officer's token; ``None``: not asked) and the counter's results."""
     d = info["definition"]
     contests = [c["id"] for c in d["contests"]]
     lines = [
@@ -351,19 +341,21 @@ def status_lines(
         lines.append(head)
         for cid, c in turnout.get("contests", {}).items():
             lines.append(f"    {cid}: {_share(c.get('cast', 0), c.get('eligible', 0))} have voted")
-    for key in ("pending", "waiting", "unreleased"):
-        if key in info:
-            waiting = list(_waiting(info[key]))
-            total = sum(n for _, n in waiting)
+    if pending is not None:
+        counts = {str(c): int(n) for c, n in (pending.get("pending") or {}).items()}
+        total = sum(counts.values())
+        each = ", ".join(f"{c} {n:,}" for c, n in counts.items())
+        lines.append(
+            f"  waiting to be released to the public log: {total:,} accepted ballot(s)"
+            + (f" ({each})" if total else "")
+        )
+        if total and info["phase"] == "poll_open":
             lines.append(
-                f"  waiting to be released to the public log: {total:,} ballot(s)"
-                + (
-                    " (" + ", ".join(f"{c} {n:,}" for c, n in waiting) + ")"
-                    if len(waiting) > 1
-                    else ""
-                )
+                f"    released in rounds of at least {pending.get('round_size', '?')} per "
+                "contest while the poll is open; the rest at the close"
             )
-            break
+    elif info["phase"] == "poll_open":
+        lines.append(f"  waiting to be released: known to the officer only (set {TOKEN_VARIABLE})")
     if info["phase"] in ("poll_closed", "declared"):
         unopened = int(info.get("unopened") or 0)
         if unopened:
@@ -435,16 +427,31 @@ def _counted(args: argparse.Namespace, eid: str) -> tuple[dict[str, Any] | None,
         counter.close()
 
 
+def _pending(client: Client, eid: str) -> dict[str, Any] | None:
+    """The accepted ballots waiting to be released (private: needs the admin token); ``None``
+    without a token or from a ledger that does not say."""
+    if not client.token:
+        return None
+    try:
+        body: dict[str, Any] = client.request("GET", _path(eid, "pending"), ok=(200,)).body
+        return body
+    except Refused as exc:
+        if exc.status in (404, 405) and exc.problem.get("detail") in (None, "Not Found"):
+            return None
+        raise
+
+
 def cmd_status(client: Client, args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.wait if args.wait else None
     while True:
         info = _election(client, args.id)
         turnout = client.request("GET", _path(args.id, "turnout"), auth=False, ok=(200,)).body
+        pending = _pending(client, args.id)
         counted, note, failed = _counted(args, args.id)
         if deadline is None or _all_declared(info, counted) or time.monotonic() >= deadline:
             break
         time.sleep(0.5)
-    for line in status_lines(info, turnout, counted, note):
+    for line in status_lines(info, turnout, counted, note, pending):
         _out(line)
     if failed:
         return 1

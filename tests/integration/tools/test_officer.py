@@ -222,6 +222,10 @@ async def test_the_phases_withdraw_close_and_status(
     assert code == 0
     assert "  phase: poll open; the public log has" in out
     assert "  withdrawn from members: dan" in out
+    assert (
+        "  waiting to be released to the public log: 3 accepted ballot(s) (members 3, youth 0)"
+        in out
+    )
     assert "    members: 0 of 60 (0.0%) have voted" in out  # no report published yet
     code, out, _ = await ballot(client, capsys, "election", "close", "nec-2026")
     assert code == 0 and "poll closed; 3 sealed ballot(s) opened" in out

@@ -70,6 +70,10 @@ def test_the_walkthrough_runs_as_written(tmp_path: Path, fresh_database: Any) ->
     assert "11 recorded, 0 already recorded, 0 refused" in out
     assert "Dev Sharma (dev): 1 nomination(s), not standing (needs 2)" in out
     assert "M1012 has voted" in out
+    assert (
+        "waiting to be released to the public log: 12 accepted ballot(s) (officers 9, youth 3)"
+        in out
+    )
     assert "poll closed; 12 sealed ballot(s) opened" in out
     assert re.search(r"^  counter: [a-z ]+; has verified \d+ of the log.s entries", out, re.M)
     assert re.search(r"officers: declared \(log entry \d+\), 9 valid ballot\(s\)", out), out

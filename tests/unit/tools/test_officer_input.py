@@ -310,23 +310,28 @@ def test_problem_is_described_with_status_type_detail_and_evidence() -> None:
 
 
 def test_status_shows_ballots_waiting_to_be_released() -> None:
-    """When the ledger says how many ballots wait in each contest, status says so."""
+    """With the officer's pending counts, status says how many accepted ballots wait to be
+    released and the round size; without them, that only the officer can see it."""
     info = {
         "election": "e",
         "phase": "poll_open",
         "size": 9,
         "definition": {"title": "T", "contests": [{"id": "a"}, {"id": "b"}]},
-        "pending": {"a": 3, "b": 1},
         "declared": {},
         "withdrawn": {"a": ["x"]},
     }
-    lines = status_lines(info, None, {"results": []})
-    assert "  waiting to be released to the public log: 4 ballot(s) (a 3, b 1)" in lines
-    assert "  withdrawn from a: x" in lines
+    pending = {"round_size": 50, "pending": {"a": 3, "b": 1}}
+    lines = status_lines(info, None, {"results": []}, pending=pending)
+    assert "  waiting to be released to the public log: 4 accepted ballot(s) (a 3, b 1)" in lines
     assert (
-        "    a: not counted yet (waits for the close and the opening of every sealed ballot)"
-        in (lines)
+        "    released in rounds of at least 50 per contest while the poll is open; the rest at "
+        "the close" in lines
     )
+    assert "  withdrawn from a: x" in lines
+    waits = "not counted yet (waits for the close and the opening of every sealed ballot)"
+    assert f"    a: {waits}" in lines
+    lines = status_lines(info, None, None)
+    assert "  waiting to be released: known to the officer only (set BALLOT_ADMIN_TOKEN)" in lines
 
 
 def test_status_shows_a_counter_that_stopped_and_why() -> None:
