@@ -240,6 +240,7 @@ about 80 s on the benchmark machine)."""
 
 
 def cmd_close(client: Client, args: argparse.Namespace) -> int:
+    waiting = _pending(client, args.id)
     try:
         answer = client.request("POST", _path(args.id, "poll", "close"), timeout=CLOSE_TIMEOUT)
     except Refused:
@@ -251,6 +252,12 @@ def cmd_close(client: Client, args: argparse.Namespace) -> int:
         ) from exc
     body = answer.body
     _out(f"{args.id}: poll closed; {body.get('opened', 0):,} sealed ballot(s) opened")
+    if waiting is not None:
+        released = sum(int(n) for n in (waiting.get("pending") or {}).values())
+        _out(
+            f"  {released:,} accepted ballot(s) were waiting just before the close; the close "
+            "released them to the public log"
+        )
     _out(f"  the log has {body.get('size', 0):,} entries; the counter counts from here")
     return 0
 

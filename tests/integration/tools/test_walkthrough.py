@@ -75,6 +75,7 @@ def test_the_walkthrough_runs_as_written(tmp_path: Path, fresh_database: Any) ->
         in out
     )
     assert "poll closed; 12 sealed ballot(s) opened" in out
+    assert "  12 accepted ballot(s) were waiting just before the close; the close released" in out
     assert re.search(r"^  counter: [a-z ]+; has verified \d+ of the log.s entries", out, re.M)
     assert re.search(r"officers: declared \(log entry \d+\), 9 valid ballot\(s\)", out), out
     assert "officers elected: Asha Patel, Carys Jones" in out
