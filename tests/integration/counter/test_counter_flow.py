@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from ballot.cli import main as ballot
 from counter.http.app import create_app as create_counter_app
 from counter.runtime.settings import Settings as CounterSettings
+from ledger.http.app import LEDGER
 from ledger.http.app import create_app as create_ledger_app
 from ledger.http.serve import metrics_app
 from ledger.runtime.settings import Settings
@@ -50,6 +51,7 @@ DEFINITION: dict[str, Any] = {
     "nomination_threshold": 2,
     "reporting_dimensions": ["region"],
     "min_group_size": 3,
+    "round_size": 5,
     "contests": [
         {
             "id": "members",
@@ -200,6 +202,10 @@ async def test_counter_follows_counts_and_declares_what_ballot_count_says(
 
     await _run_election(ledger)
     papers = await _cast(ledger)
+    await ledger.app[LEDGER].release_all()  # the release timer's check, now
+    waiting = await (await ledger.get(f"/v1/elections/{EID}/pending", headers=AUTH_ADMIN)).json()
+    released = papers - sum(waiting["pending"].values())
+    assert 0 < released < papers
 
     async def caught_up() -> bool:
         head = await (await ledger.get(f"/v1/elections/{EID}/turnout")).json()
@@ -212,7 +218,7 @@ async def test_counter_follows_counts_and_declares_what_ballot_count_says(
     await _wait_for(caught_up)
     tallies = await (await counter.get(f"/v1/elections/{EID}/tallies")).json()
     assert tallies["phase"] == "poll_open"
-    assert sum(c["cast"] for c in tallies["contests"].values()) == papers
+    assert sum(c["cast"] for c in tallies["contests"].values()) == released
     assert all(
         "first_preferences" not in c and "votes" not in c for c in tallies["contests"].values()
     )
