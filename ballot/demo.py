@@ -15,6 +15,10 @@ starts itself under ``--data-dir``:
 5. close, open the sealed ballots, let the counter count and declare;
 6. export and audit the log, and check one voter's receipt;
 7. print the results page's place and the figures of the run.
+
+With ``--keep-running`` a second, small election is opened for voting by hand: its members get
+voting codes (``ballot booth codes``), a booth (``ballot booth serve``) is started, and the demo
+prints the booth's address, a handful of codes and the receipt check page's address.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import contextlib
 import os
 import random
 import secrets
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -42,15 +48,19 @@ from rich.table import Table
 from ballot import receipt_check
 from ballot.child import Service
 from ballot.tools import download
+from counter.rules.report import thousands
 from ledger.errors import CliError
 from ledger.format import export as exp
-from ledger.format.keys import Signer
+from ledger.format.acceptance import AcceptanceReceipt, verify_acceptance
+from ledger.format.keys import Keyring, Signer
 from ledger.format.receipts import Receipt
 from ledger.runtime.embedded import embedded_cluster, free_port
 from ledger.runtime.keyfile import load_or_create_signer
 
 console = Console()
 ELECTION = "nec-2026"
+BY_HAND = "nec-2026-booth"
+"""The election left open for voting by hand in the booth (``--keep-running``)."""
 REGIONS = [
     "Scotland",
     "Wales",
@@ -298,7 +308,7 @@ def _step(n: int, text: str) -> None:
 
 async def _nominate(
     admin: Api, rng: random.Random, branches: int, appeal: dict[str, dict[str, float]]
-) -> None:
+) -> int:
     jobs: list[dict[str, str]] = []
     contests = {
         "members": (MEMBERS, 4),
@@ -335,7 +345,8 @@ async def _nominate(
                 bar.advance(task)
 
         await asyncio.gather(*(worker() for _ in range(8)))
-    console.print(f"{len(jobs):,} nominations from {branches} branches")
+    console.print(f"{len(jobs):,} nominations from {branches:,} branches")
+    return len(jobs)
 
 
 def _nomination_table(tallies: dict[str, Any]) -> None:
@@ -367,7 +378,8 @@ def _nomination_table(tallies: dict[str, Any]) -> None:
 
 def _turnout_table(turnout: dict[str, Any], cast: int, total: int) -> Table:
     """The latest published turnout report (taken every 2 s, skipped while a change is below
-    the threshold): the ledger serves no live count."""
+    the threshold; the groups stay suppressed until the final report after the close): the
+    ledger serves no live count."""
     members = turnout["contests"]["members"]
     when = (turnout.get("time") or "")[11:19] or "none yet"
     t = Table(
@@ -437,7 +449,11 @@ async def _cast_all(
 
 def _print_result(r: dict[str, Any], title: str) -> None:
     doc = r["result"]
-    t = Table(title=f"{title}: {doc['seats']} seat(s), {doc['title']}", title_justify="left")
+    seats = doc["seats"]
+    t = Table(
+        title=f"{title}: {seats} seat{'s' if seats != 1 else ''}, {doc['title']}",
+        title_justify="left",
+    )
     t.add_column("#", justify="right")
     t.add_column("elected")
     t.add_column("gender")
@@ -447,51 +463,96 @@ def _print_result(r: dict[str, Any], title: str) -> None:
         c = by_name[name]
         t.add_row(str(i), name, c["gender"] or "", c["slate"] or "—")
     console.print(t)
-    quota = "" if doc["rule"] == "bloc" else f"; quota {doc['quota']}"
-    console.print(f"  valid ballots {doc['valid_ballots']:,}{quota}")
-    if doc.get("margins"):
-        last = doc["elected"][-1]
-        runner = max(
-            (n for n in doc["margins"] if n not in doc["elected"]),
-            key=lambda n: -float(doc["margins"][n]),
-            default=None,
-        )
-        if runner:
-            console.print(
-                f"  runner-up {runner}: {doc['margins'][runner]} votes behind the "
-                f"last seat ({last})"
-            )
-    else:
-        console.print(f"  {_stv_margin(doc)}")
-    for note in doc.get("constraints_adjusted", []):
-        console.print(f"  [yellow]{note}[/]")
+    for line in result_words(doc):
+        console.print(f"  {line}")
+
+
+def result_words(doc: dict[str, Any]) -> list[str]:
+    """A counted contest's figures and margin in sentences (the margin is the counter's own:
+    the result document's ``runner_up``)."""
+    valid, rejected = doc["valid_ballots"], doc["invalid_ballots"]
+    papers = f"{valid:,} valid ballot{'s' if valid != 1 else ''}, {rejected:,} rejected"
+    if doc["rule"] != "bloc":
+        papers += f"; quota {thousands(doc['quota'])}"
+    lines = [papers + "."]
+    runner = doc.get("runner_up")
+    lines.append(f"Runner-up: {runner['text']}." if runner else "No runner-up: no one else stood.")
+    lines += [f"{note}." for note in doc.get("constraints_adjusted", [])]
     for a in doc.get("constraint_actions", []):
-        console.print(
-            f"  [yellow]constraint {a['constraint']} acted in round {a['round']}[/]: "
-            f"{a['action']} {', '.join(a['candidates'])}"
+        lines.append(
+            f"The minimum {a['constraint']} acted at stage {a['round']}: {a['action']} "
+            f"{', '.join(a['candidates'])}."
         )
+    return lines
 
 
-def _stv_margin(doc: dict[str, Any]) -> str:
-    """How close the best loser came: at the last stage before their exclusion, the votes
-    between them and the next candidate above (as people argue about for years)."""
-    elected = set(doc["elected"])
-    rounds = doc["rounds"]
-    for i in range(len(rounds) - 1, 0, -1):
-        losers = [n for n in rounds[i]["excluded"] if n not in elected]
-        if not losers:
-            continue
-        loser, before = losers[-1], rounds[i - 1]["tallies"]
-        mine = float(before[loser])
-        above = sorted((float(v), n) for n, v in before.items() if n != loser and float(v) > mine)
-        if above:
-            votes, name = above[0]
-            return (
-                f"runner-up {loser}: {votes - mine:,.2f} votes behind {name} at stage "
-                f"{rounds[i - 1]['round']}, then excluded"
-            )
-        return f"runner-up {loser}: excluded at stage {rounds[i]['round']}"
-    return "no candidate was excluded"
+def _people(n: int, value: str) -> str:
+    """ "1 woman", "5 women", "2 men", "3 nonbinary candidates"."""
+    plural = {"woman": "women", "man": "men"}
+    if value in plural:
+        return f"{n} {value if n == 1 else plural[value]}"
+    return f"{n} {value} candidate{'s' if n != 1 else ''}"
+
+
+def eligibility_words(rule: dict[str, Any]) -> str:
+    """An eligibility rule in words: ``{"attr": "age", "lt": 27}`` -> "age under 27"."""
+    if "all" in rule:
+        return " and ".join(eligibility_words(r) for r in rule["all"])
+    if "any" in rule:
+        return " or ".join(eligibility_words(r) for r in rule["any"])
+    if "not" in rule:
+        return f"not ({eligibility_words(rule['not'])})"
+    attr = str(rule["attr"]).replace("_", " ")
+    (op, value), *_ = ((k, v) for k, v in rule.items() if k != "attr")
+    if op == "eq" and value is True:
+        return attr
+    if op == "eq" and value is False:
+        return f"not {attr}"
+    words = {
+        "eq": "is",
+        "ne": "is not",
+        "lt": "under",
+        "lte": "at most",
+        "gt": "over",
+        "gte": "at least",
+        "in": "one of",
+    }
+    shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return f"{attr} {words[op]} {shown}"
+
+
+def contest_words(c: dict[str, Any]) -> str:
+    """A contest of the definition in one sentence."""
+    seats = c["seats"]
+    method = "vote for up to " + str(seats) if c["method"]["type"] == "bloc" else "STV"
+    parts = [
+        f"{c['title']}: {seats} seat{'s' if seats != 1 else ''} ({method}), "
+        f"{len(c['candidates'])} candidates"
+    ]
+    if "eligibility" in c:
+        parts.append(f"voters: {eligibility_words(c['eligibility'])}")
+    for k in c.get("constraints", []):
+        parts.append(f"at least {_people(k['min'], k['value'])}")
+    return "; ".join(parts) + "."
+
+
+def turnout_words(people: list[Member], papers: list[dict[str, Any]]) -> list[str]:
+    """Turnout in sentences: overall, then by region with each region's eligible members."""
+    voted = Counter(p["region"] for p in papers)
+    eligible = Counter(m.region for m in people)
+    total = len(people)
+    lines = [
+        f"Turnout: {len(papers):,} of {total:,} members voted ({len(papers) / total:.1%})."
+        if total
+        else "Turnout: no members on the roll."
+    ]
+    regions = [
+        f"{r} {voted[r] / eligible[r]:.1%} ({voted[r]:,} of {eligible[r]:,})"
+        for r in REGIONS
+        if eligible[r]
+    ]
+    lines.append("By region: " + "; ".join(regions) + ".")
+    return lines
 
 
 async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> int:
@@ -547,6 +608,7 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
         free_port(),
     )
     counter.env["BALLOT_COUNTER_PORT"] = str(counter.port)
+    services: list[Service] = []
     try:
         await ledger.start()
         await counter.start()
@@ -561,16 +623,7 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             _step(1, "define the election")
             await admin.call("PUT", f"/v1/elections/{ELECTION}", json=definition())
             for c in definition()["contests"]:
-                console.print(
-                    f"  {c['title']}: {c['seats']} seat(s), {c['method']['type']}"
-                    f", {len(c['candidates'])} candidates"
-                    + (f", eligible: {c['eligibility']}" if "eligibility" in c else "")
-                    + (
-                        f", at least {c['constraints'][0]['min']} women"
-                        if c.get("constraints")
-                        else ""
-                    )
-                )
+                console.print(f"  {contest_words(c)}")
 
             _step(2, f"publish the roll of {args.members:,} members")
             people = members(args.members, rng)
@@ -599,8 +652,15 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
                 )
             }
             await admin.call("POST", f"/v1/elections/{ELECTION}/nominations/open")
-            await _nominate(admin, rng, args.branches, appeal)
+            t0 = time.perf_counter()
+            n_nominations = await _nominate(admin, rng, args.branches, appeal)
             await admin.call("POST", f"/v1/elections/{ELECTION}/nominations/close")
+            t_nom = time.perf_counter() - t0
+            figures.add(
+                "nominations",
+                f"{n_nominations:,} from {args.branches:,} branches in {t_nom:.1f} s = "
+                f"{n_nominations / t_nom:,.0f} nominations/s (8 clients)",
+            )
             state = await admin.call("GET", f"/v1/elections/{ELECTION}")
             tallies = await _wait_tallies(public, state["size"])
             _nomination_table(tallies)
@@ -618,12 +678,9 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
                 f"{t_cast:.1f} s = {n_ballots / t_cast:,.0f} ballots/s "
                 f"({len(papers) / t_cast:,.0f} papers/s), {args.clients} clients",
             )
-            by_region = Counter(p["region"] for p in papers)
-            eligible = Counter(m.region for m in people)
-            console.print(
-                "turnout by region: "
-                + ", ".join(f"{r} {by_region[r] / eligible[r]:.0%}" for r in REGIONS if eligible[r])
-            )
+            console.print()
+            for line in turnout_words(people, papers):
+                console.print(line)
 
             _step(5, "close, open the sealed ballots, count, declare")
             t0 = time.perf_counter()
@@ -658,27 +715,31 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
                 f"{report['checkpoints']} signed checkpoints, root {report['root'][:16]}…"
             )
             for contest, res in report["results"].items():
-                console.print(
-                    f"  {contest}: recount equals the declaration: "
-                    f"{res.get('matches_declaration', False)}"
-                )
+                same = "equals" if res.get("matches_declaration", False) else "[red]DIFFERS FROM[/]"
+                console.print(f"  {titles[contest]}: the recount {same} the declaration")
             papers_receipts = next(iter(receipts.values()))
-            receipt = Receipt.from_json(papers_receipts["members"])
-            outcome = await receipt_check.check(
-                receipt,
-                url=ledger.url,
-                state_path=run_dir / "receipts.json",
-                keys=[ledger_key.verifier.text()],
-            )
-            console.print(f"receipt {receipt.code} (entry {receipt.index}):")
-            for s in outcome.steps:
-                console.print(f"  [green]✓[/] {s}")
+            if "stage" in papers_receipts["members"]:  # an acceptance receipt (issue 14)
+                await _check_acceptance(public, ledger.url, papers_receipts["members"], ledger_key)
+            else:
+                receipt = Receipt.from_json(papers_receipts["members"])
+                outcome = await receipt_check.check(
+                    receipt,
+                    url=ledger.url,
+                    state_path=run_dir / "receipts.json",
+                    keys=[ledger_key.verifier.text()],
+                )
+                console.print(f"receipt {receipt.code} (entry {receipt.index}):")
+                for s in outcome.steps:
+                    console.print(f"  [green]✓[/] {s}")
 
             _step(7, "results page and figures")
             page = run_dir / "results.html"
             async with session.get(f"{counter.url}/elections/{ELECTION}") as resp:
                 page.write_text(await resp.text())
             console.print(f"results page: {counter.url}/elections/{ELECTION} (saved to {page})")
+            for c in definition()["contests"]:
+                url = f"{counter.url}/elections/{ELECTION}/contests/{c['id']}"
+                console.print(f"  {c['title']}, its declaration and stage sheet: {url}")
             figures.add(
                 "whole demo", f"{time.perf_counter() - t_all:.1f} s on {os.cpu_count()} cores"
             )
@@ -689,13 +750,149 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
                 t.add_row(*row)
             console.print(t)
             if args.keep_running:
+                booth = await _open_booth(
+                    admin, ledger.url, front_token, people, admin_url, stamp, run_dir
+                )
+                services.append(booth)
                 console.print("services are running; Ctrl-C to stop")
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.Event().wait()
         return 0
     finally:
+        for service in services:
+            service.stop()
         counter.stop()
         ledger.stop()
+
+
+async def _check_acceptance(
+    public: Api, ledger_url: str, doc: dict[str, Any], ledger_key: Signer
+) -> None:
+    """One voter's acceptance receipt: its batch signature by the ledger's key, and the
+    ledger's public answer for its code (released into the log by now: the poll is closed)."""
+    receipt = AcceptanceReceipt.from_json(doc)
+    verify_acceptance(receipt, Keyring([ledger_key.verifier]))
+    async with public.session.get(
+        f"{ledger_url}/v1/elections/{receipt.election}/receipts/{receipt.code}"
+    ) as r:
+        found = await r.json(content_type=None)
+    if r.status != 200:
+        raise CliError(f"the ledger does not find receipt {receipt.code}: {found}")
+    console.print(f"receipt {receipt.code}:")
+    console.print("  [green]✓[/] signed by the ledger's key (acceptance batch)")
+    where = f" at entry {found['index']}" if "index" in found else ""
+    console.print(f"  [green]✓[/] the ledger finds it: {found['status']}{where}")
+
+
+def _statement(c: dict[str, Any]) -> str:
+    slate = c.get("slate")
+    first = c["name"].split()[0]
+    return (
+        f"{first} has been a branch officer for six years"
+        + (f" and stands for {slate}." if slate else " and stands as an independent.")
+        + f"\n\n{first} will report back to members after every meeting."
+    )
+
+
+async def _open_booth(
+    admin: Api,
+    ledger_url: str,
+    front_token: str,
+    people: list[Member],
+    admin_url: str,
+    stamp: str,
+    run_dir: Path,
+) -> Service:
+    """Open a small election for voting by hand: codes for its members, a booth, and the
+    addresses and codes to use printed."""
+    _step(8, "a booth to vote by hand")
+    doc = definition()
+    doc.update(title="National Executive Committee 2026 (vote by hand)", nomination_threshold=0)
+    for contest in doc["contests"]:
+        contest["candidates"] = [dict(c, statement=_statement(c)) for c in contest["candidates"]]
+    voters = people[:200]
+    await admin.call("PUT", f"/v1/elections/{BY_HAND}", json=doc)
+    await admin.call(
+        "PUT",
+        f"/v1/elections/{BY_HAND}/roll",
+        data=roll_csv(voters),
+        headers={"Content-Type": "text/csv"},
+    )
+    await admin.call("POST", f"/v1/elections/{BY_HAND}/poll/open")
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "demo_booth_{stamp}"')
+    finally:
+        await conn.close()
+    env = {
+        "BALLOT_BOOTH_DATABASE_URL": f"{admin_url.rsplit('/', 1)[0]}/demo_booth_{stamp}",
+        "BALLOT_BOOTH_DATA_DIR": str(run_dir / "booth"),
+        "BALLOT_BOOTH_LEDGER_URL": ledger_url,
+        "BALLOT_BOOTH_LEDGER_TOKEN": front_token,
+        "BALLOT_BOOTH_LOG_FORMAT": "json",
+    }
+    roll, codes_file = run_dir / "booth-roll.csv", run_dir / "booth-codes.csv"
+    roll.write_bytes(roll_csv(voters))
+    made = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "ballot.cli",
+            "booth",
+            "codes",
+            "--election",
+            BY_HAND,
+            "--roll",
+            str(roll),
+            "-o",
+            str(codes_file),
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode != 0:
+        raise CliError(f"ballot booth codes failed: {made.stderr.strip()}")
+    booth = Service("booth", ["booth", "serve"], env, run_dir / "booth.log", free_port())
+    booth.env["BALLOT_BOOTH_PORT"] = str(booth.port)
+    booth.env["BALLOT_BOOTH_METRICS_PORT"] = str(booth.metrics_port)
+    await booth.start()
+    codes = dict(line.split(",")[1:] for line in codes_file.read_text().splitlines()[1:] if line)
+    by_id = {m.voter_id: m for m in voters}
+    shown = _sample_members(voters)
+    console.print(f"booth       {booth.url}  (log {booth.log})")
+    console.print(f"check page  {ledger_url}/check  (receipt codes, election {BY_HAND})")
+    console.print(f"all {len(codes)} codes: {codes_file}")
+    t = Table(title="Voting codes to try", title_justify="left")
+    t.add_column("code")
+    t.add_column("member")
+    for voter in shown:
+        m = by_id[voter]
+        about = [f"age {m.age}", m.region]
+        if m.disabled:
+            about.append("disabled")
+        if m.councillor:
+            about.append("councillor")
+        t.add_row(codes[voter], ", ".join(about))
+    console.print(t)
+    return booth
+
+
+def _sample_members(voters: list[Member]) -> list[str]:
+    """Five members whose ballots differ: the young, a councillor, a disabled member, others."""
+    picks: list[str] = []
+    for test in (
+        lambda m: m.age < 27,
+        lambda m: m.councillor,
+        lambda m: m.disabled,
+        lambda m: True,
+        lambda m: True,
+    ):
+        found = next((m for m in voters if test(m) and m.voter_id not in picks), None)
+        if found is not None:
+            picks.append(found.voter_id)
+    return picks
 
 
 def _papers(

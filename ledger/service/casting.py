@@ -42,6 +42,7 @@ from ledger.errors import (
     Unavailable,
 )
 from ledger.format import merkle
+from ledger.format.acceptance import acceptance_texts
 from ledger.format.canonical import canonical_bytes
 from ledger.format.receipts import utc_now
 from ledger.runtime import metrics
@@ -104,7 +105,12 @@ def ballot_items(
                 "nonce": secrets.token_bytes(32).hex(),
             }
         body = canonical_bytes(event)
-        items.append((contest_id, body, hashlib.sha256(body).digest(), chosen, salt))
+        # The event in JCS order (as the answer's JSON shows it), and the salt: what the voter's
+        # app checks at once.
+        extra = ', "event": ' + json.dumps(dict(sorted(event.items())))
+        if salt is not None:
+            extra += f', "salt": "{salt.hex()}"'
+        items.append((contest_id, body, hashlib.sha256(body).digest(), chosen, salt, extra))
     return items
 
 
@@ -340,12 +346,11 @@ class Casting(LedgerBase):
         )
         receipts: dict[int, list[str]] = defaultdict(list)
         rows: list[tuple[str, bytes, bytes, str | None, bytes | None]] = []
-        for (i, (contest_id, body, _, chosen, salt)), receipt in zip(items, signed, strict=True):
-            doc = receipt.to_json()
-            doc["event"] = json.loads(body)
-            if salt is not None:
-                doc["salt"] = salt.hex()
-            receipts[i].append(f"{encode_string(contest_id)}: {json.dumps(doc)}")
+        texts = acceptance_texts(signed, [item[5] for _, item in items])
+        for (i, (contest_id, body, _, chosen, salt, _)), receipt, text in zip(
+            items, signed, texts, strict=True
+        ):
+            receipts[i].append(f"{encode_string(contest_id)}: {text}")
             rows.append(
                 (
                     contest_id,
