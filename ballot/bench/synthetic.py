@@ -32,6 +32,7 @@ def definition(seats: int = 3, candidates: int = 6, sealed: bool = True) -> dict
     genders = ["woman", "man"]
     return {
         "title": "Synthetic executive election",
+        "declare": "automatic",
         "sealed": sealed,
         "nomination_threshold": 1,
         "reporting_dimensions": ["region"],
