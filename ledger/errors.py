@@ -133,6 +133,11 @@ class InvalidDeclaration(LedgerError):
     """The result declaration does not verify."""
 
 
+class ResultNotCounted(LedgerError):
+    """The counter has not yet sent this contest's counted result: there is nothing to
+    approve yet."""
+
+
 class ProofUnavailable(LedgerError):
     """No such proof: the sizes or index are outside the log."""
 

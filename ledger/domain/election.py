@@ -539,10 +539,20 @@ class ElectionState:
         """Candidates a ballot may not select: withdrawn, not validly nominated, or returned
         unopposed. Raises ``ContestNotPolled`` for a contest that goes to no poll: there is no
         ballot paper for it, so no selection at all."""
-        ret = self.returns.get(contest)
-        if ret is not None and ret.polled_seats == 0:
+        if not self.polled(contest):
             raise ContestNotPolled(contest=contest)
+        return self.off_the_paper(contest)
+
+    def polled(self, contest: str) -> bool:
+        """Whether the contest goes to a poll (the close of nominations may have decided it)."""
+        ret = self.returns.get(contest)
+        return ret is None or ret.polled_seats > 0
+
+    def off_the_paper(self, contest: str) -> frozenset[str]:
+        """The contest's candidates who are not on its ballot paper: withdrawn, not validly
+        nominated, or returned unopposed."""
         out = set(self.withdrawn.get(contest, frozenset()))
+        ret = self.returns.get(contest)
         if ret is not None:
             out |= ret.returned
         if self.standing is not None:

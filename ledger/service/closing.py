@@ -1,5 +1,7 @@
 """Closing the poll: ``poll_closed``, then every sealed ballot opened (``ballot_opened``) in
-batches, resumable after a crash at any point; then the counter's signed declarations."""
+batches, resumable after a crash at any point; then the counter's signed declarations (held
+for the returning officer's approval where the definition says ``declare: on_approval``:
+``ledger.service.approval``)."""
 
 from __future__ import annotations
 
@@ -20,13 +22,13 @@ from ledger.format.entry import template
 from ledger.format.keys import Verifier
 from ledger.format.receipts import Receipt
 from ledger.runtime import metrics
+from ledger.service.approval import Approval
 from ledger.service.base import Q, log
-from ledger.service.reads import Reads
 
 OPEN_BATCH = 2000
 
 
-class Closing(Reads):
+class Closing(Approval):
     """The close of the poll, the openings of sealed ballots, and the counter's declarations."""
 
     # --- closing ----------------------------------------------------------------------------
@@ -105,8 +107,9 @@ class Closing(Reads):
 
     # --- results ----------------------------------------------------------------------------
 
-    async def declare(self, eid: str, body: Any) -> Receipt:
-        """Append a counter-signed result declaration (DESIGN §3 ``result_declared``)."""
+    async def declare(self, eid: str, body: Any) -> Receipt | dict[str, Any]:
+        """Append a counter-signed result declaration (DESIGN §3 ``result_declared``), or,
+        in an election declared on approval, hold it as the provisional result."""
         schemas.validate(schemas.DECLARATION, body)
         try:
             key = Verifier.parse(body["key"])
@@ -120,7 +123,8 @@ class Closing(Reads):
             raise InvalidDeclaration("the declaration signature does not verify") from exc
         if await self.unopened(eid):
             raise el.WrongPhase("sealed ballots are still being opened")
-        contest = (await self.state(eid)).require_definition().contest(body["contest"])
+        state = await self.state(eid)
+        contest = state.require_definition().contest(body["contest"])
         elected = body.get("elected", [])
         if len(elected) > contest.seats or any(contest.candidate(c) is None for c in elected):
             raise InvalidDeclaration(
@@ -134,6 +138,10 @@ class Closing(Reads):
             root = await self.store.root_at(conn, eid, body["counted_size"])
         if root.hex() != body["counted_root"]:
             raise InvalidDeclaration("counted root is not the log's root at that size")
+        if state.require_definition().declare == "on_approval":
+            if contest.id in state.declared:
+                raise el.AlreadyDeclared(contest=contest.id)
+            return await self.hold(eid, body)
         receipt, _ = await self.append_event(eid, "result_declared", lambda s: dict(body))
         return receipt
 

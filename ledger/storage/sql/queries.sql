@@ -193,3 +193,15 @@ WITH moved AS (
 SELECT true AS appended, pg_notify('ballot_log', election_id) FROM moved
 
 
+
+-- name: insert_provisional
+INSERT INTO provisional_results (election_id, contest_id, result_hash, declaration)
+VALUES ($1, $2, $3, $4) ON CONFLICT (election_id, contest_id) DO NOTHING
+
+-- name: provisional
+SELECT contest_id, result_hash, declaration, received_at
+FROM provisional_results WHERE election_id = $1 AND contest_id = $2
+
+-- name: provisionals
+SELECT contest_id, result_hash, received_at FROM provisional_results WHERE election_id = $1
+ORDER BY contest_id
