@@ -57,6 +57,10 @@ class Approval(Reads):
         state = await self.state(eid)
         d = state.require_definition()
         d.contest(contest)
+        if state.phase not in el.ALLOWED["result_approved"]:
+            raise el.WrongPhase(
+                f"a result cannot be approved in phase {state.phase}", phase=state.phase
+            )
         if d.declare != "on_approval":
             raise el.WrongPhase(
                 "this election declares its results without approval", declare=d.declare
