@@ -64,6 +64,8 @@ def projection(state: fl.FoldState) -> dict[str, Any]:
         out["definition"] = {
             "title": d.title,
             "sealed": d.sealed,
+            "declare": d.declare,
+            "predecessor": d.document.get("predecessor"),
             "contests": {
                 c.id: {"title": c.title, "seats": c.seats, "method": c.method, "rule": c.rule}
                 for c in d.contests

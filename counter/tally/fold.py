@@ -312,7 +312,8 @@ def fold(state: FoldState, entries: Iterable[tuple[int, bytes]]) -> FoldState:
 
 def nominations(state: FoldState) -> dict[str, Any]:
     """Per contest: each candidate's nominations, share of nominating bodies, whether validly
-    nominated, and totals per slate."""
+    nominated (the contest's own threshold), totals per slate, how many bodies nominated each
+    slate's whole combination, and what the close of nominations returned."""
     ps = state.phase
     d = ps.definition
     if d is None:
@@ -320,18 +321,17 @@ def nominations(state: FoldState) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for c in d.contests:
         counts = ps.nomination_counts(c.id)
-        bodies = (
-            set().union(*ps.nominations.get(c.id, {}).values())
-            if ps.nominations.get(c.id)
-            else set()
-        )
+        by_cand = ps.nominations.get(c.id, {})
+        bodies = set().union(*by_cand.values()) if by_cand else set()
         total = len(bodies)
         slates: dict[str, int] = {}
+        members: dict[str, list[str]] = {}
         rows = []
         for cand in c.candidates:
             n = counts[cand.id]
             if cand.slate:
                 slates[cand.slate] = slates.get(cand.slate, 0) + n
+                members.setdefault(cand.slate, []).append(cand.id)
             rows.append(
                 {
                     "candidate": cand.id,
@@ -339,15 +339,26 @@ def nominations(state: FoldState) -> dict[str, Any]:
                     "slate": cand.slate,
                     "nominations": n,
                     "share": f"{n / total:.4f}" if total else "0.0000",
-                    "valid": n >= d.nomination_threshold,
+                    "valid": n >= c.nomination_threshold,
                 }
             )
-        out[c.id] = {
+        entry: dict[str, Any] = {
             "bodies": total,
-            "threshold": d.nomination_threshold,
+            "threshold": c.nomination_threshold,
             "candidates": rows,
             "slates": slates,
+            "full_slates": {
+                slate: len(frozenset.intersection(*(by_cand.get(x, frozenset()) for x in ids)))
+                for slate, ids in members.items()
+            },
         }
+        if c.nominators is not None:
+            entry["by"] = list(c.nominators)
+        ret = ps.returns.get(c.id)
+        if ret is not None:
+            entry["returns"] = ret.to_json()
+            entry["notes"] = [u.note() for u in ret.unmet]
+        out[c.id] = entry
     return out
 
 

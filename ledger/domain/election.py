@@ -708,9 +708,7 @@ def apply(state: ElectionState, kind: str, event: Mapping[str, Any]) -> Election
             raise WrongPhase("this election declares its results without approval")
         if event["contest"] in state.declared or event["contest"] in state.approved:
             raise AlreadyDeclared(contest=event["contest"])
-        return replace(
-            state, approved={**state.approved, event["contest"]: event["result_hash"]}
-        )
+        return replace(state, approved={**state.approved, event["contest"]: event["result_hash"]})
     if kind == "result_declared":
         d.contest(event["contest"])
         if event["contest"] in state.declared:

@@ -89,9 +89,7 @@ class Unmet:
                 f"{head} cannot be met: only {self.standing} such candidate(s) standing; "
                 f"{self.vacant} reserved seat(s) left vacant"
             )
-        return (
-            f"{head} applied as {self.standing}: only {self.standing} such candidate(s) standing"
-        )
+        return f"{head} applied as {self.standing}: only {self.standing} such candidate(s) standing"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,9 +102,7 @@ class Unmet:
         }
 
 
-def unmet_minimums(
-    contest: _Contest, standing: Collection[str], policy: Policy
-) -> list[Unmet]:
+def unmet_minimums(contest: _Contest, standing: Collection[str], policy: Policy) -> list[Unmet]:
     """The contest's minimums that fewer candidates stand for than they ask."""
     out = []
     for k in contest.constraints:

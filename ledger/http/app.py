@@ -263,9 +263,7 @@ async def declare(request: web.Request) -> web.Response:
 async def approve(request: web.Request) -> web.Response:
     """The returning officer approves a contest's provisional result: it is declared."""
     _auth(request, "admin")
-    receipt = await request.app[LEDGER].approve(
-        _election(request), request.match_info["contest"]
-    )
+    receipt = await request.app[LEDGER].approve(_election(request), request.match_info["contest"])
     return _receipt(receipt, 200)
 
 

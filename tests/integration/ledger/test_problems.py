@@ -806,9 +806,7 @@ async def test_contest_not_polled(client: AppClient) -> None:
     body = await refused(r, "contest-not-polled")
     assert body["contest"] == "youth"
     assert await snapshot(client) == before
-    assert before["state"]["returns"]["youth"]["unopposed"] == [
-        {"candidate": "yan", "under": None}
-    ]
+    assert before["state"]["returns"]["youth"]["unopposed"] == [{"candidate": "yan", "under": None}]
 
 
 async def test_nominator_not_allowed(client: AppClient) -> None:
