@@ -171,7 +171,7 @@ def definition(branches: int = 300) -> dict[str, Any]:
                 "method": {"type": "stv", "rule": "scottish"},
                 "candidates": MEMBERS,
                 "constraints": [{"attribute": "gender", "value": "woman", "min": 5}],
-                "nominations": {"share": "0.02", "by": ["branch", "affiliate"]},
+                "nominations": {"share": "0.05", "by": ["branch", "affiliate"]},
             },
             {
                 "id": "councillors",

@@ -337,6 +337,10 @@ def _contest_nominations(
             )
         total = sum(n for kind, n in bodies.items() if by is None or kind in by)
         threshold = math.ceil(Fraction(given["share"]) * total)
+        if given.get("threshold", threshold) != threshold:
+            raise InvalidDefinition(
+                "a contest's threshold and share disagree", contest=contest["id"]
+            )
     else:
         threshold = given.get("threshold", doc.get("nomination_threshold", 0))
     filled = {**given, "threshold": threshold}
