@@ -545,6 +545,7 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             "BALLOT_COUNTER_TOKENS": f"{counter_token}={ELECTION}",
             "BALLOT_COUNTER_KEYS": counter_key.verifier.text(),
             "BALLOT_CHECKPOINT_INTERVAL": "2",
+            "BALLOT_RELEASE_EVERY": "2",
             "BALLOT_ORIGIN_PREFIX": "ballot-ledger.demo",
             "BALLOT_LOG_FORMAT": "json",
         },

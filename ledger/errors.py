@@ -80,6 +80,10 @@ class NotFound(LedgerError):
     """No such resource."""
 
 
+class NoSuchReceipt(NotFound):
+    """No ballot, pending or released, has that receipt code."""
+
+
 class MethodNotAllowed(LedgerError):
     """This resource does not accept that method."""
 

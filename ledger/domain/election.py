@@ -138,6 +138,10 @@ class Contest:
         return None
 
 
+DEFAULT_ROUND_SIZE = 50
+"""K when the definition does not set ``round_size``."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Definition:
     title: str
@@ -148,6 +152,8 @@ class Definition:
     min_group_size: int
     turnout_every: int
     """Seconds between scheduled turnout reports (``ledger.domain.turnout``)."""
+    round_size: int
+    """K: every release round of a contest's ballots holds at least this many (DESIGN §6)."""
     schedule: Mapping[str, str]
     contests: tuple[Contest, ...]
     document: Mapping[str, Any]
@@ -289,6 +295,7 @@ def parse_definition(doc: Any) -> Definition:
         "reporting_dimensions": list(doc.get("reporting_dimensions", [])),
         "min_group_size": doc.get("min_group_size", 10),
         "turnout": {"every": doc.get("turnout", {}).get("every", turnout.DEFAULT_EVERY)},
+        "round_size": doc.get("round_size", DEFAULT_ROUND_SIZE),
         "schedule": dict(doc.get("schedule", {})),
         "declare": doc.get("declare", "on_approval"),
         "unmet_minimum": doc.get("unmet_minimum", rt.DEFAULT_POLICY),
@@ -305,6 +312,7 @@ def parse_definition(doc: Any) -> Definition:
         reporting_dimensions=tuple(document["reporting_dimensions"]),
         min_group_size=document["min_group_size"],
         turnout_every=document["turnout"]["every"],
+        round_size=document["round_size"],
         schedule=document["schedule"],
         contests=tuple(contests),
         document=document,

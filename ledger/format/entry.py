@@ -58,15 +58,15 @@ def _plain(text: str, what: str) -> None:
 
 def template(election: str, kind: str, event: dict[str, Any]) -> EntryTemplate:
     """Canonicalise ``event`` now; the index and time come at append time."""
+    return template_of(election, kind, canonical_bytes(event))
+
+
+def template_of(election: str, kind: str, event: bytes) -> EntryTemplate:
+    """The template of an event already in its canonical bytes (a ballot kept pending as the
+    very bytes its acceptance receipt's event hash covers)."""
     _plain(election, "election id")
     _plain(kind, "event type")
-    head = (
-        b'{"election":'
-        + json.dumps(election).encode()
-        + b',"event":'
-        + canonical_bytes(event)
-        + b',"index":'
-    )
+    head = b'{"election":' + json.dumps(election).encode() + b',"event":' + event + b',"index":'
     return EntryTemplate(kind=kind, head=head)
 
 

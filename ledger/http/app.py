@@ -250,6 +250,14 @@ async def close_poll(request: web.Request) -> web.Response:
     return web.json_response(await request.app[LEDGER].close(_election(request)))
 
 
+@routes.get("/v1/elections/{election}/pending")
+async def pending(request: web.Request) -> web.Response:
+    """How many accepted ballots wait to be released, by contest: for the officer only (a live
+    count of acceptances is exactly what the public must not see while the poll is open)."""
+    _auth(request, "admin")
+    return web.json_response(await request.app[LEDGER].pending_counts(_election(request)))
+
+
 @routes.post("/v1/elections/{election}/results")
 async def declare(request: web.Request) -> web.Response:
     _auth(request, "admin", "counter")
@@ -454,6 +462,13 @@ async def inclusion(request: web.Request) -> web.Response:
         raise problems.BadRequest(exc.message, code=code) from exc
     size = _int(request, "size") if "size" in request.query else None
     return web.json_response(await ledger.inclusion(eid, index, size))
+
+
+@routes.get("/v1/elections/{election}/receipts/{code}")
+async def find_receipt(request: web.Request) -> web.Response:
+    """Where an acceptance receipt's ballot is: released (its entry) or accepted, waiting."""
+    found = await request.app[LEDGER].find_receipt(_election(request), request.match_info["code"])
+    return web.json_response(found)
 
 
 @routes.get("/v1/elections/{election}/proofs/consistency")

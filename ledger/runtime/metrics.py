@@ -1,4 +1,5 @@
-"""Prometheus metrics of the ledger (served at ``/metrics``)."""
+"""Prometheus metrics of the ledger (served at ``/metrics`` on the private listener only: they
+count acceptances as they happen, which the public must not see while the poll is open)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from prometheus_client import Counter, Histogram
 
 APPENDS = Counter("ballot_ledger_appends_total", "Entries appended to logs", ["type"])
 RECEIPTS = Counter("ballot_ledger_receipts_total", "Ballot receipts issued")
+ACCEPTED = Counter("ballot_ledger_accepted_total", "Ballots accepted into the pending store")
+RELEASED = Counter("ballot_ledger_released_total", "Ballots released to the log in rounds")
+ROUNDS = Counter("ballot_ledger_release_rounds_total", "Release rounds appended")
 REJECTIONS = Counter("ballot_ledger_rejections_total", "Requests refused", ["problem"])
 CHECKPOINTS = Counter("ballot_ledger_checkpoints_total", "Checkpoints signed")
 BATCH_SIZE = Histogram(

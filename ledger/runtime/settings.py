@@ -41,6 +41,9 @@ class Settings:
     max_roll_bytes: int = 512 * 1024 * 1024
     max_batch: int = 1000
     checkpoint_interval: float = 5.0
+    release_every: float = 10.0
+    """Mean seconds between release rounds' checks (each wait drawn from 0.5 to 1.5 times it
+    with the operating system's random generator; never triggered by a ballot's arrival)."""
     db_role: str = "ballot_service"
     migrate: bool = True
     """Apply migrations at start. In production run `ballot ledger migrate` as the owner role
@@ -95,6 +98,7 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "max_batch": int,
     "pool_size": int,
     "checkpoint_interval": float,
+    "release_every": float,
     "header_timeout": float,
     "data_dir": Path,
     "key_file": Path,

@@ -1,19 +1,23 @@
 """The ledger service: one ``Ledger`` made of one class per job.
 
 - ``admin.Administration``: define, the roll (parsed in ``roll``), nominations, withdrawals, phases;
-- ``casting.Casting`` and ``sequencer.Sequencer``: ballot papers, committed in pipelined groups;
-- ``closing.Closing``: the close of the poll, the openings of sealed ballots, declarations;
+- ``casting.Casting`` and ``sequencer.Sequencer``: ballot papers, accepted in pipelined groups
+  into the private pending store;
+- ``rounds.Rounds``: release rounds from the pending store into the log;
+- ``closing.Closing``: the close of the poll (the final rounds), the openings of sealed ballots,
+  declarations;
 - ``reads.Reads`` (under ``Closing``): entries, proofs, turnout;
 - ``base.LedgerBase``: what they share (states, administrative appends, checkpoints).
 
-This module adds the lifecycle: start, stop, and the housekeeping loop (interval checkpoints,
-turnout reports on the definition's schedule, scheduled closes).
+This module adds the lifecycle: start, stop, the housekeeping loop (interval checkpoints, turnout
+reports on the definition's schedule, scheduled closes) and the release rounds' jittered timer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 
@@ -38,6 +42,7 @@ class Ledger(Administration, Casting, Closing):
     async def start(self, connect: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
         await self.notifier.start(connect)
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self._tasks.append(asyncio.create_task(self._releases(), name="releases"))
         async with self.pool.acquire() as conn:
             unfinished = [r["election_id"] for r in await conn.fetch(Q["closing_unfinished"])]
         for eid in unfinished:
@@ -63,6 +68,28 @@ class Ledger(Administration, Casting, Closing):
                 await self.tick()
             except (OSError, asyncpg.PostgresError, LedgerError) as exc:
                 log.warning("housekeeping_failed", error=str(exc))
+
+    async def _releases(self) -> None:
+        """Release rounds on a jittered timer: each wait is drawn from 0.5 to 1.5 times
+        ``release_every`` with the operating system's random generator, never set off by a
+        ballot's arrival."""
+        rng = secrets.SystemRandom()
+        while True:
+            await asyncio.sleep(self.settings.release_every * rng.uniform(0.5, 1.5))
+            try:
+                await self.release_all()
+            except (OSError, asyncpg.PostgresError, LedgerError) as exc:
+                log.warning("release_failed", error=str(exc))
+
+    async def release_all(self) -> int:
+        """One check of every open election with ballots pending; the number released."""
+        async with self.pool.acquire() as conn:
+            elections = [r["election_id"] for r in await conn.fetch(Q["polls_with_pending"])]
+        released = 0
+        for eid in elections:
+            if eid not in self._closing:
+                released += await self.release_due(eid)
+        return released
 
     async def tick(self, now: float | None = None) -> None:
         """One round of the housekeeping at ``now`` (Unix seconds; the clock by default)."""

@@ -82,6 +82,8 @@ class Administration(LedgerBase):
             for c in d.contests:
                 ids = [vid for vid, attrs in rows if el.eligible(c.eligibility, attrs)]
                 contests[c.id] = {"eligible": len(ids), "roll_hash": el.roll_hash(salt, ids)}
+                if len(ids) < d.round_size:
+                    contests[c.id]["below_round_size"] = True
             summary.update(voters=len(rows), contests=contests)
             return {"voters": len(rows), "contests": contests}
 

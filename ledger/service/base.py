@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +27,9 @@ from ledger.domain import schemas
 from ledger.errors import (
     NotFound,
 )
+from ledger.format.acceptance import AcceptanceSigner
 from ledger.format.checkpoint import SignedCheckpoint
-from ledger.format.entry import parse_entry, template
+from ledger.format.entry import EntryTemplate, parse_entry, template
 from ledger.format.keys import Keyring, Signer, Verifier
 from ledger.format.receipts import Receipt, ReceiptSigner
 from ledger.runtime import metrics
@@ -83,6 +85,16 @@ class Notifier:
             await asyncio.wait_for(event.wait(), seconds)
 
 
+@dataclass(slots=True)
+class Prelude:
+    """Entries appended just before an administrative event, in its transaction (the close's
+    final release rounds before ``poll_closed``), and what to write once they are placed."""
+
+    templates: list[EntryTemplate] = field(default_factory=list)
+    event_hashes: list[bytes | None] = field(default_factory=list)
+    finish: Callable[[asyncpg.Connection, list[Appended]], Awaitable[None]] | None = None
+
+
 class LedgerBase:
     """The state and the administrative append that every job builds on."""
 
@@ -91,6 +103,7 @@ class LedgerBase:
         self.settings = settings
         self.signer = signer
         self.receipts = ReceiptSigner(signer)
+        self.acceptances = AcceptanceSigner(signer)
         self.store = LogStore()
         self.notifier = Notifier()
         self.counter_keys = Keyring(Verifier.parse(k) for k in settings.counter_keys)
@@ -152,13 +165,15 @@ class LedgerBase:
         build: Callable[[el.ElectionState], dict[str, Any]],
         *,
         extra: Callable[[asyncpg.Connection, el.ElectionState], Awaitable[None]] | None = None,
+        before: Callable[[asyncpg.Connection, el.ElectionState], Awaitable[Prelude]] | None = None,
     ) -> tuple[Receipt, el.ElectionState]:
-        """Append one administrative event, legal in the current phase, in one transaction."""
+        """Append one administrative event, legal in the current phase, in one transaction
+        (after the entries ``before`` gives, in the same transaction: the close's rounds)."""
 
         async def read(conn: asyncpg.Connection, state: el.ElectionState) -> dict[str, Any]:
             return build(state)
 
-        done = await self.append_read(eid, kind, read, extra=extra)
+        done = await self.append_read(eid, kind, read, extra=extra, before=before)
         assert done is not None
         return done
 
@@ -169,6 +184,7 @@ class LedgerBase:
         read: Callable[[asyncpg.Connection, el.ElectionState], Awaitable[dict[str, Any] | None]],
         *,
         extra: Callable[[asyncpg.Connection, el.ElectionState], Awaitable[None]] | None = None,
+        before: Callable[[asyncpg.Connection, el.ElectionState], Awaitable[Prelude]] | None = None,
     ) -> tuple[Receipt, el.ElectionState] | None:
         """Append the event ``read`` builds from the database under the head lock, in the same
         transaction; nothing when it returns None."""
@@ -191,7 +207,15 @@ class LedgerBase:
                     new = el.apply(state, kind, event)
                     if extra is not None:
                         await extra(conn, new)
-                    (appended,) = await self.store.append(conn, eid, [template(eid, kind, event)])
+                    prelude = Prelude() if before is None else await before(conn, state)
+                    *preceding, appended = await self.store.append(
+                        conn,
+                        eid,
+                        [*prelude.templates, template(eid, kind, event)],
+                        event_hashes=[*prelude.event_hashes, None],
+                    )
+                    if prelude.finish is not None:
+                        await prelude.finish(conn, preceding)
                     d = new.require_definition()
                     version = await conn.fetchval(
                         Q["update_election"], eid, new.phase, d.sealed, _poll_close(d)

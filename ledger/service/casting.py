@@ -1,13 +1,16 @@
 """Casting: each paper is checked, queued on its election's ``Sequencer`` and committed in a
 group with others.
 
-A batch is two round trips: one read of the head, the state version, the roll rows, earlier
-submissions and votes; then, after checking each paper against them and the rest of the
-batch, shuffling, hashing and signing all receipts with one signature (docs/log-format.md §8),
-one statement that moves the head by compare-and-set and inserts everything, in one
-transaction with one fsync. Every state change appends an event and so moves the head: a batch
-checked against a stale head or state writes nothing and is checked again, under the head
-row's lock (so it cannot fail twice). Receipts are answered only after their batch commits.
+A cast is *accepted*, not appended (DESIGN §6): its ``ballot_cast`` event waits in the private
+pending store until a release round (``ledger.service.rounds``) appends it among at least K
+others of its contest. A batch is two round trips: one read of the election's phase and version,
+the roll rows, earlier submissions and votes and the latest checkpoint; then, after checking each
+paper against them and the rest of the batch, building the events and signing every acceptance
+receipt with one signature (``ledger.format.acceptance``), one statement that holds the election
+row ``FOR SHARE``, refuses unless the poll is open at the version checked, and inserts the pending
+ballots, who voted and the answers, in one transaction with one fsync. The close takes that row
+``FOR UPDATE``, so no acceptance commits after it. Receipts are answered only after their batch
+commits.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii as encode_string
 from typing import Any
 
@@ -39,12 +43,10 @@ from ledger.errors import (
 )
 from ledger.format import merkle
 from ledger.format.canonical import canonical_bytes
-from ledger.format.entry import EntryTemplate, template
-from ledger.format.receipts import receipt_texts, utc_now
+from ledger.format.receipts import utc_now
 from ledger.runtime import metrics
 from ledger.service.base import LedgerBase, Q, log
 from ledger.service.sequencer import BallotItem, CastJob, InFlight, Sequencer
-from ledger.storage.store import Head
 
 _SUBMISSION_ID = re.compile(r"[A-Za-z0-9_.:-]{8,128}")
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -82,20 +84,27 @@ def plainly_valid_cast(body: Any) -> bool:
 def ballot_items(
     eid: str, selections: Mapping[str, tuple[str, ...]], sealed: bool
 ) -> list[BallotItem]:
-    """The ``ballot_cast`` entries of one paper: a commitment with a fresh 32-byte salt when
-    the election is sealed, the selections themselves otherwise."""
+    """The ``ballot_cast`` events of one paper, in their canonical bytes with their event hashes:
+    a commitment with a fresh 32-byte salt when the election is sealed, the selections with a
+    fresh 32-byte nonce otherwise (either makes the event, and so its hash, unique)."""
     items: list[BallotItem] = []
     for contest_id, chosen in selections.items():
+        salt: bytes | None
         if sealed:
             salt = secrets.token_bytes(32)
             event: dict[str, Any] = {
                 "contest": contest_id,
                 "commitment": el.commitment(eid, contest_id, chosen, salt),
             }
-            items.append((contest_id, template(eid, "ballot_cast", event), chosen, salt))
         else:
-            event = {"contest": contest_id, "selections": list(chosen)}
-            items.append((contest_id, template(eid, "ballot_cast", event), chosen, None))
+            salt = None
+            event = {
+                "contest": contest_id,
+                "selections": list(chosen),
+                "nonce": secrets.token_bytes(32).hex(),
+            }
+        body = canonical_bytes(event)
+        items.append((contest_id, body, hashlib.sha256(body).digest(), chosen, salt))
     return items
 
 
@@ -150,62 +159,55 @@ class Casting(LedgerBase):
         base: InFlight | None = None,
         mine: InFlight | None = None,
     ) -> list[CastJob]:
-        """One group commit in two round trips: read the head and everything the batch is
-        checked against; check, shuffle, hash and sign; then one statement that moves the head
-        by compare-and-set and inserts everything (one transaction, one fsync). If another
-        writer moved the head in between, nothing was written and the batch is checked again,
-        under the head row's lock. Every job is answered only once its batch has committed.
+        """One group commit in two round trips: read everything the batch is checked against
+        (the election's phase and version, the roll rows, earlier submissions and votes, the
+        latest checkpoint); check, build the events and sign every acceptance receipt with one
+        signature; then one statement that, holding the election row ``FOR SHARE`` and only
+        while the poll is open at the version checked, puts the ballots in the private pending
+        store and records who voted and the answers (one transaction, one fsync). If the
+        election changed in between (a withdrawal, a report, the close), nothing was written
+        and the batch is checked again. Every job is answered only once its batch has committed.
 
-        With ``base``, the batch builds on a batch still committing (the ``Sequencer`` keeps
-        one in flight while it prepares the next); ``mine`` is filled for the batch after.
-        Returns the jobs deferred to a later batch (retries of a submission in ``base``)."""
+        With ``base``, a batch still committing: its voters count as voted (a refusal resting
+        on them waits for it to commit) and a retry of one of its submissions is deferred to a
+        later batch, which is returned."""
         results: dict[int, tuple[str, bool] | LedgerError] = {}
         deferred: list[int] = []
         mine = mine if mine is not None else InFlight()
         started = time.perf_counter()
+        pending: dict[int, int] = {}
         try:
             async with self.pool.acquire() as conn:
-                for locked in (False, True):
+                for _attempt in range(4):
                     results.clear()
                     deferred.clear()
-                    try:
-                        if locked:
-                            # Checked again after the head moved: this time under the head
-                            # row's lock (and on what is committed), so the compare-and-set
-                            # cannot fail twice.
-                            async with conn.transaction():
-                                await conn.fetchrow(Q["lock_head"], eid)
-                                done, pending = await self._try_batch(
-                                    conn, eid, jobs, results, None, mine, deferred
-                                )
-                        else:
-                            done, pending = await self._try_batch(
-                                conn, eid, jobs, results, base, mine, deferred
-                            )
-                    except asyncpg.UniqueViolationError:
-                        # Another ledger process wrote the same voter or submission first:
-                        # the statement wrote nothing; the locked check sees what it wrote.
-                        self.store.forget(eid)
-                        if locked:
-                            raise
-                        continue
-                    except BaseException:
-                        self.store.forget(eid)
-                        raise
-                    if done:
+                    checked = await self._check_batch(conn, eid, jobs, results, base, deferred)
+                    accepted, pending = checked.accepted, checked.pending
+                    if (
+                        checked.rests_on_base
+                        and base is not None
+                        and not await asyncio.shield(base.committed)
+                    ):
+                        base = None
+                        continue  # what the refusals rested on did not commit
+                    if not accepted:
+                        mine.sent.set()
                         break
-                    self.store.forget(eid)
-                    log.info("batch_head_moved", election_id=eid, locked=locked)
+                    try:
+                        if await self._accept(conn, eid, checked, jobs, results, mine):
+                            break
+                    except asyncpg.UniqueViolationError:
+                        # Another ledger process took the same voter or submission first and
+                        # has committed: checked again, the batch sees it.
+                        pass
+                    log.info("batch_checked_again", election_id=eid)
                 else:
-                    raise Unavailable("the log's head moved under a locked batch")
-                # Committed (the statement, or the locked transaction, has returned): the
-                # batch built on this one may send its write.
-                mine.committed.set_result(True)
+                    raise Unavailable("the election kept changing under a batch")
+            mine.committed.set_result(True)
         finally:
             mine.sent.set()
             if not mine.committed.done():
                 mine.committed.set_result(False)
-        # The batch has committed: answer every job in it.
         for i, job in enumerate(jobs):
             if i in deferred:
                 continue
@@ -222,36 +224,6 @@ class Casting(LedgerBase):
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         return [jobs[i] for i in deferred]
 
-    async def _try_batch(
-        self,
-        conn: asyncpg.Connection,
-        eid: str,
-        jobs: list[CastJob],
-        results: dict[int, tuple[str, bool] | LedgerError],
-        base: InFlight | None,
-        mine: InFlight,
-        deferred: list[int],
-    ) -> tuple[bool, dict[int, int]]:
-        """Check the batch and append what it accepts: (False if the head moved meanwhile, and
-        nothing was written; duplicates in the batch mapped to the job they share)."""
-        accepted, pending, head, edge, state = await self._check_batch(
-            conn, eid, jobs, results, base, deferred
-        )
-        built_on = base if edge is not None else None  # the batch still committing, if any
-        if not accepted:
-            # Nothing to write. Refusals may rest on ``built_on`` (its voters), so they wait
-            # until it has committed; if it did not, the batch is checked again.
-            if built_on is not None and not await asyncio.shield(built_on.committed):
-                return False, pending
-            mine.head, mine.edge = head, edge
-            mine.voted, mine.submissions = set(), set()
-            mine.sent.set()
-            return True, pending
-        appended = await self._append_ballots(
-            conn, head, state, jobs, accepted, results, mine, edge, built_on
-        )
-        return appended, pending
-
     async def _check_batch(
         self,
         conn: asyncpg.Connection,
@@ -260,12 +232,9 @@ class Casting(LedgerBase):
         results: dict[int, tuple[str, bool] | LedgerError],
         base: InFlight | None = None,
         deferred: list[int] | None = None,
-    ) -> tuple[list[int], dict[int, int], Head, merkle.CompactRange | None, el.ElectionState]:
-        """Decide each job against one read of the head and the database, and ``base``, a
-        batch still committing (its head, its voters; a retry of one of its submissions is
-        put in ``deferred``). Returns the accepted job numbers, duplicates in the batch mapped
-        to the job whose answer they share, the head to append after (with its tree edge if
-        it is ``base``'s, not yet committed) and the state."""
+    ) -> Checked:
+        """Decide each job against one read of the database and ``base``, a batch still
+        committing (its voters; a retry of one of its submissions goes in ``deferred``)."""
         sub_ids = list({j.submission_id for j in jobs})
         voter_ids = list({j.voter_id for j in jobs})
         contest_ids = list({c for j in jobs for c in j.selections})
@@ -276,38 +245,26 @@ class Casting(LedgerBase):
         row = next((r for r in rows if r["kind"] == "h"), None)
         if row is None:
             raise NotFound("no such election", election=eid)
-        head = Head(
-            election_id=eid,
-            origin=row["a"],
-            size=row["size"],
-            chain_head=bytes(row["mac"]),
-            root=bytes(row["root"]),
-        )
+        checkpoint = (0, merkle.EMPTY_ROOT)
         state = await self._state_at(conn, eid, row["version"])
         in_flight: set[str] = set()
-        edge: merkle.CompactRange | None = None
-        if (
-            base is not None
-            and base.head is not None
-            and base.edge is not None
-            and base.head.size > head.size
-        ):
-            # Still committing: build on it. Its head and edge are taken here, once, and
-            # returned: a base checked again under the lock replaces them.
-            head, edge = base.head, base.edge
-            voted.update(base.voted)
+        from_base: set[tuple[str, str]] = set()
+        if base is not None:
+            from_base = set(base.voted)
             in_flight = set(base.submissions)
         for r in rows:
-            if r["kind"] == "h":
-                continue
-            if r["kind"] == "s":
+            kind = r["kind"]
+            if kind == "s":
                 existing[r["a"]] = r
-            elif r["kind"] == "r":
+            elif kind == "r":
                 roll[r["a"]] = json.loads(r["doc"])
-            else:
+            elif kind == "v":
                 voted.add((r["a"], r["b"]))
-        accepted: list[int] = []
-        pending: dict[int, int] = {}
+            elif kind == "c":
+                checkpoint = (r["size"], bytes(r["mac"]))
+        checked = Checked(
+            version=row["version"], origin=row["a"], checkpoint=checkpoint, state=state
+        )
         first_of: dict[str, int] = {}
         for i, job in enumerate(jobs):
             prior = existing.get(job.submission_id)
@@ -323,7 +280,7 @@ class Casting(LedgerBase):
             if job.submission_id in first_of:
                 j = first_of[job.submission_id]
                 if hmac.compare_digest(jobs[j].mac, job.mac):
-                    pending[i] = j
+                    checked.pending[i] = j
                 else:
                     results[i] = SubmissionConflict(submission_id=job.submission_id)
                 continue
@@ -342,105 +299,98 @@ class Casting(LedgerBase):
                         raise NotEligible(contest=contest_id)
                     if (contest_id, job.voter_id) in voted:
                         raise AlreadyVoted(contest=contest_id)
+                    if (contest_id, job.voter_id) in from_base:
+                        checked.rests_on_base = True
+                        raise AlreadyVoted(contest=contest_id)
                     el.validate_selections(contest, chosen, state.not_standing(contest_id))
             except LedgerError as exc:
                 results[i] = exc
                 continue
             voted.update((c, job.voter_id) for c in job.selections)
             first_of[job.submission_id] = i
-            accepted.append(i)
-        return accepted, pending, head, edge, state
+            checked.accepted.append(i)
+        return checked
 
-    async def _append_ballots(
+    async def _accept(
         self,
         conn: asyncpg.Connection,
-        head: Head,
-        state: el.ElectionState,
+        eid: str,
+        checked: Checked,
         jobs: list[CastJob],
-        accepted: list[int],
         jobs_results: dict[int, tuple[str, bool] | LedgerError],
-        mine: InFlight | None = None,
-        base_edge: merkle.CompactRange | None = None,
-        after: InFlight | None = None,
+        mine: InFlight,
     ) -> bool:
-        """Append the accepted papers after ``head``; False (nothing written) if the head has
-        moved since it was read. ``mine`` learns the new head, voters and submissions just
-        before the write is sent, for the batch after to build on."""
-        eid = head.election_id
-        sealed = state.require_definition().sealed
-        items: list[tuple[int, str, EntryTemplate, tuple[str, ...], bytes | None]] = []
-        for i in accepted:
+        """Put the accepted papers in the pending store and answer them; False (nothing
+        written) if the election is no longer open at the version they were checked at."""
+        sealed = checked.state.require_definition().sealed
+        items: list[tuple[int, BallotItem]] = []
+        for i in checked.accepted:
             job = jobs[i]
             prepared = job.prepared
             if prepared is None or prepared[0] != sealed:
                 prepared = (sealed, ballot_items(eid, job.selections, sealed))
-            items.extend((i, *item) for item in prepared[1])
-        # DESIGN §6: entries carry no voter id and their order within a batch is shuffled.
-        secrets.SystemRandom().shuffle(items)
-        placed = await self.store.prepare(
-            conn, head, [t for _, _, t, _, _ in items], edge=base_edge
+            items.extend((i, item) for item in prepared[1])
+        signed = self.acceptances.sign_batch(
+            election=eid,
+            origin=checked.origin,
+            checkpoint=checked.checkpoint,
+            time=utc_now(),
+            items=[(item[0], item[2]) for _, item in items],
         )
         receipts: dict[int, list[str]] = defaultdict(list)
-        sealed_rows: list[tuple[int, str, str, bytes]] = []
-        # One signature for the whole batch (docs/log-format.md §8): every receipt carries it
-        # and its path to the batch's root; all share the batch's time stamp.
-        signed = self.receipts.sign_batch(
-            eid, [(a.index, a.leaf_hash, a.chain_hash) for a in placed.appended], utc_now()
-        )
-        texts = receipt_texts(signed)
-        for (i, contest_id, _, chosen, secret), a, text in zip(
-            items, placed.appended, texts, strict=True
-        ):
-            receipts[i].append(f"{encode_string(contest_id)}: {text}")
-            if secret is not None:
-                sealed_rows.append((a.index, contest_id, json.dumps(list(chosen)), secret))
-        voted = [(c, jobs[i].voter_id) for i in accepted for c in jobs[i].selections]
+        rows: list[tuple[str, bytes, bytes, str | None, bytes | None]] = []
+        for (i, (contest_id, body, _, chosen, salt)), receipt in zip(items, signed, strict=True):
+            doc = receipt.to_json()
+            doc["event"] = json.loads(body)
+            if salt is not None:
+                doc["salt"] = salt.hex()
+            receipts[i].append(f"{encode_string(contest_id)}: {json.dumps(doc)}")
+            rows.append(
+                (
+                    contest_id,
+                    receipt.event_hash,
+                    body,
+                    json.dumps(list(chosen)) if salt is not None else None,
+                    salt,
+                )
+            )
+        voted = [(c, jobs[i].voter_id) for i in checked.accepted for c in jobs[i].selections]
         answers: list[tuple[str, bytes, str]] = []
-        for i in accepted:
-            # Written once, as json.dumps would (a test pins it): the stored answer for
-            # retries is also the HTTP body.
+        for i in checked.accepted:
+            # Written once, as json.dumps would: the stored answer for retries is the HTTP body.
             text = (
                 f'{{"submission_id": {encode_string(jobs[i].submission_id)}, "receipts": '
                 f"{{{', '.join(receipts[i])}}}}}"
             )
             jobs_results[i] = (text, False)
             answers.append((jobs[i].submission_id, jobs[i].mac, text))
+        mine.voted = set(voted)
+        mine.submissions = {jobs[i].submission_id for i in checked.accepted}
+        mine.sent.set()
         columns = [
-            *zip(*placed.entry_rows, strict=True),
-            *zip(*placed.node_rows, strict=True),
-            *(zip(*voted, strict=True) if voted else ((), ())),
-            *(zip(*sealed_rows, strict=True) if sealed_rows else ((), (), (), ())),
+            *zip(*rows, strict=True),
+            *zip(*voted, strict=True),
             *zip(*answers, strict=True),
         ]
-        # The next batch may build on this one from here: remember the new edge now (it is
-        # forgotten if the write fails), and say what the write adds.
-        self.store.written(eid, placed)
-        if mine is not None:
-            mine.head = Head(
-                election_id=eid,
-                origin=head.origin,
-                size=placed.size,
-                chain_head=placed.chain_head,
-                root=placed.root,
-            )
-            mine.edge = placed.edge
-            mine.voted = set(voted)
-            mine.submissions = {jobs[i].submission_id for i in accepted}
-            mine.sent.set()
-        if after is not None and not await asyncio.shield(after.committed):
-            return False  # the batch this one built on did not commit: nothing is sent
-        moved = await conn.fetchrow(
-            Q["append_ballots"],
-            eid,
-            *(list(c) for c in columns),
-            placed.size,
-            placed.chain_head,
-            placed.root,
-            head.size,
-            head.chain_head,
+        done = await conn.fetchrow(
+            Q["accept_ballots"], eid, checked.version, *(list(c) for c in columns)
         )
-        if moved is None:
-            return False  # another writer moved the head: nothing was written
-        metrics.APPENDS.labels("ballot_cast").inc(len(placed.appended))
-        metrics.RECEIPTS.inc(len(placed.appended))
+        if done is None:
+            return False  # the poll closed or the election changed: nothing was written
+        metrics.ACCEPTED.inc(len(rows))
         return True
+
+
+@dataclass(slots=True, kw_only=True)
+class Checked:
+    """A batch checked against one read: what it was checked at, and the outcome."""
+
+    version: int
+    origin: str
+    checkpoint: tuple[int, bytes]
+    state: el.ElectionState
+    accepted: list[int] = field(default_factory=list)
+    pending: dict[int, int] = field(default_factory=dict)
+    """Duplicates in the batch, mapped to the job whose answer they share."""
+    rests_on_base: bool = False
+    """Some refusal rests on the voters of the batch still committing."""

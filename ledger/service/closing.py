@@ -1,4 +1,5 @@
-"""Closing the poll: ``poll_closed``, then every sealed ballot opened (``ballot_opened``) in
+"""Closing the poll: every contest's final release round and ``poll_closed`` in one
+transaction, then every sealed ballot opened (``ballot_opened``) in
 batches, resumable after a crash at any point; then the counter's signed declarations (held
 for the returning officer's approval where the definition says ``declare: on_approval``:
 ``ledger.service.approval``)."""
@@ -24,12 +25,14 @@ from ledger.format.receipts import Receipt
 from ledger.runtime import metrics
 from ledger.service.approval import Approval
 from ledger.service.base import Q, log
+from ledger.service.rounds import Rounds
 
 OPEN_BATCH = 2000
 
 
-class Closing(Approval):
-    """The close of the poll, the openings of sealed ballots, and the counter's declarations."""
+class Closing(Approval, Rounds):
+    """The close of the poll (after every contest's final release round), the openings of
+    sealed ballots, and the counter's declarations."""
 
     # --- closing ----------------------------------------------------------------------------
 
@@ -50,7 +53,9 @@ class Closing(Approval):
             if state.phase == "poll_open":
                 closing: dict[str, Any] = {"scheduled": True} if scheduled else {}
                 await self.report_turnout(eid)
-                await self.append_event(eid, "poll_closed", lambda s: closing)
+                await self.append_event(
+                    eid, "poll_closed", lambda s: closing, before=self.final_rounds
+                )
             elif state.phase not in ("poll_closed", "declared"):
                 raise el.WrongPhase(
                     f"the poll cannot close in phase {state.phase}", phase=state.phase

@@ -13,9 +13,14 @@ from ledger.domain import turnout
 from ledger.domain.election import ElectionState
 from ledger.domain.turnout import NO_VALUE
 from ledger.errors import (
+    BadRequest,
+    DecodeError,
+    NoSuchReceipt,
     NotFound,
     ProofUnavailable,
+    ReceiptError,
 )
+from ledger.format.encoding import hex_strict
 from ledger.format.entry import parse_entry
 from ledger.format.receipts import code_prefix
 from ledger.service.base import LedgerBase, Q, log
@@ -107,13 +112,42 @@ class Reads(LedgerBase):
             return await self.store.entries(conn, eid, start, limit)
 
     async def index_of_code(self, eid: str, code: str) -> int:
+        """The index of the entry a receipt code names: an administrative receipt's code (the
+        leaf hash's first 10 bytes) or an acceptance receipt's (the event hash's)."""
         prefix = code_prefix(code)
         upper = (int.from_bytes(prefix, "big") + 1).to_bytes(len(prefix) + 1, "big")[-len(prefix) :]
+        low, high = _hash_range(code)
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(Q["entry_by_leaf_prefix"], eid, prefix, upper)
+            if not rows:
+                rows = await conn.fetch(Q["released_by_event_hash"], eid, low, high)
         if not rows:
             raise NotFound("no entry has that receipt code", code=code)
         return int(rows[0]["idx"])
+
+    async def find_receipt(self, eid: str, code: str) -> dict[str, Any]:
+        """Where the ballot of an acceptance receipt is: its entry once released (``status``
+        ``released``, with the entry's exact text, index, leaf hash and chain value), or
+        ``accepted`` while it waits in the pending store. ``code`` is the receipt's short code
+        (the event hash's first 10 bytes) or the whole event hash in hex. Says nothing else
+        about the pending store."""
+        low, high = _hash_range(code)
+        async with self.pool.acquire() as conn:
+            await self.store.head(conn, eid)
+            rows = await conn.fetch(Q["released_by_event_hash"], eid, low, high)
+            if rows:
+                r = rows[0]
+                return {
+                    "status": "released",
+                    "index": int(r["idx"]),
+                    "entry": bytes(r["body"]).decode(),
+                    "leaf_hash": bytes(r["leaf_hash"]).hex(),
+                    "chain_hash": bytes(r["chain_hash"]).hex(),
+                    "event_hash": bytes(r["event_hash"]).hex(),
+                }
+            if await conn.fetch(Q["pending_by_event_hash"], eid, low, high):
+                return {"status": "accepted"}
+        raise NoSuchReceipt(code=code)
 
     async def inclusion(self, eid: str, index: int, size: int | None) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
@@ -193,3 +227,20 @@ def _contests(state: ElectionState) -> list[tuple[str, int]]:
     """(contest, eligible voters) of every contest, in the definition's order."""
     d = state.require_definition()
     return [(c.id, int(state.eligible.get(c.id, 0))) for c in d.contests]
+
+
+def _hash_range(code: str) -> tuple[bytes, bytes]:
+    """The event hashes a receipt code (or a whole event hash in hex) stands for, as an
+    inclusive range."""
+    text = code.strip()
+    if len(text) == 64:
+        try:
+            whole = hex_strict(text, 32, what="event hash")
+        except DecodeError as exc:
+            raise BadRequest(exc.message) from exc
+        return whole, whole
+    try:
+        prefix = code_prefix(text)
+    except ReceiptError as exc:
+        raise BadRequest(exc.message) from exc
+    return prefix + bytes(32 - len(prefix)), prefix + b"\xff" * (32 - len(prefix))

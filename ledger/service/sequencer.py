@@ -1,8 +1,9 @@
 """The per-election sequencer: concurrent casts queue up while a batch commits, and the next
 batch takes everything queued (up to ``max_batch``).
 
-It is pipelined: while one batch's write commits, the next is read, checked, hashed and signed
-on top of it (``InFlight``), and sends its write once the first has committed. A batch the
+It is pipelined: while one batch's write commits, the next is read, checked and signed beside it
+(``InFlight``). Acceptance writes only the private pending store, not the log, so the two
+writes do not wait for each other. A batch the
 database refuses for a value one paper holds (a data exception) is split until that paper is
 found: it alone is refused (422 ``invalid-ballot-data``), the others get their receipts.
 """
@@ -21,9 +22,7 @@ from ledger.errors import (
     InvalidBallotData,
     Unavailable,
 )
-from ledger.format import merkle
-from ledger.format.entry import EntryTemplate
-from ledger.storage.store import Head, data_fault
+from ledger.storage.store import data_fault
 
 if TYPE_CHECKING:
     from ledger.service.casting import Casting
@@ -46,21 +45,17 @@ class CastJob:
     )
 
 
-BallotItem = tuple[str, EntryTemplate, tuple[str, ...], bytes | None]
-"""(contest, entry template, selections, salt of a sealed ballot)."""
+BallotItem = tuple[str, bytes, bytes, tuple[str, ...], bytes | None]
+"""(contest, the event's canonical bytes, its event hash, selections, salt of a sealed ballot)."""
 
 
 @dataclass(slots=True)
 class InFlight:
-    """A batch whose write is on its way to the database: what the next batch builds on
-    while it commits. The next batch is read, checked, hashed and signed meanwhile, and sends
-    its write once this one has committed, expecting ``head`` (compare-and-set); if this
-    batch failed, the next one writes nothing and is checked again."""
+    """A batch whose write is on its way to the database: what the next batch is checked
+    against while it commits (its voters and submissions). A refusal that rests on this
+    batch's voters waits until it has committed; if it did not, the next batch is checked
+    again."""
 
-    head: Head | None = None
-    """The head after this batch (None until it is prepared)."""
-    edge: merkle.CompactRange | None = None
-    """The tree's right edge after this batch."""
     voted: set[tuple[str, str]] = field(default_factory=set)
     """(contest, voter) appended by this batch (the batch before it is over by the time the
     batch after is checked, so the database shows the rest)."""
@@ -71,14 +66,13 @@ class InFlight:
     committed: asyncio.Future[bool] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
-    """Whether the batch's write committed; the next batch sends its own only after."""
+    """Whether the batch's write committed."""
 
 
 class Sequencer:
     """Group commit for one election, pipelined: while one batch's write commits, the next
-    batch is read, checked, hashed and signed on top of it, and its write waits in PostgreSQL
-    behind the first (the head row's lock), so the database and the ledger's CPU work at the
-    same time. At most two batches are in flight; the one after waits for the older."""
+    batch is read, checked and signed beside it, so the database and the ledger's CPU work at
+    the same time. At most two batches are in flight; the one after waits for the older."""
 
     def __init__(self, ledger: Casting, election: str) -> None:
         self.ledger = ledger

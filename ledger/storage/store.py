@@ -234,16 +234,21 @@ class LogStore:
         templates: Sequence[EntryTemplate],
         *,
         time: str | None = None,
+        event_hashes: Sequence[bytes | None] | None = None,
     ) -> list[Appended]:
-        """Append entries in order, inside the caller's transaction."""
+        """Append entries in order, inside the caller's transaction, all with one time stamp;
+        ``event_hashes`` gives each ballot entry's event hash (None for other entries)."""
         head = await self.lock(conn, election_id)
         prepared = await self.prepare(conn, head, templates, time=time)
         if not prepared.appended:
             return []
+        hashes = event_hashes if event_hashes is not None else [None] * len(templates)
         await conn.copy_records_to_table(
             "entries",
-            records=[(election_id, *r) for r in prepared.entry_rows],
-            columns=["election_id", "idx", "kind", "leaf_hash", "chain_hash", "body"],
+            records=[
+                (election_id, *r, h) for r, h in zip(prepared.entry_rows, hashes, strict=True)
+            ],
+            columns=["election_id", "idx", "kind", "leaf_hash", "chain_hash", "body", "event_hash"],
         )
         await conn.copy_records_to_table(
             "tree_nodes",

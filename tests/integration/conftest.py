@@ -146,6 +146,14 @@ async def setup_election(
         assert r.status == 200, await r.text()
 
 
+async def close_poll(client: AppClient, eid: str = "nec-2026") -> dict[str, Any]:
+    """Close the poll (the final rounds release every pending ballot) and open sealed ones."""
+    r = await client.post(f"/v1/elections/{eid}/poll/close", headers=AUTH_ADMIN)
+    assert r.status == 200, await r.text()
+    body: dict[str, Any] = await r.json()
+    return body
+
+
 def paper(voter: str, sub: str | None = None, **selections: list[str]) -> dict[str, Any]:
     return {
         "submission_id": sub or f"sub-{voter}-0001",

@@ -61,6 +61,7 @@ class LedgerProcess:
             "BALLOT_ADMIN_TOKENS": ADMIN,
             "BALLOT_FRONTEND_TOKENS": f"{FRONTEND}=*",
             "BALLOT_CHECKPOINT_INTERVAL": "0.5",
+            "BALLOT_RELEASE_EVERY": "0.5",
             "BALLOT_LOG_FORMAT": "json",
             **self.env,
         }

@@ -129,24 +129,24 @@ WHERE l.size > COALESCE((SELECT max(size) FROM checkpoints c WHERE c.election_id
 SELECT size, note FROM checkpoints WHERE election_id = $1 AND size <= $2 ORDER BY size
 
 -- name: batch_reads
--- The group commit's first round trip (no lock, no transaction: a batch's write below is a
--- compare-and-set on the head, so a batch checked against a stale head is retried): the head
--- and the state version ('h'), earlier submissions with these ids ('s'), these voters' roll
--- rows ('r'), and who of them already voted in these contests ('v'; the primary key probed
--- once per (contest, voter); LATERAL … LIMIT 1 keeps the planner from reading the whole
--- election's participation when its statistics are stale).
-SELECT 'h' AS kind, l.origin AS a, e.phase AS b, l.chain_head AS mac, NULL::text AS doc,
-       l.size AS size, e.version AS version, l.root AS root
+-- The group commit's first round trip (no lock, no transaction: the write below holds the
+-- election row and refuses if the version checked here has moved): the log's origin and the
+-- state version ('h'), earlier submissions with these ids ('s'), these voters' roll rows ('r'),
+-- who of them already voted in these contests ('v'; the primary key probed once per (contest,
+-- voter); LATERAL … LIMIT 1 keeps the planner from reading the whole election's participation
+-- when its statistics are stale), and the latest signed checkpoint ('c').
+SELECT 'h' AS kind, l.origin AS a, e.phase AS b, NULL::bytea AS mac, NULL::text AS doc,
+       NULL::bigint AS size, e.version AS version
 FROM logs l JOIN elections e ON e.election_id = l.election_id
 WHERE l.election_id = $1
 UNION ALL
-SELECT 's', submission_id, NULL, request_mac, response::text, NULL, NULL, NULL
+SELECT 's', submission_id, NULL, request_mac, response::text, NULL, NULL
 FROM submissions WHERE election_id = $1 AND submission_id = ANY($2::text[])
 UNION ALL
-SELECT 'r', voter_id, NULL, NULL, attributes::text, NULL, NULL, NULL
+SELECT 'r', voter_id, NULL, NULL, attributes::text, NULL, NULL
 FROM roll WHERE election_id = $1 AND voter_id = ANY($3::text[])
 UNION ALL
-SELECT 'v', c.contest_id, v.voter_id, NULL, NULL, NULL, NULL, NULL
+SELECT 'v', c.contest_id, v.voter_id, NULL, NULL, NULL, NULL
 FROM unnest($4::text[]) AS c(contest_id)
 CROSS JOIN unnest($3::text[]) AS v(voter_id)
 CROSS JOIN LATERAL (
@@ -154,45 +154,68 @@ CROSS JOIN LATERAL (
     WHERE p.election_id = $1 AND p.contest_id = c.contest_id AND p.voter_id = v.voter_id
     LIMIT 1
 ) AS hit
+UNION ALL
+(SELECT 'c', NULL, NULL, root, NULL, size, NULL
+ FROM checkpoints WHERE election_id = $1 ORDER BY size DESC LIMIT 1)
 
-
--- name: append_ballots
--- The group commit's one write, one statement and so one transaction: move the head from
--- size $22 with chain value $23 (a compare-and-set: the UPDATE takes the head row's lock, and
--- in READ COMMITTED re-reads a row another batch or writer moved, which then no longer
--- matches), and only then insert the entries, the tree nodes they complete, who voted where,
--- the sealed selections and the answers kept for retries, and wake the feed. Returns one row
--- if the head moved; none if it had moved on: then nothing was written and the batch is
--- checked again. The ledger sends the next batch's write while this one commits: it waits
--- here on the row lock, and expects the head this one leaves.
-WITH moved AS (
-    UPDATE logs SET size = $19, chain_head = $20, root = $21, updated_at = now()
-    WHERE election_id = $1 AND size = $22 AND chain_head = $23
-    RETURNING election_id
-), new_entries AS (
-    INSERT INTO entries (election_id, idx, kind, leaf_hash, chain_hash, body)
-    SELECT m.election_id, i, k, l, c, b
-    FROM moved m,
-         unnest($2::bigint[], $3::text[], $4::bytea[], $5::bytea[], $6::bytea[]) AS t(i, k, l, c, b)
-), new_nodes AS (
-    INSERT INTO tree_nodes (election_id, level, idx, hash)
-    SELECT m.election_id, lv, i, h
-    FROM moved m, unnest($7::smallint[], $8::bigint[], $9::bytea[]) AS t(lv, i, h)
+-- name: accept_ballots
+-- The group commit's one write, one statement and so one transaction: hold the election row
+-- FOR SHARE while the poll is open at the version the batch was checked at (the close and
+-- every state change take it FOR UPDATE, so they wait for this write, and a write after them
+-- finds no row), and only then insert the pending ballots, who voted where and the answers
+-- kept for retries. Returns one row if written; none if the election moved on (nothing was
+-- written; the batch is checked again).
+WITH open_election AS (
+    SELECT election_id FROM elections
+    WHERE election_id = $1 AND phase = 'poll_open' AND version = $2
+    FOR SHARE
+), new_pending AS (
+    INSERT INTO pending (election_id, contest_id, event_hash, event, selections, salt)
+    SELECT o.election_id, c, h, ev, s::jsonb, salt
+    FROM open_election o,
+         unnest($3::text[], $4::bytea[], $5::bytea[], $6::text[], $7::bytea[]) AS t(c, h, ev, s, salt)
 ), voted AS (
     INSERT INTO participation (election_id, contest_id, voter_id)
-    SELECT m.election_id, c, v FROM moved m, unnest($10::text[], $11::text[]) AS t(c, v)
-), sealed AS (
-    INSERT INTO sealed_ballots (election_id, cast_index, contest_id, selections, salt)
-    SELECT m.election_id, i, c, s::jsonb, salt
-    FROM moved m, unnest($12::bigint[], $13::text[], $14::text[], $15::bytea[]) AS t(i, c, s, salt)
+    SELECT o.election_id, c, v FROM open_election o, unnest($8::text[], $9::text[]) AS t(c, v)
 ), answered AS (
     INSERT INTO submissions (election_id, submission_id, request_mac, response)
-    SELECT m.election_id, i, mac, r::jsonb
-    FROM moved m, unnest($16::text[], $17::bytea[], $18::text[]) AS t(i, mac, r)
+    SELECT o.election_id, i, mac, r::jsonb
+    FROM open_election o, unnest($10::text[], $11::bytea[], $12::text[]) AS t(i, mac, r)
 )
-SELECT true AS appended, pg_notify('ballot_log', election_id) FROM moved
+SELECT true AS accepted FROM open_election
 
+-- name: pending_counts
+SELECT contest_id, count(*) AS n FROM pending WHERE election_id = $1 GROUP BY 1
 
+-- name: pending_of_contest
+-- A release round's pool, locked: two ledger processes cannot release the same ballots.
+SELECT contest_id, event_hash, event, selections::text AS selections, salt FROM pending
+WHERE election_id = $1 AND contest_id = $2 FOR UPDATE
+
+-- name: pending_all
+-- The close's final rounds: everything still pending, locked.
+SELECT contest_id, event_hash, event, selections::text AS selections, salt FROM pending
+WHERE election_id = $1 FOR UPDATE
+
+-- name: lock_election
+SELECT election_id FROM elections WHERE election_id = $1 FOR UPDATE
+
+-- name: delete_pending
+DELETE FROM pending WHERE election_id = $1 AND event_hash = ANY($2::bytea[])
+
+-- name: released_by_event_hash
+SELECT idx, body, leaf_hash, chain_hash, event_hash FROM entries
+WHERE election_id = $1 AND event_hash >= $2 AND event_hash <= $3
+ORDER BY event_hash LIMIT 2
+
+-- name: pending_by_event_hash
+SELECT event_hash FROM pending
+WHERE election_id = $1 AND event_hash >= $2 AND event_hash <= $3
+ORDER BY event_hash LIMIT 2
+
+-- name: polls_with_pending
+SELECT DISTINCT e.election_id FROM elections e
+WHERE e.phase = 'poll_open' AND EXISTS (SELECT 1 FROM pending p WHERE p.election_id = e.election_id)
 
 -- name: insert_provisional
 INSERT INTO provisional_results (election_id, contest_id, result_hash, declaration)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import itertools
 import json
 import random
 from datetime import UTC, datetime, timedelta
@@ -14,11 +15,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from ledger.format import merkle
+from ledger.format.acceptance import AcceptanceReceipt, event_hash, verify_acceptance
 from ledger.format.chain import GENESIS, chain_next
 from ledger.format.checkpoint import open_checkpoint
 from ledger.format.entry import parse_entry
 from ledger.format.keys import Keyring
-from ledger.format.receipts import Receipt, verify_receipt
 from ledger.http.app import LEDGER, create_app
 from ledger.service.base import Notifier
 
@@ -28,6 +29,7 @@ from ..conftest import (
     DEFINITION,
     SIGNER,
     AppClient,
+    close_poll,
     definition,
     paper,
     setup_election,
@@ -59,13 +61,16 @@ async def test_two_hundred_concurrent_casts_by_one_voter(client: AppClient) -> N
     assert {b["type"] for s, b in results if s == 409} == {
         "urn:ballot-ledger:problem:already-voted"
     }
+    await close_poll(client)
     entries = await feed(client, EID)
     assert sum(parse_entry(e["entry"].encode()).kind == "ballot_cast" for e in entries) == 1
 
 
 async def test_two_thousand_voters_from_64_clients(client: AppClient) -> None:
-    """2,000 voters over 64 concurrent clients: 2,000 receipts, contiguous indices, and the
-    chain and Merkle root recomputed from the feed match the latest checkpoint."""
+    """2,000 voters over 64 concurrent clients: 2,000 acceptance receipts, each verified; one
+    release round (all but K) and the close's round put every promised event in the log exactly
+    once, at contiguous indices, and the chain and Merkle root recomputed from the feed match the
+    latest checkpoint. Receipts are batch-signed with blinded, shuffled leaves."""
     doc = definition(nomination_threshold=0)
     r = await client.put(f"/v1/elections/{EID}", json=doc, headers=AUTH_ADMIN)
     assert r.status == 201
@@ -91,6 +96,12 @@ async def test_two_thousand_voters_from_64_clients(client: AppClient) -> None:
 
     await asyncio.gather(*(worker() for _ in range(64)))
     assert len(receipts) == 2000
+    for rc in receipts:
+        verify_acceptance(AcceptanceReceipt.from_json(rc), KEYRING)
+    # Nothing is in the log yet; one round releases all but K = 50, the close the rest.
+    assert not [e for e in await feed(client, EID) if '"ballot_cast"' in e["entry"]]
+    assert await client.app[LEDGER].release_all() == 1950
+    await close_poll(client)
     await client.app[LEDGER].checkpoint(EID, "test")
     entries = await feed(client, EID)
     assert [e["index"] for e in entries] == list(range(len(entries)))
@@ -103,23 +114,21 @@ async def test_two_thousand_voters_from_64_clients(client: AppClient) -> None:
     r = await client.get(f"/v1/elections/{EID}/checkpoint")
     cp = open_checkpoint(await r.text(), KEYRING)
     assert cp.size == len(entries) and cp.root == tree.root()
-    by_index = {e["index"]: e for e in entries}
-    assert len({rc["index"] for rc in receipts}) == 2000
-    for rc in receipts:
-        assert by_index[rc["index"]]["leaf_hash"] == rc["leaf_hash"]
-        assert by_index[rc["index"]]["chain_hash"] == rc["chain_hash"]
-        verify_receipt(Receipt.from_json(rc), KEYRING)
-    # One signature per batch: the receipts sharing it are the whole batch, in index order,
-    # with one time stamp; and 64 clients make batches of more than one.
+    casts = [parse_entry(e["entry"].encode()) for e in entries]
+    released = [event_hash(c.event).hex() for c in casts if c.kind == "ballot_cast"]
+    assert sorted(released) == sorted(rc["event_hash"] for rc in receipts)
+    times = [c.time for c in casts if c.kind == "ballot_cast"]
+    assert [len(list(g)) for _, g in itertools.groupby(times)] == [1950, 50]
+    # One signature per batch: its receipts' positions are a permutation of the batch, with
+    # one time stamp, each with its own blind; and 64 clients make batches of more than one.
     batches: dict[str, list[dict[str, Any]]] = {}
     for rc in receipts:
         batches.setdefault(rc["signature"], []).append(rc)
     for batch in batches.values():
-        batch.sort(key=lambda rc: rc["batch"]["position"])
-        assert [rc["batch"]["position"] for rc in batch] == list(range(len(batch)))
+        assert sorted(rc["batch"]["position"] for rc in batch) == list(range(len(batch)))
         assert {rc["batch"]["size"] for rc in batch} == {len(batch)}
-        assert [rc["index"] for rc in batch] == sorted(rc["index"] for rc in batch)
         assert len({rc["time"] for rc in batch}) == 1
+    assert len({rc["blind"] for rc in receipts}) == 2000
     assert len(batches) < len(receipts)
 
 
@@ -137,7 +146,7 @@ async def test_retry_returns_the_same_receipts_and_reuse_conflicts(client: AppCl
     assert r.status == 200 and r.content_type == "application/json" and r.charset == "utf-8"
     text = await r.text()
     assert text == json.dumps(json.loads(text))
-    # A fresh answer is written directly (receipts.receipt_texts): the same bytes too.
+    # A fresh answer is written directly: the same bytes too.
     fresh = paper("v004", sub="fresh-0001", members=["ann"], youth=["yan"])
     r = await client.post(f"/v1/elections/{EID}/ballots", json=fresh, headers=AUTH_FRONTEND)
     assert r.status == 201
@@ -146,6 +155,7 @@ async def test_retry_returns_the_same_receipts_and_reuse_conflicts(client: AppCl
     changed = paper("v003", sub="retry-0001", members=["bob", "ann"], youth=["yan"])
     status, problem = await cast(client, changed)
     assert status == 409 and problem["type"].endswith("submission-conflict")
+    await close_poll(client)
     entries = await feed(client, EID)
     assert (
         sum(parse_entry(e["entry"].encode()).kind == "ballot_cast" for e in entries) == 4
@@ -164,8 +174,9 @@ async def test_one_bad_paper_does_not_fail_its_batch(client: AppClient) -> None:
 
 
 async def test_sealed_log_reveals_no_selection_before_close(client: AppClient) -> None:
-    """Before close, nothing public (feed, turnout, checkpoints, election) carries a selection;
-    identical papers get different commitments. After close every opening is public."""
+    """Before close, nothing public (feed, turnout, checkpoints, election) carries a selection
+    or a ballot (6 is below K: they wait); identical papers get different commitments, released
+    at the close in one round. After close every opening is public."""
     await setup_election(client)
     for i in range(6):
         assert (await cast(client, paper(f"v{i:03d}", members=["eve", "dan"])))[0] == 201
@@ -176,6 +187,11 @@ async def test_sealed_log_reveals_no_selection_before_close(client: AppClient) -
         json.dumps(await (await client.get(f"/v1/elections/{EID}/turnout")).json()),
         await (await client.get(f"/v1/elections/{EID}/checkpoint")).text(),
     ]
+    for text in public:
+        assert '"selections"' not in text and "ballot_opened" not in text
+        assert "ballot_cast" not in text
+    r = await client.post(f"/v1/elections/{EID}/poll/close", headers=AUTH_ADMIN)
+    assert (await r.json())["opened"] == 6
     casts = [
         parse_entry(e["entry"].encode())
         for e in await feed(client, EID)
@@ -183,10 +199,7 @@ async def test_sealed_log_reveals_no_selection_before_close(client: AppClient) -
     ]
     assert all(set(c.event) == {"contest", "commitment"} for c in casts)
     assert len({c.event["commitment"] for c in casts}) == 6
-    for text in public:
-        assert '"selections"' not in text and "ballot_opened" not in text
-    r = await client.post(f"/v1/elections/{EID}/poll/close", headers=AUTH_ADMIN)
-    assert (await r.json())["opened"] == 6
+    assert len({c.time for c in casts}) == 1
     opened = [
         parse_entry(e["entry"].encode())
         for e in await feed(client, EID)
@@ -217,9 +230,9 @@ async def test_no_log_entry_contains_a_voter_id(client: AppClient) -> None:
 async def test_long_poll_and_sse_feed_wake_on_append(
     client: AppClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A long-poll and an SSE stream both deliver a new entry as soon as it is committed: woken
-    by the append itself (the 1 s polling fallback is taken away), whatever the machine's
-    speed."""
+    """A long-poll and an SSE stream both deliver a new entry as soon as a release round
+    commits it (not at acceptance): woken by the append itself (the 1 s polling fallback is
+    taken away), whatever the machine's speed."""
     waits: list[asyncio.Event] = []
 
     async def woken_only_by_an_append(_: Notifier, event: asyncio.Event, seconds: float) -> None:
@@ -227,7 +240,7 @@ async def test_long_poll_and_sse_feed_wake_on_append(
         await asyncio.wait_for(event.wait(), 60)  # no fallback: 60 s is a hang, not a speed
 
     monkeypatch.setattr(Notifier, "wait", woken_only_by_an_append)
-    await setup_election(client)
+    await setup_election(client, doc=definition(round_size=1))
     size = (await (await client.get(f"/v1/elections/{EID}")).json())["size"]
     poll = asyncio.create_task(client.get(f"/v1/elections/{EID}/entries?start={size}&wait=20"))
     sse = await client.get(f"/v1/elections/{EID}/feed?start={size}")
@@ -239,6 +252,9 @@ async def test_long_poll_and_sse_feed_wake_on_append(
         await asyncio.sleep(0.01)
     assert not poll.done()
     assert (await cast(client, paper("v007")))[0] == 201
+    assert (await cast(client, paper("v008")))[0] == 201
+    assert not poll.done()  # accepted, not yet released
+    assert await client.app[LEDGER].release_all() == 1  # all but K = 1 of 2
     body = await (await asyncio.wait_for(poll, 60)).json()
     assert [e["index"] for e in body["entries"]] == [size]
     line = b""
@@ -318,6 +334,7 @@ async def test_pipelined_small_batches_keep_every_answer_and_refuse_every_double
         voter = next(b["voter_id"] for b in bodies if b["submission_id"] == sub)
         won[voter] = won.get(voter, 0) + 1
     assert won == {v: 1 for v in voters}
+    await close_poll(client)
     entries = await feed(client, EID)
     casts = [parse_entry(e["entry"].encode()) for e in entries]
     assert sum(c.kind == "ballot_cast" for c in casts) == sum(

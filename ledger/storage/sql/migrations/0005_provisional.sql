@@ -1,4 +1,4 @@
--- 0006: provisional results awaiting the returning officer's approval (definition
+-- 0005: provisional results awaiting the returning officer's approval (definition
 -- `declare: on_approval`). The counter's signed declaration is kept here, private, until the
 -- officer approves it: then `result_approved` and this `result_declared` are appended. One per
 -- contest, never changed: a second declaration must have the same result hash.
