@@ -83,10 +83,16 @@ async def test_results_are_declared_only_on_the_officers_approval(
     ledger, counter = await ledger_and_counter(settings, fresh_database, aiohttp_client, tmp_path)
     eid = "nec-2026"
     await setup_election(ledger, eid, definition(nomination_threshold=0, declare="on_approval"))
-    await _cast(ledger, eid, [paper("v000", youth=["yvo"]), paper("v001", sub="s-1")])
+    await _cast(ledger, eid, [paper("v000", youth=["yvo"]), paper("v001")])
     r = await ledger.post(f"/v1/elections/{eid}/poll/close", headers=AUTH_ADMIN)
     assert r.status == 200, await r.text()
     await _counted(counter, eid, 2, declared=False)
+
+    async def both_held() -> bool:  # the counter has sent both declarations to the ledger
+        info = await (await ledger.get(f"/v1/elections/{eid}")).json()
+        return len(info["provisional"]) == 2
+
+    await _wait_for(both_held)
     info = await (await ledger.get(f"/v1/elections/{eid}")).json()
     assert info["declare"] == "on_approval" and info["declared"] == {}
     found = await _results(counter, eid)
@@ -231,7 +237,8 @@ async def test_unopposed_returns_and_unmet_minimums_agree_in_count_page_and_audi
     assert r.status == 422 and (await r.json())["type"].endswith(":contest-not-polled")
     papers = []
     for i in range(6):
-        selections: dict[str, list[str]] = {"exec": ["m1", "m2"] if i < 4 else ["m3"]}
+        exec_ = ["m1", "m2"] if i < 3 else (["m1"] if i == 3 else ["m3"])  # 4, 3 and 2 votes
+        selections: dict[str, list[str]] = {"exec": exec_}
         if policy == "as_far_as_standing":
             selections["women"] = ["n1"] if i < 4 else ["n2"]
         papers.append(paper(f"v{i:03d}", **selections))
