@@ -278,17 +278,12 @@ BAR_WIDTH = 240
 """Pixels of the longest bar in a transfer chart."""
 
 
-def _fraction(text: Any) -> Fraction:
-    try:
-        return Fraction(str(text))
-    except (ValueError, ZeroDivisionError):
-        return Fraction(0)
+_fraction = sm.fraction
 
 
 def percent(share: Fraction) -> str:
     """A share as a percentage with one decimal, rounded half up (exact arithmetic)."""
-    tenths = (share.numerator * 2000 + share.denominator) // (2 * share.denominator)
-    return f"{tenths // 10}.{tenths % 10}"
+    return sm.percent_text(share).removesuffix("%")
 
 
 def transfer_bars(transfers: Mapping[str, str]) -> list[dict[str, Any]]:

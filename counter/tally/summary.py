@@ -26,7 +26,8 @@ SHARE_DECIMALS = 4
 _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
-def _fraction(text: Any) -> Fraction:
+def fraction(text: Any) -> Fraction:
+    """A number string of a result (``"7.5"``, ``"10/3"``) as a Fraction; 0 if it is none."""
     try:
         return Fraction(str(text))
     except (ValueError, ZeroDivisionError):
@@ -68,8 +69,8 @@ def contest_summary(
     ids_by_name = {name: cid for cid, name in names.items()}
     rounds = (document or {}).get("rounds") or []
     first = rounds[0]["tallies"] if rounds else {}
-    votes = {ids_by_name[n]: _fraction(v) for n, v in first.items() if n in ids_by_name}
-    valid = _fraction((document or {}).get("valid_ballots", 0))
+    votes = {ids_by_name[n]: fraction(v) for n, v in first.items() if n in ids_by_name}
+    valid = fraction((document or {}).get("valid_ballots", 0))
     places = _places(votes)
     elected = set((document or {}).get("elected_ids", []))
     candidates = []
@@ -121,7 +122,7 @@ def summary(
 
 
 def _percent(share: Any) -> str | None:
-    return None if share is None else percent_text(_fraction(share))
+    return None if share is None else percent_text(fraction(share))
 
 
 def _count(n: int) -> str:
@@ -135,7 +136,7 @@ def phrase(now: Mapping[str, Any], before: Mapping[str, Any] | None) -> str:
         return "new"
     parts = []
     if now.get("share") is not None and before.get("share") is not None:
-        s, p = _fraction(now["share"]), _fraction(before["share"])
+        s, p = fraction(now["share"]), fraction(before["share"])
         if s > p:
             parts.append(f"up {percent_text(s - p)} to {percent_text(s)}")
         elif s < p:
