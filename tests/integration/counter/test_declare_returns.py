@@ -322,6 +322,15 @@ async def test_an_election_is_compared_with_its_predecessor_on_the_ledger_or_imp
     now = _papers(["yvo", "yvo", "yan"], [["cat", "bob"], ["cat"], ["ann", "cat"]] * 3)
     await _run(ledger, counter, "nec-2024", definition(), before)
     previous = await (await counter.get("/v1/elections/nec-2024/summary")).json()
+    # Item 7 on the way: bodies that nominated a slate's whole combination, seats per slate.
+    tallies = await (await counter.get("/v1/elections/nec-2024/tallies")).json()
+    assert tallies["nominations"]["members"]["full_slates"] == {"left": 2, "right": 2}
+    members = (await _results(counter, "nec-2024"))["members"]["result"]
+    slate_of = {c["name"]: c["slate"] for c in members["candidates"]}
+    won = [slate_of[n] for n in members["elected"]]
+    assert members["slates"] == {"left": won.count("left"), "right": won.count("right")}
+    page = await (await counter.get("/elections/nec-2024")).text()
+    assert f"Seats won per slate: left {won.count('left')}, right {won.count('right')}." in page
     await _run(ledger, counter, "nec-2026", definition(predecessor={"election": "nec-2024"}), now)
     imported = {
         "title": "NEC 2024 (imported)",
