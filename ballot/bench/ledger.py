@@ -12,13 +12,18 @@ endpoint, in its own process, that parses the same JSON body and answers with a 
 the same size as the ledger's answer: the HTTP ceiling. Printed: casts/s, the ceiling, their
 ratio, latency percentiles (client side) and the batch sizes (from the ledger's metrics).
 
-``sequencer``: the ledger's batch path fed in-process (``Ledger.cast``: schema, selections,
-MAC; then the sequencer's group commit: checks under the head lock, commitments, canonical
-entries, leaf, chain and tree hashes, COPY, COMMIT, one signed receipt per ballot) by
-``--inflight`` concurrent casts; beside it, the raw ceiling of the same PostgreSQL: COPY of rows
-of the same size as the ballot entries, in batches of the mean batch size the sequencer formed,
+``sequencer``: the ledger's whole path for a ballot, in-process: acceptance (``Ledger.cast``:
+schema, selections, MAC; then the sequencer's group commit: checks, commitments, canonical
+events and their hashes, one batch signature over blinded acceptance receipts, one INSERT
+statement into the pending store, COMMIT) fed by ``--inflight`` concurrent casts, and then the
+release rounds that move them into the log (``Ledger.release_all``: one round of all but K,
+drawn at random, canonical entries, leaf, chain and tree hashes, COPY, COMMIT). The rate is
+ballots over the two times added (the timer releases while casts go on; added, they are an
+upper bound on the cost). Beside it, the raw ceiling of the same PostgreSQL: COPY of rows of
+the same size as the ballot entries, in batches of the mean batch size the sequencer formed,
 one transaction per batch, no hashing. A second ceiling copies the whole row set a ballot
-writes (entry, tree node, participation, sealed ballot, submission) for information.
+writes (pending row, participation, submission; entry, tree node, sealed ballot) for
+information.
 """
 
 from __future__ import annotations
@@ -43,8 +48,8 @@ from typing import Any
 
 import asyncpg
 
+from ledger.format.acceptance import AcceptanceReceipt, verify_acceptance
 from ledger.format.keys import Keyring, Signer
-from ledger.format.receipts import Receipt, verify_receipt
 from ledger.runtime import metrics
 from ledger.runtime.embedded import free_port, throwaway_cluster
 from ledger.runtime.settings import Settings
@@ -567,10 +572,14 @@ async def _sequencer(args: argparse.Namespace, admin_url: str, work: Path) -> in
         s0, c0 = _histogram_totals()
         started = time.perf_counter()
         answers = await _feed(ledger, args.warmup, args.casts, args.inflight)
-        seconds = time.perf_counter() - started
+        accepting = time.perf_counter() - started
         s1, c1 = _histogram_totals()
-        receipt = Receipt.from_json(json.loads(answers[-1])["receipts"]["members"])
-        verify_receipt(receipt, Keyring([signer.verifier]))
+        started = time.perf_counter()
+        released = await ledger.release_all()
+        releasing = time.perf_counter() - started
+        seconds = accepting + releasing
+        receipt = AcceptanceReceipt.from_json(json.loads(answers[-1])["receipts"]["members"])
+        verify_acceptance(receipt, Keyring([signer.verifier]))
         async with pool.acquire() as conn:
             body_len = await conn.fetchval(
                 "SELECT avg(length(body))::int FROM entries WHERE election_id = $1 "
@@ -616,13 +625,23 @@ async def _sequencer(args: argparse.Namespace, admin_url: str, work: Path) -> in
             ],
         ]
 
-    full_batches = [full(k) for k in range(n_batches)]
+    full_batches = [
+        [
+            *full(k),
+            [
+                ("raw", "members", secrets.token_bytes(32), secrets.token_bytes(body_len - 80))
+                for _ in range(b)
+            ],
+        ]
+        for k in range(n_batches)
+    ]
     full_tables = [
         ("entries", entry_cols),
         ("tree_nodes", ["election_id", "level", "idx", "hash"]),
         ("participation", ["election_id", "contest_id", "voter_id"]),
         ("sealed_ballots", ["election_id", "cast_index", "contest_id", "selections", "salt"]),
         ("submissions", ["election_id", "submission_id", "request_mac", "response"]),
+        ("pending", ["election_id", "contest_id", "event_hash", "event"]),
     ]
     full_s = await raw_ceiling(url, full_batches, full_tables)
     full_rate = n_batches * b / full_s
@@ -631,14 +650,19 @@ async def _sequencer(args: argparse.Namespace, admin_url: str, work: Path) -> in
         f"sealed election, max_batch={args.max_batch}; log size {size:,}"
     )
     print(
-        f"sequencer: {rate:9,.0f} ballots/s ({args.casts:,} receipts in {seconds:.2f} s; "
-        f"{batches:,.0f} batches, mean size {mean_batch:.1f})"
+        f"sequencer: {rate:9,.0f} ballots/s ({args.casts:,} acceptance receipts in "
+        f"{accepting:.2f} s, {batches:,.0f} batches of mean size {mean_batch:.1f}; "
+        f"{released:,} released in {releasing:.2f} s)"
+    )
+    print(
+        f"  acceptance alone: {args.casts / accepting:,.0f} ballots/s; "
+        f"release rounds alone: {released / releasing:,.0f} ballots/s"
     )
     print(
         f"raw COPY:  {raw_rate:9,.0f} rows/s    ({n_batches:,} batches of {b} entry-sized rows "
         f"({body_len} B body), one transaction each, no hashing)"
     )
-    print(f"raw COPY of a ballot's whole row set (5 rows): {full_rate:,.0f} ballots/s")
+    print(f"raw COPY of a ballot's whole row set (6 rows): {full_rate:,.0f} ballots/s")
     ratio = rate / raw_rate
     print(
         f"ratio sequencer / raw COPY: {ratio:.2f}  (target >= {SEQ_RATIO_TARGET:.2f}: "

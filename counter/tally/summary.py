@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
+from counter.rules.margins import ordinal
+
 SHARE_DECIMALS = 4
 _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
@@ -45,12 +47,6 @@ def percent_text(share: Fraction) -> str:
     """A share as a percentage with one decimal, rounded half up: ``33.0%``."""
     tenths = (abs(share).numerator * 2000 + abs(share).denominator) // (2 * abs(share).denominator)
     return f"{tenths // 10}.{tenths % 10}%"
-
-
-def ordinal(n: int) -> str:
-    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st..."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
 
 
 def _places(votes: Mapping[str, Fraction]) -> dict[str, int]:

@@ -535,6 +535,9 @@ class ElectionState:
     nominations: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
     standing: Mapping[str, frozenset[str]] | None = None
     withdrawn: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    not_standing_at_open: Mapping[str, frozenset[str]] | None = None
+    """Per contest, the candidates not standing when the poll opened (set by ``poll_opened``):
+    what a ballot entry may not select, released before or after a later withdrawal."""
     declared: Mapping[str, str] = field(default_factory=dict)
     returns: Mapping[str, rt.ContestReturn] = field(default_factory=dict)
     """Contest -> what the close of nominations returned (only contests it decided something
@@ -571,6 +574,18 @@ class ElectionState:
             c = self.require_definition().contest(contest)
             out |= {x.id for x in c.candidates} - self.standing.get(contest, frozenset())
         return frozenset(out)
+
+    def ballot_not_standing(self, contest: str) -> frozenset[str]:
+        """Candidates a ballot entry (``ballot_cast`` or ``ballot_opened``) may not select:
+        those not standing at ``poll_opened`` (docs/log-format.md §10). A ballot accepted
+        before a ``candidate_withdrawn`` may be released after it, so a later withdrawal does
+        not make it invalid; the count treats that candidate as withdrawn. Raises
+        ``ContestNotPolled`` for a contest that goes to no poll."""
+        if not self.polled(contest):
+            raise ContestNotPolled(contest=contest)
+        if self.not_standing_at_open is None:
+            return self.not_standing(contest)
+        return self.not_standing_at_open.get(contest, frozenset())
 
     def nomination_counts(self, contest: str) -> dict[str, int]:
         c = self.require_definition().contest(contest)
@@ -711,7 +726,8 @@ def apply(state: ElectionState, kind: str, event: Mapping[str, Any]) -> Election
             raise RollMissing(election=state.election_id)
         if state.phase == "setup" and d.nomination_threshold > 0:
             raise WrongPhase("nominations must run before the poll opens", phase=state.phase)
-        return replace(state, phase="poll_open")
+        at_open: dict[str, frozenset[str]] = {c.id: state.off_the_paper(c.id) for c in d.contests}
+        return replace(state, phase="poll_open", not_standing_at_open=at_open)
     if kind == "poll_closed":
         return replace(state, phase="poll_closed")
     if kind == "result_approved":

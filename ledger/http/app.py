@@ -27,6 +27,7 @@ from ledger.format.keys import Signer
 from ledger.format.receipts import Receipt
 from ledger.http import problems
 from ledger.http.auth import Role, TokenTable
+from ledger.http.checkpage import add_check_page
 from ledger.http.openapi import bundled_text
 from ledger.runtime import metrics
 from ledger.runtime.keyfile import load_or_create_signer
@@ -547,6 +548,7 @@ def create_app(settings: Settings, signer: Signer | None = None) -> web.Applicat
         settings.admin_tokens, settings.frontend_tokens, settings.counter_tokens
     )
     app.add_routes(routes)
+    add_check_page(app)
     app.cleanup_ctx.append(_ledger_ctx(settings, signer or load_signer(settings)))
     return app
 

@@ -42,6 +42,7 @@ from ledger.errors import (
     Unavailable,
 )
 from ledger.format import merkle
+from ledger.format.acceptance import acceptance_texts
 from ledger.format.canonical import canonical_bytes
 from ledger.format.receipts import utc_now
 from ledger.runtime import metrics
@@ -104,7 +105,12 @@ def ballot_items(
                 "nonce": secrets.token_bytes(32).hex(),
             }
         body = canonical_bytes(event)
-        items.append((contest_id, body, hashlib.sha256(body).digest(), chosen, salt))
+        # The event in JCS order (as the answer's JSON shows it), and the salt: what the voter's
+        # app checks at once.
+        extra = ', "event": ' + json.dumps(dict(sorted(event.items())))
+        if salt is not None:
+            extra += f', "salt": "{salt.hex()}"'
+        items.append((contest_id, body, hashlib.sha256(body).digest(), chosen, salt, extra))
     return items
 
 
@@ -196,9 +202,10 @@ class Casting(LedgerBase):
                     try:
                         if await self._accept(conn, eid, checked, jobs, results, mine):
                             break
-                    except asyncpg.UniqueViolationError:
+                    except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
                         # Another ledger process took the same voter or submission first and
-                        # has committed: checked again, the batch sees it.
+                        # has committed (or the two writes met in a deadlock and this one was
+                        # rolled back): checked again, the batch sees what it wrote.
                         pass
                     log.info("batch_checked_again", election_id=eid)
                 else:
@@ -339,12 +346,11 @@ class Casting(LedgerBase):
         )
         receipts: dict[int, list[str]] = defaultdict(list)
         rows: list[tuple[str, bytes, bytes, str | None, bytes | None]] = []
-        for (i, (contest_id, body, _, chosen, salt)), receipt in zip(items, signed, strict=True):
-            doc = receipt.to_json()
-            doc["event"] = json.loads(body)
-            if salt is not None:
-                doc["salt"] = salt.hex()
-            receipts[i].append(f"{encode_string(contest_id)}: {json.dumps(doc)}")
+        texts = acceptance_texts(signed, [item[5] for _, item in items])
+        for (i, (contest_id, body, _, chosen, salt, _)), receipt, text in zip(
+            items, signed, texts, strict=True
+        ):
+            receipts[i].append(f"{encode_string(contest_id)}: {text}")
             rows.append(
                 (
                     contest_id,
@@ -354,7 +360,9 @@ class Casting(LedgerBase):
                     salt,
                 )
             )
-        voted = [(c, jobs[i].voter_id) for i in checked.accepted for c in jobs[i].selections]
+        # Rows in one order (by key) in every writer, so that two writes that meet on a key wait
+        # for each other in one direction only.
+        voted = sorted((c, jobs[i].voter_id) for i in checked.accepted for c in jobs[i].selections)
         answers: list[tuple[str, bytes, str]] = []
         for i in checked.accepted:
             # Written once, as json.dumps would: the stored answer for retries is the HTTP body.
@@ -364,6 +372,7 @@ class Casting(LedgerBase):
             )
             jobs_results[i] = (text, False)
             answers.append((jobs[i].submission_id, jobs[i].mac, text))
+        answers.sort()
         mine.voted = set(voted)
         mine.submissions = {jobs[i].submission_id for i in checked.accepted}
         mine.sent.set()

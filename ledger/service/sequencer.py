@@ -45,8 +45,9 @@ class CastJob:
     )
 
 
-BallotItem = tuple[str, bytes, bytes, tuple[str, ...], bytes | None]
-"""(contest, the event's canonical bytes, its event hash, selections, salt of a sealed ballot)."""
+BallotItem = tuple[str, bytes, bytes, tuple[str, ...], bytes | None, str]
+"""(contest, the event's canonical bytes, its event hash, selections, salt of a sealed ballot,
+the answer's unsigned extras: ``, "event": {...}`` and the salt, as ``json.dumps`` writes them)."""
 
 
 @dataclass(slots=True)

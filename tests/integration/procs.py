@@ -5,6 +5,7 @@ receipts its clients received."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import signal
@@ -20,11 +21,11 @@ import aiohttp
 import asyncpg
 
 from ledger.format import merkle
+from ledger.format.acceptance import AcceptanceReceipt, event_hash, verify_acceptance
 from ledger.format.chain import GENESIS, chain_next
 from ledger.format.checkpoint import open_checkpoint
 from ledger.format.entry import parse_entry
 from ledger.format.keys import Keyring, Signer
-from ledger.format.receipts import Receipt, verify_receipt
 from ledger.runtime import embedded
 from ledger.runtime.embedded import EmbeddedPostgres, _run_as, free_port
 
@@ -307,11 +308,31 @@ async def wait_for_checkpoint(url: str, eid: str, seconds: float = SECONDS) -> N
             await asyncio.sleep(0.2)
 
 
+async def close_election(url: str, eid: str, seconds: float = SECONDS) -> None:
+    """Close the poll (the final release rounds put every accepted ballot in the log), retrying
+    through a 503 while the ledger or the database comes back."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    async with aiohttp.ClientSession(headers=AUTH) as s:
+        while True:
+            try:
+                async with s.post(f"{url}/v1/elections/{eid}/poll/close") as r:
+                    if r.status == 200:
+                        return
+                    text = await r.text()
+            except aiohttp.ClientError as exc:
+                text = str(exc)
+            assert loop.time() < deadline, f"the poll did not close: {text}"
+            await asyncio.sleep(0.2)
+
+
 def verify_log(
     entries: list[dict[str, Any]], note: str, key: Signer, receipts: dict[int, dict[str, Any]]
 ) -> None:
-    """Chain and tree recomputed from the entries match the signed checkpoint; every receipt
-    verifies and names its entry; no paper is in the log twice, none without a receipt."""
+    """Chain and tree recomputed from the entries match the signed checkpoint; every acceptance
+    receipt verifies and its event is in the log exactly once, before ``poll_closed``; no ballot
+    is in the log without a receipt; every release round holds at least K ballots or the whole
+    contest; every event hash is unique."""
     keyring = Keyring([key.verifier])
     cp = open_checkpoint(note, keyring)
     tree, chain = merkle.MemoryTree(), GENESIS
@@ -322,12 +343,19 @@ def verify_log(
         assert (e["leaf_hash"], e["chain_hash"]) == (leaf.hex(), chain.hex())
         tree.append(leaf)
     assert cp.size == len(entries) and cp.root == tree.root()
+    parsed = [parse_entry(e["entry"].encode()) for e in entries]
+    closed = next(i for i, c in enumerate(parsed) if c.kind == "poll_closed")
+    casts = [c for c in parsed[:closed] if c.kind == "ballot_cast"]
+    assert not [c for c in parsed[closed:] if c.kind == "ballot_cast"]
+    released = [event_hash(c.event).hex() for c in casts]
+    assert len(released) == len(set(released))
     for rc in receipts.values():
-        receipt = Receipt.from_json(rc)
-        verify_receipt(receipt, keyring)
-        assert entries[receipt.index]["leaf_hash"] == rc["leaf_hash"]
-        assert entries[receipt.index]["chain_hash"] == rc["chain_hash"]
-    casts = [parse_entry(e["entry"].encode()) for e in entries]
-    commitments = [c.event["commitment"] for c in casts if c.kind == "ballot_cast"]
-    assert len(commitments) == len(set(commitments)) == len(receipts)
-    assert len({rc["index"] for rc in receipts.values()}) == len(receipts)
+        verify_acceptance(AcceptanceReceipt.from_json(rc), keyring)
+    assert sorted(released) == sorted(rc["event_hash"] for rc in receipts.values())
+    definition = next(c.event["definition"] for c in parsed if c.kind == "election_defined")
+    k = definition.get("round_size", 50)
+    runs = [
+        len(list(g))
+        for _, g in itertools.groupby(casts, key=lambda c: (c.event["contest"], c.time))
+    ]
+    assert all(size >= k for size in runs) or len(runs) == 1, runs

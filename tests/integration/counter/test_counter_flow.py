@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from ballot.cli import main as ballot
 from counter.http.app import create_app as create_counter_app
 from counter.runtime.settings import Settings as CounterSettings
+from ledger.http.app import LEDGER
 from ledger.http.app import create_app as create_ledger_app
 from ledger.http.serve import metrics_app
 from ledger.runtime.settings import Settings
@@ -51,6 +52,7 @@ DEFINITION: dict[str, Any] = {
     "nomination_threshold": 2,
     "reporting_dimensions": ["region"],
     "min_group_size": 3,
+    "round_size": 5,
     "contests": [
         {
             "id": "members",
@@ -201,6 +203,10 @@ async def test_counter_follows_counts_and_declares_what_ballot_count_says(
 
     await _run_election(ledger)
     papers = await _cast(ledger)
+    await ledger.app[LEDGER].release_all()  # the release timer's check, now
+    waiting = await (await ledger.get(f"/v1/elections/{EID}/pending", headers=AUTH_ADMIN)).json()
+    released = papers - sum(waiting["pending"].values())
+    assert 0 < released < papers
 
     async def caught_up() -> bool:
         head = await (await ledger.get(f"/v1/elections/{EID}/turnout")).json()
@@ -213,7 +219,7 @@ async def test_counter_follows_counts_and_declares_what_ballot_count_says(
     await _wait_for(caught_up)
     tallies = await (await counter.get(f"/v1/elections/{EID}/tallies")).json()
     assert tallies["phase"] == "poll_open"
-    assert sum(c["cast"] for c in tallies["contests"].values()) == papers
+    assert sum(c["cast"] for c in tallies["contests"].values()) == released
     assert all(
         "first_preferences" not in c and "votes" not in c for c in tallies["contests"].values()
     )
@@ -277,9 +283,13 @@ async def test_counter_follows_counts_and_declares_what_ballot_count_says(
     r = await counter.get(f"/elections/{EID}")
     page = await r.text()
     assert r.status == 200 and r.content_type == "text/html"
-    assert "<script" not in page and "<svg" in page and "Elected, in order" in page
-    assert "turnout by region" in page and "Margin to the last seat" in page
-    assert "Round 2:" in page and DEFINITION["title"] in page
+    assert "<script" not in page and "Elected, in order" in page and "Runner-up: " in page
+    assert "turnout by region" in page and DEFINITION["title"] in page
+    sheet = await (await counter.get(f"/elections/{EID}/contests/members")).text()
+    assert "<script" not in sheet and "<svg" in sheet and "Stage 2" in sheet
+    assert "Non-transferable" in sheet
+    poll = await (await counter.get(f"/elections/{EID}/contests/branches")).text()
+    assert "behind the 6th seat" in poll
     tallies = await (await counter.get(f"/v1/elections/{EID}/tallies")).json()
     assert tallies["turnout_by_dimension"]["members"]["by"]["region"]
     assert "first_preferences" in tallies["contests"]["members"]

@@ -13,14 +13,22 @@ import asyncpg
 from structlog.testing import capture_logs
 
 from ballot.verify import verify_export
+from ledger.format.acceptance import AcceptanceReceipt, verify_acceptance
 from ledger.format.entry import parse_entry
 from ledger.format.keys import Keyring
-from ledger.format.receipts import Receipt, verify_receipt
 from ledger.http.app import LEDGER
 from ledger.http.problems import InvalidBallotData, problem_type
 from ledger.service import CastJob
 
-from ..conftest import AUTH_ADMIN, AUTH_FRONTEND, SIGNER, AppClient, paper, setup_election
+from ..conftest import (
+    AUTH_ADMIN,
+    AUTH_FRONTEND,
+    SIGNER,
+    AppClient,
+    definition,
+    paper,
+    setup_election,
+)
 
 KEYRING = Keyring([SIGNER.verifier])
 EID = "nec-2026"
@@ -94,7 +102,8 @@ async def test_a_paper_the_database_refuses_fails_alone(client: AppClient, tmp_p
     assert [e["size"] for e in logs if e["event"] == "batch_data_refused"][:1] == [21]
     assert not [e for e in logs if e["event"] in ("batch_failed", "batch_crashed")]
     for text, _ in results:  # type: ignore[misc]
-        verify_receipt(Receipt.from_json(json.loads(text)["receipts"]["members"]), KEYRING)
+        receipt = json.loads(text)["receipts"]["members"]
+        verify_acceptance(AcceptanceReceipt.from_json(receipt), KEYRING)
     size = await verified_export(client, tmp_path)
     assert await ledger.report_turnout(EID)  # the next scheduled report
     size += 1
@@ -103,7 +112,7 @@ async def test_a_paper_the_database_refuses_fails_alone(client: AppClient, tmp_p
     # The sequencer goes on: the next paper is answered as usual.
     r = await client.post(f"/v1/elections/{EID}/ballots", json=paper("v050"), headers=AUTH_FRONTEND)
     assert r.status == 201, await r.text()
-    assert await verified_export(client, tmp_path) == size + 1
+    assert await verified_export(client, tmp_path) == size  # accepted: it waits to be released
 
 
 async def test_several_refused_papers_each_get_their_own_answer(client: AppClient) -> None:
@@ -145,25 +154,30 @@ async def test_a_paper_refused_by_the_write_fails_alone_over_http(
     assert problem["reason"] == "character not in repertoire"
     assert "v013" not in json.dumps(problem)
     await verified_export(client, tmp_path)
-    assert await client.app[LEDGER].report_turnout(EID)  # the next scheduled report
-    r = await client.get(f"/v1/elections/{EID}/turnout")
-    assert (await r.json())["contests"]["members"]["cast"] == 20
+    # Accepted, not yet released (turnout reports count the log's ballots only): the officer's
+    # pending counts say the 20 good papers were taken.
+    pending = await client.app[LEDGER].pending_counts(EID)
+    assert pending["pending"]["members"] == 20
 
 
 async def test_a_refused_poll_close_leaves_nothing_behind(client: AppClient) -> None:
     """`poll/close` during setup is 409; after the poll opens, interval checkpoints and
-    turnout reports go on and a new receipt's inclusion proof is available."""
-    await setup_election(client, open_poll=False)
+    turnout reports go on and a released ballot's inclusion proof is available."""
+    await setup_election(client, doc=definition(round_size=1), open_poll=False)
     ledger = client.app[LEDGER]
     base = f"/v1/elections/{EID}"
     r = await client.post(f"{base}/poll/close", headers=AUTH_ADMIN)
     assert r.status == 409 and (await r.json())["type"].endswith("wrong-phase")
     r = await client.post(f"{base}/poll/open", headers=AUTH_ADMIN)
     assert r.status == 200, await r.text()
+    codes = []
     for voter in ("v000", "v001"):  # two: the threshold (min_group_size) is 2
         r = await client.post(f"{base}/ballots", json=paper(voter), headers=AUTH_FRONTEND)
         assert r.status == 201, await r.text()
-    index = (await r.json())["receipts"]["members"]["index"]
+        codes.append((await r.json())["receipts"]["members"]["code"])
+    assert await ledger.release_all() == 1  # all but K = 1
+    found = [await (await client.get(f"{base}/receipts/{code}")).json() for code in codes]
+    (index,) = [f["index"] for f in found if f["status"] == "released"]
     await ledger.tick()  # the housekeeping's step
     kinds = [parse_entry(e["entry"].encode()).kind for e in await _entries(client)]
     assert kinds[-1] == "turnout_reported"

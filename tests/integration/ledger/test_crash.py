@@ -13,7 +13,14 @@ import pytest
 from ledger.format.keys import Signer
 
 from ..conftest import ADMIN, FRONTEND, definition
-from ..procs import LedgerProcess, public_log, until_receipts, verify_log, wait_for_checkpoint
+from ..procs import (
+    LedgerProcess,
+    close_election,
+    public_log,
+    until_receipts,
+    verify_log,
+    wait_for_checkpoint,
+)
 
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 FRONT = {"Authorization": f"Bearer {FRONTEND}"}
@@ -92,6 +99,7 @@ async def test_sigkill_under_load_loses_no_receipt(db_url: str, tmp_path: Path) 
             await asyncio.gather(*(_load(ledger.url, retry, receipts, still) for _ in range(8)))
             assert not still
         # Let the ledger sign a checkpoint over everything, then verify from the public feed.
+        await close_election(ledger.url, EID)
         await wait_for_checkpoint(ledger.url, EID)
         entries, note = await public_log(ledger.url, EID)
         verify_log(entries, note, Signer.parse((tmp_path / "ledger.key").read_text()), receipts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import random
 from pathlib import Path
 
@@ -12,11 +13,14 @@ import aiohttp
 import asyncpg
 import pytest
 
+from ledger.format.acceptance import event_hash
+
 from ..procs import (
     FRONT,
     SECONDS,
     LedgerProcess,
     Load,
+    close_election,
     open_election,
     paper,
     public_log,
@@ -48,6 +52,7 @@ async def test_repeated_sigkill_under_load_loses_no_receipt(db_url: str, tmp_pat
             await ledger.start()
             await retry_until_answered(load)
         assert len(load.receipts) > 500, "too few receipts before the kills to mean anything"
+        await close_election(ledger.url, eid)
         await wait_for_checkpoint(ledger.url, eid)
         entries, note = await public_log(ledger.url, eid)
         verify_log(entries, note, ledger.key, load.receipts)
@@ -57,8 +62,8 @@ async def test_repeated_sigkill_under_load_loses_no_receipt(db_url: str, tmp_pat
 
 async def test_batch_that_times_out_fails_whole(db_url: str, tmp_path: Path) -> None:
     """A batch whose insert hits statement_timeout (another session holds a lock) fails as a
-    whole: every client in it gets 503 with Retry-After, the log has nothing of it, and the
-    same papers go through once the lock is gone."""
+    whole: every client in it gets 503 with Retry-After, neither the pending store nor the log
+    has anything of it, and the same papers go through once the lock is gone."""
     eid = "timeout-2026"
     admin = await asyncpg.connect(db_url)
     try:
@@ -76,19 +81,22 @@ async def test_batch_that_times_out_fails_whole(db_url: str, tmp_path: Path) -> 
             before = await admin.fetchval("SELECT size FROM logs WHERE election_id = $1", eid)
             load = Load(ledger.url, eid, range(200))
             async with admin.transaction():
-                # SHARE blocks INSERT, not SELECT: the batch checks, appends its entries and
-                # tree nodes, then waits on sealed_ballots until statement_timeout cancels it.
-                await admin.execute("LOCK TABLE sealed_ballots IN SHARE MODE")
+                # SHARE blocks INSERT, not SELECT: the batch checks, holds the election row,
+                # then waits on the pending store until statement_timeout cancels it.
+                await admin.execute("LOCK TABLE pending IN SHARE MODE")
                 await load.run(16, stop_on_error=False)
             assert not load.receipts
             assert load.statuses == {503: 200}
             assert all(retry == "1" for _, retry in load.refusals)
             size = await admin.fetchval("SELECT size FROM logs WHERE election_id = $1", eid)
             rows = await admin.fetchval(
-                "SELECT count(*) FROM entries WHERE election_id = $1 AND kind = 'ballot_cast'", eid
+                "SELECT (SELECT count(*) FROM pending WHERE election_id = $1)"
+                " + (SELECT count(*) FROM participation WHERE election_id = $1)",
+                eid,
             )
             assert (size, rows) == (before, 0)
             await retry_until_answered(load)
+            await close_election(ledger.url, eid)
             await wait_for_checkpoint(ledger.url, eid)
             entries, note = await public_log(ledger.url, eid)
             verify_log(entries, note, ledger.key, load.receipts)
@@ -162,7 +170,7 @@ async def test_slow_and_oversized_clients_do_not_stall_others(db_url: str, tmp_p
 
 async def test_paper_after_faults_gets_a_receipt_once(db_url: str, tmp_path: Path) -> None:
     """A client that retries a paper after a restart gets the original receipt back
-    (idempotent replay), not a second entry."""
+    (idempotent replay), not a second ballot: the log has it once after the close."""
     eid = "replay-2026"
     ledger = LedgerProcess(db_url, tmp_path)
     try:
@@ -175,11 +183,18 @@ async def test_paper_after_faults_gets_a_receipt_once(db_url: str, tmp_path: Pat
                 first = await r.json()
         ledger.kill()
         await ledger.start()
-        async with aiohttp.ClientSession() as s:
-            async with s.post(url, json=paper(3), headers=FRONT) as r:
-                assert r.status == 200 and r.headers["Idempotent-Replayed"] == "true"
-                assert await r.json() == first
-            async with s.get(f"{ledger.url}/v1/elections/{eid}") as r:
-                assert (await r.json())["size"] == 4
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(url, json=paper(3), headers=FRONT) as r,
+        ):
+            assert r.status == 200 and r.headers["Idempotent-Replayed"] == "true"
+            assert await r.json() == first
+        await close_election(ledger.url, eid)
+        entries, _ = await public_log(ledger.url, eid)
+        casts = [e["entry"] for e in entries if '"type":"ballot_cast"' in e["entry"]]
+        assert len(casts) == 1
+        assert first["receipts"]["members"]["event_hash"] in {
+            event_hash(json.loads(c)["event"]).hex() for c in casts
+        }
     finally:
         ledger.stop()

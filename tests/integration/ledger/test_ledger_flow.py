@@ -6,11 +6,11 @@ from typing import Any
 
 from ledger.domain.election import commitment
 from ledger.format import merkle
+from ledger.format.acceptance import AcceptanceReceipt, event_hash, verify_acceptance
 from ledger.format.chain import GENESIS, chain_next
 from ledger.format.checkpoint import open_checkpoint
 from ledger.format.entry import parse_entry
 from ledger.format.keys import Keyring
-from ledger.format.receipts import Receipt, verify_receipt
 
 from ..conftest import AUTH_ADMIN, AUTH_FRONTEND, SIGNER, AppClient, paper, setup_election
 
@@ -43,7 +43,7 @@ async def test_lifecycle_sealed_election(client: AppClient) -> None:
         assert r.status == 201, await r.text()
         body = await r.json()
         assert set(body["receipts"]) == set(sel)
-        receipts += [Receipt.from_json(x) for x in body["receipts"].values()]
+        receipts += [AcceptanceReceipt.from_json(x) for x in body["receipts"].values()]
     r = await client.post("/v1/elections/nec-2026/poll/close", headers=AUTH_ADMIN)
     assert r.status == 200, await r.text()
     closed = await r.json()
@@ -75,14 +75,18 @@ async def test_lifecycle_sealed_election(client: AppClient) -> None:
     cp = open_checkpoint(await r.text(), KEYRING, origin="ballot-ledger.test/elections/nec-2026")
     assert cp.size == len(entries) and cp.root == tree.root()
     for receipt in receipts:
-        verify_receipt(receipt, KEYRING)
+        verify_acceptance(receipt, KEYRING)
+        r = await client.get(f"/v1/elections/nec-2026/receipts/{receipt.code}")
+        found = await r.json()
+        assert found["status"] == "released"
+        assert event_hash(parse_entry(found["entry"].encode()).event) == receipt.event_hash
         r = await client.get(f"/v1/elections/nec-2026/proofs/inclusion?code={receipt.code}")
         proof = await r.json()
-        assert proof["index"] == receipt.index and proof["size"] == cp.size
+        assert proof["index"] == found["index"] and proof["size"] == cp.size
         merkle.verify_inclusion(
-            receipt.index,
+            found["index"],
             cp.size,
-            receipt.leaf_hash,
+            bytes.fromhex(found["leaf_hash"]),
             [bytes.fromhex(p) for p in proof["proof"]],
             cp.root,
         )

@@ -228,7 +228,8 @@ async def test_every_phase_and_every_event_type_sealed(client: AppClient) -> Non
 
 
 async def test_unsealed_election_opens_from_setup_without_nominations(client: AppClient) -> None:
-    """Threshold 0: setup→poll_open directly; unsealed ballots carry selections, no openings."""
+    """Threshold 0: setup→poll_open directly; unsealed ballots carry selections (released at
+    the close: 3 and 2 are below K), no openings."""
     eid = "open-vote"
     base = f"/v1/elections/{eid}"
     doc = definition(nomination_threshold=0, sealed=False)
@@ -247,7 +248,11 @@ async def test_unsealed_election_opens_from_setup_without_nominations(client: Ap
     ]
     for p in papers:
         await ok(await client.post(f"{base}/ballots", json=p, headers=AUTH_FRONTEND), 201)
-    # running tallies are live: the feed already shows the selections, during the poll
+    # fewer than K ballots per contest: nothing is released during the poll
+    live = await read_feed(client, eid)
+    assert not [e for _, e in live if e.kind == "ballot_cast"]
+    closed = await ok(await client.post(f"{base}/poll/close", headers=AUTH_ADMIN))
+    assert closed["opened"] == 0
     live = await read_feed(client, eid)
     cast = [e.event for _, e in live if e.kind == "ballot_cast"]
     assert sorted((c["contest"], tuple(c["selections"])) for c in cast) == sorted(
@@ -260,8 +265,6 @@ async def test_unsealed_election_opens_from_setup_without_nominations(client: Ap
         ]
     )
     assert all("commitment" not in c for c in cast)
-    closed = await ok(await client.post(f"{base}/poll/close", headers=AUTH_ADMIN))
-    assert closed["opened"] == 0
     assert await phase(client, eid) == "poll_closed"
     state = await ok(await client.get(base))
     assert state["unopened"] == 0
@@ -275,7 +278,13 @@ async def test_unsealed_election_opens_from_setup_without_nominations(client: Ap
     assert "ballot_opened" not in kinds
     assert "nominations_opened" not in kinds and "nominations_closed" not in kinds
     assert kinds[:3] == ["election_defined", "roll_published", "poll_opened"]
-    assert kinds[-4:] == ["turnout_reported", "poll_closed", "result_declared", "result_declared"]
+    assert kinds[-9:] == [
+        *["ballot_cast"] * 5,  # the close's final rounds
+        "poll_closed",
+        "turnout_reported",  # the final report, after the close
+        "result_declared",
+        "result_declared",
+    ]
 
 
 async def test_redefinition_and_roll_replacement_during_setup(client: AppClient) -> None:

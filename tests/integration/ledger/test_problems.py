@@ -1019,6 +1019,16 @@ async def test_internal(aiohttp_client: Callable[..., Awaitable[AppClient]]) -> 
         assert leak not in text
 
 
+async def test_no_such_receipt(client: AppClient) -> None:
+    """A receipt code that no ballot of the election has, waiting or released, is 404
+    no-such-receipt; the public sees nothing change."""
+    before = await open_election(client)
+    for code in ("AAAA-AAAA-AAAA-AAAA", "a" * 64):
+        r = await client.get(f"{BASE}/receipts/{code}")
+        await refused(r, "no-such-receipt")
+    assert await snapshot(client) == before
+
+
 def test_every_problem_type_has_its_test() -> None:
     """Each problem slug in problems.TYPES has a test_<slug> in this module."""
     names = set(globals())
