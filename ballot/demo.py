@@ -15,6 +15,10 @@ starts itself under ``--data-dir``:
 5. close, open the sealed ballots, let the counter count and declare;
 6. export and audit the log, and check one voter's receipt;
 7. print the results page's place and the figures of the run.
+
+With ``--keep-running`` a second, small election is opened for voting by hand: its members get
+voting codes (``ballot booth codes``), a booth (``ballot booth serve``) is started, and the demo
+prints the booth's address, a handful of codes and the receipt check page's address.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import contextlib
 import os
 import random
 import secrets
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -45,13 +51,16 @@ from ballot.tools import download
 from counter.rules.report import thousands
 from ledger.errors import CliError
 from ledger.format import export as exp
-from ledger.format.keys import Signer
+from ledger.format.acceptance import AcceptanceReceipt, verify_acceptance
+from ledger.format.keys import Keyring, Signer
 from ledger.format.receipts import Receipt
 from ledger.runtime.embedded import embedded_cluster, free_port
 from ledger.runtime.keyfile import load_or_create_signer
 
 console = Console()
 ELECTION = "nec-2026"
+BY_HAND = "nec-2026-booth"
+"""The election left open for voting by hand in the booth (``--keep-running``)."""
 REGIONS = [
     "Scotland",
     "Wales",
@@ -623,6 +632,7 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
         free_port(),
     )
     counter.env["BALLOT_COUNTER_PORT"] = str(counter.port)
+    services: list[Service] = []
     try:
         await ledger.start()
         await counter.start()
@@ -762,16 +772,19 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
                 same = "equals" if res.get("matches_declaration", False) else "[red]DIFFERS FROM[/]"
                 console.print(f"  {titles[contest]}: the recount {same} the declaration")
             papers_receipts = next(iter(receipts.values()))
-            receipt = Receipt.from_json(papers_receipts["members"])
-            outcome = await receipt_check.check(
-                receipt,
-                url=ledger.url,
-                state_path=run_dir / "receipts.json",
-                keys=[ledger_key.verifier.text()],
-            )
-            console.print(f"receipt {receipt.code} (entry {receipt.index}):")
-            for s in outcome.steps:
-                console.print(f"  [green]✓[/] {s}")
+            if "stage" in papers_receipts["members"]:  # an acceptance receipt (issue 14)
+                await _check_acceptance(public, ledger.url, papers_receipts["members"], ledger_key)
+            else:
+                receipt = Receipt.from_json(papers_receipts["members"])
+                outcome = await receipt_check.check(
+                    receipt,
+                    url=ledger.url,
+                    state_path=run_dir / "receipts.json",
+                    keys=[ledger_key.verifier.text()],
+                )
+                console.print(f"receipt {receipt.code} (entry {receipt.index}):")
+                for s in outcome.steps:
+                    console.print(f"  [green]✓[/] {s}")
 
             _step(7, "results page and figures")
             page = run_dir / "results.html"
@@ -791,13 +804,149 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
                 t.add_row(*row)
             console.print(t)
             if args.keep_running:
+                booth = await _open_booth(
+                    admin, ledger.url, front_token, people, admin_url, stamp, run_dir
+                )
+                services.append(booth)
                 console.print("services are running; Ctrl-C to stop")
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.Event().wait()
         return 0
     finally:
+        for service in services:
+            service.stop()
         counter.stop()
         ledger.stop()
+
+
+async def _check_acceptance(
+    public: Api, ledger_url: str, doc: dict[str, Any], ledger_key: Signer
+) -> None:
+    """One voter's acceptance receipt: its batch signature by the ledger's key, and the
+    ledger's public answer for its code (released into the log by now: the poll is closed)."""
+    receipt = AcceptanceReceipt.from_json(doc)
+    verify_acceptance(receipt, Keyring([ledger_key.verifier]))
+    async with public.session.get(
+        f"{ledger_url}/v1/elections/{receipt.election}/receipts/{receipt.code}"
+    ) as r:
+        found = await r.json(content_type=None)
+    if r.status != 200:
+        raise CliError(f"the ledger does not find receipt {receipt.code}: {found}")
+    console.print(f"receipt {receipt.code}:")
+    console.print("  [green]✓[/] signed by the ledger's key (acceptance batch)")
+    where = f" at entry {found['index']}" if "index" in found else ""
+    console.print(f"  [green]✓[/] the ledger finds it: {found['status']}{where}")
+
+
+def _statement(c: dict[str, Any]) -> str:
+    slate = c.get("slate")
+    first = c["name"].split()[0]
+    return (
+        f"{first} has been a branch officer for six years"
+        + (f" and stands for {slate}." if slate else " and stands as an independent.")
+        + f"\n\n{first} will report back to members after every meeting."
+    )
+
+
+async def _open_booth(
+    admin: Api,
+    ledger_url: str,
+    front_token: str,
+    people: list[Member],
+    admin_url: str,
+    stamp: str,
+    run_dir: Path,
+) -> Service:
+    """Open a small election for voting by hand: codes for its members, a booth, and the
+    addresses and codes to use printed."""
+    _step(8, "a booth to vote by hand")
+    doc = definition()
+    doc.update(title="National Executive Committee 2026 (vote by hand)", nomination_threshold=0)
+    for contest in doc["contests"]:
+        contest["candidates"] = [dict(c, statement=_statement(c)) for c in contest["candidates"]]
+    voters = people[:200]
+    await admin.call("PUT", f"/v1/elections/{BY_HAND}", json=doc)
+    await admin.call(
+        "PUT",
+        f"/v1/elections/{BY_HAND}/roll",
+        data=roll_csv(voters),
+        headers={"Content-Type": "text/csv"},
+    )
+    await admin.call("POST", f"/v1/elections/{BY_HAND}/poll/open")
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "demo_booth_{stamp}"')
+    finally:
+        await conn.close()
+    env = {
+        "BALLOT_BOOTH_DATABASE_URL": f"{admin_url.rsplit('/', 1)[0]}/demo_booth_{stamp}",
+        "BALLOT_BOOTH_DATA_DIR": str(run_dir / "booth"),
+        "BALLOT_BOOTH_LEDGER_URL": ledger_url,
+        "BALLOT_BOOTH_LEDGER_TOKEN": front_token,
+        "BALLOT_BOOTH_LOG_FORMAT": "json",
+    }
+    roll, codes_file = run_dir / "booth-roll.csv", run_dir / "booth-codes.csv"
+    roll.write_bytes(roll_csv(voters))
+    made = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "ballot.cli",
+            "booth",
+            "codes",
+            "--election",
+            BY_HAND,
+            "--roll",
+            str(roll),
+            "-o",
+            str(codes_file),
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode != 0:
+        raise CliError(f"ballot booth codes failed: {made.stderr.strip()}")
+    booth = Service("booth", ["booth", "serve"], env, run_dir / "booth.log", free_port())
+    booth.env["BALLOT_BOOTH_PORT"] = str(booth.port)
+    booth.env["BALLOT_BOOTH_METRICS_PORT"] = str(booth.metrics_port)
+    await booth.start()
+    codes = dict(line.split(",")[1:] for line in codes_file.read_text().splitlines()[1:] if line)
+    by_id = {m.voter_id: m for m in voters}
+    shown = _sample_members(voters)
+    console.print(f"booth       {booth.url}  (log {booth.log})")
+    console.print(f"check page  {ledger_url}/check  (receipt codes, election {BY_HAND})")
+    console.print(f"all {len(codes)} codes: {codes_file}")
+    t = Table(title="Voting codes to try", title_justify="left")
+    t.add_column("code")
+    t.add_column("member")
+    for voter in shown:
+        m = by_id[voter]
+        about = [f"age {m.age}", m.region]
+        if m.disabled:
+            about.append("disabled")
+        if m.councillor:
+            about.append("councillor")
+        t.add_row(codes[voter], ", ".join(about))
+    console.print(t)
+    return booth
+
+
+def _sample_members(voters: list[Member]) -> list[str]:
+    """Five members whose ballots differ: the young, a councillor, a disabled member, others."""
+    picks: list[str] = []
+    for test in (
+        lambda m: m.age < 27,
+        lambda m: m.councillor,
+        lambda m: m.disabled,
+        lambda m: True,
+        lambda m: True,
+    ):
+        found = next((m for m in voters if test(m) and m.voter_id not in picks), None)
+        if found is not None:
+            picks.append(found.voter_id)
+    return picks
 
 
 def _papers(
