@@ -731,7 +731,7 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             t_close = time.perf_counter() - t0
             figures.add("close + openings", f"{closed['opened']:,} openings in {t_close:.1f} s")
             t0 = time.perf_counter()
-            provisional = await _wait_counted(public, 4)
+            provisional = await _wait_counted(public, admin, 4)
             t_count = time.perf_counter() - t0
             figures.add("counter: follow + count", f"{t_count:.1f} s after close")
             # Declaration on approval: the officer reviews each provisional result, then
@@ -996,12 +996,14 @@ async def _wait_tallies(public: Api, size: int) -> dict[str, Any]:
     raise CliError("the counter did not catch up with the ledger")
 
 
-async def _wait_counted(public: Api, n: int) -> list[dict[str, Any]]:
-    """Until the counter has counted every contest (provisional results)."""
+async def _wait_counted(public: Api, admin: Api, n: int) -> list[dict[str, Any]]:
+    """Until the counter has counted every contest and the ledger holds its declarations as
+    the provisional results, awaiting approval."""
     for _ in range(3000):
         body = await public.call("GET", f"/v1/elections/{ELECTION}/results", expect=(200, 404, 409))
         results: list[dict[str, Any]] = body.get("results", [])
-        if len(results) == n:
+        held = (await admin.call("GET", f"/v1/elections/{ELECTION}"))["provisional"]
+        if len(results) == n and len(held) == n:
             order = ["members", "councillors", "disabled", "youth"]
             return sorted(results, key=lambda r: order.index(r["contest"]))
         await asyncio.sleep(0.2)
