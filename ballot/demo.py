@@ -494,8 +494,17 @@ def _print_result(r: dict[str, Any], title: str) -> None:
 def result_words(doc: dict[str, Any]) -> list[str]:
     """A counted contest's figures and margin in sentences (the margin is the counter's own:
     the result document's ``runner_up``)."""
+    returned = [
+        r["name"] + (f" (under the {r['under'].split('=')[0]} requirement)" if r["under"] else "")
+        for r in doc.get("returned_unopposed", [])
+    ]
+    if doc.get("outcome") == "returned unopposed":
+        head = f"Returned unopposed at the close of nominations: {', '.join(returned)}; no poll."
+        return [head, *(f"{note}." for note in doc.get("constraints_adjusted", []))]
     valid, rejected = doc["valid_ballots"], doc["invalid_ballots"]
     papers = f"{valid:,} valid ballot{'s' if valid != 1 else ''}, {rejected:,} rejected"
+    if returned:
+        papers = f"Returned unopposed: {', '.join(returned)}. {papers}"
     if doc["rule"] != "bloc":
         papers += f"; quota {thousands(doc['quota'])}"
     lines = [papers + "."]
