@@ -51,9 +51,8 @@ from ballot.tools import download
 from counter.rules.report import thousands
 from ledger.errors import CliError
 from ledger.format import export as exp
-from ledger.format.acceptance import AcceptanceReceipt, verify_acceptance
-from ledger.format.keys import Keyring, Signer
-from ledger.format.receipts import Receipt
+from ledger.format.acceptance import AcceptanceReceipt
+from ledger.format.keys import Signer
 from ledger.runtime.embedded import embedded_cluster, free_port
 from ledger.runtime.keyfile import load_or_create_signer
 
@@ -780,20 +779,19 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             for contest, res in report["results"].items():
                 same = "equals" if res.get("matches_declaration", False) else "[red]DIFFERS FROM[/]"
                 console.print(f"  {titles[contest]}: the recount {same} the declaration")
+            for line in _rounds_prose(report, titles):
+                console.print(line)
             papers_receipts = next(iter(receipts.values()))
-            if "stage" in papers_receipts["members"]:  # an acceptance receipt (issue 14)
-                await _check_acceptance(public, ledger.url, papers_receipts["members"], ledger_key)
-            else:
-                receipt = Receipt.from_json(papers_receipts["members"])
-                outcome = await receipt_check.check(
-                    receipt,
-                    url=ledger.url,
-                    state_path=run_dir / "receipts.json",
-                    keys=[ledger_key.verifier.text()],
-                )
-                console.print(f"receipt {receipt.code} (entry {receipt.index}):")
-                for s in outcome.steps:
-                    console.print(f"  [green]✓[/] {s}")
+            receipt = AcceptanceReceipt.from_json(papers_receipts["members"])
+            outcome = await receipt_check.check_acceptance(
+                receipt,
+                url=ledger.url,
+                state_path=run_dir / "receipts.json",
+                keys=[ledger_key.verifier.text()],
+            )
+            console.print(f"receipt {receipt.code}: {outcome.status} (entry {outcome.index}):")
+            for s in outcome.steps:
+                console.print(f"  [green]✓[/] {s}")
 
             _step(7, "results page and figures")
             page = run_dir / "results.html"
@@ -826,25 +824,6 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             service.stop()
         counter.stop()
         ledger.stop()
-
-
-async def _check_acceptance(
-    public: Api, ledger_url: str, doc: dict[str, Any], ledger_key: Signer
-) -> None:
-    """One voter's acceptance receipt: its batch signature by the ledger's key, and the
-    ledger's public answer for its code (released into the log by now: the poll is closed)."""
-    receipt = AcceptanceReceipt.from_json(doc)
-    verify_acceptance(receipt, Keyring([ledger_key.verifier]))
-    async with public.session.get(
-        f"{ledger_url}/v1/elections/{receipt.election}/receipts/{receipt.code}"
-    ) as r:
-        found = await r.json(content_type=None)
-    if r.status != 200:
-        raise CliError(f"the ledger does not find receipt {receipt.code}: {found}")
-    console.print(f"receipt {receipt.code}:")
-    console.print("  [green]✓[/] signed by the ledger's key (acceptance batch)")
-    where = f" at entry {found['index']}" if "index" in found else ""
-    console.print(f"  [green]✓[/] the ledger finds it: {found['status']}{where}")
 
 
 def _statement(c: dict[str, Any]) -> str:
@@ -1028,6 +1007,30 @@ async def _wait_declared(public: Api, n: int) -> list[dict[str, Any]]:
             return sorted(results, key=lambda r: order.index(r["contest"]))
         await asyncio.sleep(0.2)
     raise CliError("the counter did not declare every result in time")
+
+
+def _rounds_prose(report: dict[str, Any], titles: dict[str, str]) -> list[str]:
+    """What the audit found of the release rounds, from the export alone, in sentences."""
+    k = report.get("round_size")
+    rounds = report.get("rounds") or {}
+    if k is None:
+        return []
+    lines = [f"Ballots entered the log in release rounds of at least K = {k} per contest:"]
+    for contest, r in rounds.items():
+        if not r["ballots"]:
+            continue
+        plural = "round" if r["rounds"] == 1 else "rounds"
+        lines.append(
+            f"  {titles.get(contest, contest)}: {r['ballots']:,} ballots in {r['rounds']} "
+            f"{plural}; every ballot shares its time stamp with at least "
+            f"{r['smallest'] - 1:,} others of its contest."
+        )
+    for contest in report.get("below_round_size") or []:
+        lines.append(
+            f"  {titles.get(contest, contest)} has fewer than {k} eligible members: its ballots "
+            "are protected only among themselves."
+        )
+    return lines
 
 
 def _audit(path: Path, ledger_key: Signer, counter_key: Signer) -> dict[str, Any]:

@@ -1,11 +1,16 @@
 """The booth in headless Chromium, wide (1280 px) and phone-narrow (390 px): a member signs in
 with a code, makes mistakes and corrects them, votes in a bloc and an STV contest, reviews,
-casts and gets receipts the ledger finds; axe-core finds no violation on any page; no page
+casts, gets receipts, and follows each receipt's check link to the ledger's check page, which
+verifies it in the browser: accepted and not yet released while the poll is open, in the log
+and unchanged once the poll has closed. axe-core finds no violation on any page; no page
 scrolls sideways; screenshots are kept (``$ARTIFACTS_DIR``, else ``tests/artifacts/``).
 
-The test also prints what a member's way from code to receipt costs: the pages loaded, the
-requests made and the time the browser spent loading them (``-s`` shows it), for
-docs/booth.md. It asserts nothing about speed.
+The test also prints what a member's way from code to receipt to verified receipt costs: the
+pages loaded, the requests made and the time the browser spent on them (``-s`` shows it), for
+docs/booth.md. It asserts nothing about speed. To measure it alone:
+
+    .venv/bin/python -m pytest -s -p no:cacheprovider \
+        tests/integration/booth/test_booth_browser.py -k checks_the_receipt
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,8 +42,8 @@ from ..browser import (
     require_chromium,
     set_viewport,
 )
+from ..ledger.checkpage import CheckPage
 from .conftest import EID, OLD, YOUNG, Booth
-from .test_booth_flow import ledger_finds
 
 VIEWPORTS = ((1280, 900, YOUNG), (390, 844, OLD))
 COUNT_REQUESTS = (
@@ -48,6 +54,18 @@ COUNT_REQUESTS = (
 LOAD_TIME = (
     "const n = performance.getEntriesByType('navigation')[0];return n.loadEventEnd - n.startTime;"
 )
+MARK_VERDICT = """
+new MutationObserver(() => {
+  const status = document.getElementById('status');
+  if (window.verdictAt === undefined && status
+      && status.textContent.startsWith('Check finished')) {
+    window.verdictAt = performance.now();
+  }
+}).observe(document, {childList: true, subtree: true, characterData: true});
+"""
+"""Run in every page before its own scripts: notes when the check page shows its verdict
+(milliseconds from the start of its navigation), without the test's polling in the figure."""
+VERDICT_TIME = "return window.verdictAt;"
 
 
 @dataclass
@@ -57,9 +75,13 @@ class Seen:
     sideways: dict[str, int] = field(default_factory=dict)
     receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
+    checked: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    """The check page's outcome cards, by state ("accepted", "released") and contest."""
     pages: int = 0
     requests: int = 0
     load_ms: float = 0.0
+    check_requests: int = 0
+    check_ms: float = 0.0
     focus_outline: str = ""
     voted_again: str = ""
 
@@ -97,104 +119,167 @@ def _submit(session: WebDriver, text: str) -> None:
     button.send_keys(Keys.ENTER)
 
 
-def _walk(url: str, code: str, young: bool, width: int, height: int) -> Seen:
+def _walk(session: WebDriver, url: str, code: str, young: bool, width: int, height: int) -> Seen:
+    """The member's way from code to receipt, then the first receipt's check link followed from
+    the receipt page (its verdict counted in the way), then the other receipts' links, then a
+    second sign-in."""
     seen = Seen()
-    with chromium() as session:
-        set_viewport(session, width, height)
-        session.get(url)
-        _look(session, seen, "sign-in", width, height)
-        field_ = session.find_element(By.ID, "code")
-        field_.send_keys(Keys.TAB)  # reach the field by keyboard, then see its focus
-        field_.click()
-        seen.focus_outline = session.execute_script(
-            "return getComputedStyle(document.activeElement).outlineStyle"
-        )
-        field_.send_keys(codes.new_code())
-        _submit(session, "Continue")
-        _look(session, seen, "sign-in-error", width, height)
+    session.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": MARK_VERDICT})
+    set_viewport(session, width, height)
+    session.get(url)
+    _look(session, seen, "sign-in", width, height)
+    field_ = session.find_element(By.ID, "code")
+    field_.send_keys(Keys.TAB)  # reach the field by keyboard, then see its focus
+    field_.click()
+    seen.focus_outline = session.execute_script(
+        "return getComputedStyle(document.activeElement).outlineStyle"
+    )
+    field_.send_keys(codes.new_code())
+    _submit(session, "Continue")
+    _look(session, seen, "sign-in-error", width, height)
 
-        # From here on, the member's way from code to receipt is counted (``_count``).
-        session.find_element(By.ID, "code").clear()
-        session.find_element(By.ID, "code").send_keys(code)
-        _submit(session, "Continue")
-        _count(session, seen)
-        _look(session, seen, "ballot", width, height)
+    # From here on, the member's way from code to receipt is counted (``_count``).
+    session.find_element(By.ID, "code").clear()
+    session.find_element(By.ID, "code").send_keys(code)
+    _submit(session, "Continue")
+    _count(session, seen)
+    _look(session, seen, "ballot", width, height)
 
-        # A mistake first: three trustees where up to two may be chosen, one rank of two.
-        for cid in ("ursula-b", "tobias-h", "saoirse-d"):
-            session.find_element(By.ID, f"bloc-trustees-{cid}").send_keys(Keys.SPACE)
-        Select(session.find_element(By.ID, "rank-exec-xanthe-p")).select_by_value("1")
-        _submit(session, "Review your choices")
-        _count(session, seen)
-        _look(session, seen, "ballot-errors", width, height)
-        summary = session.find_element(By.CSS_SELECTOR, ".error-summary")
-        assert "choose up to 2" in summary.text and "rank at least 2" in summary.text
-        assert session.switch_to.active_element == summary  # focus moved to the summary
+    # A mistake first: three trustees where up to two may be chosen, one rank of two.
+    for cid in ("ursula-b", "tobias-h", "saoirse-d"):
+        session.find_element(By.ID, f"bloc-trustees-{cid}").send_keys(Keys.SPACE)
+    Select(session.find_element(By.ID, "rank-exec-xanthe-p")).select_by_value("1")
+    _submit(session, "Review your choices")
+    _count(session, seen)
+    _look(session, seen, "ballot-errors", width, height)
+    summary = session.find_element(By.CSS_SELECTOR, ".error-summary")
+    assert "choose up to 2" in summary.text and "rank at least 2" in summary.text
+    assert session.switch_to.active_element == summary  # focus moved to the summary
 
-        session.find_element(By.ID, "bloc-trustees-tobias-h").send_keys(Keys.SPACE)
-        Select(session.find_element(By.ID, "rank-exec-zarina-q")).select_by_value("2")
-        Select(session.find_element(By.ID, "rank-exec-valda-m")).select_by_value("3")
-        if young:
-            session.find_element(By.ID, "bloc-youth-quenby-o").send_keys(Keys.SPACE)
-        _submit(session, "Review your choices")
-        _count(session, seen)
-        _look(session, seen, "review", width, height)
-        ranked = [
-            li.text for li in session.find_elements(By.CSS_SELECTOR, ".review-row:first-child li")
-        ]
-        assert ranked == ["Xanthe Pemberton", "Zarina Quigley", "Valda Moncrieff"]
+    session.find_element(By.ID, "bloc-trustees-tobias-h").send_keys(Keys.SPACE)
+    Select(session.find_element(By.ID, "rank-exec-zarina-q")).select_by_value("2")
+    Select(session.find_element(By.ID, "rank-exec-valda-m")).select_by_value("3")
+    if young:
+        session.find_element(By.ID, "bloc-youth-quenby-o").send_keys(Keys.SPACE)
+    _submit(session, "Review your choices")
+    _count(session, seen)
+    _look(session, seen, "review", width, height)
+    ranked = [
+        li.text for li in session.find_elements(By.CSS_SELECTOR, ".review-row:first-child li")
+    ]
+    assert ranked == ["Xanthe Pemberton", "Zarina Quigley", "Valda Moncrieff"]
 
-        _submit(session, "Cast my vote")
-        _count(session, seen)
-        _look(session, seen, "receipt", width, height)
-        for item in session.find_elements(By.CSS_SELECTOR, "li.receipt"):
-            contest = item.get_attribute("data-contest") or ""
-            href = item.find_element(By.CSS_SELECTOR, "a[download]").get_attribute("href") or ""
-            doc = json.loads(base64.b64decode(href.split(",", 1)[1]))
-            assert item.find_element(By.CSS_SELECTOR, "[data-code]").text == doc["code"]
-            seen.receipts[contest] = doc
-            check = item.find_element(By.PARTIAL_LINK_TEXT, "Check this receipt")
-            seen.links[contest] = check.get_attribute("href") or ""
-        assert session.find_element(By.CSS_SELECTOR, "[data-print]").is_displayed()
+    _submit(session, "Cast my vote")
+    _count(session, seen)
+    _look(session, seen, "receipt", width, height)
+    for item in session.find_elements(By.CSS_SELECTOR, "li.receipt"):
+        contest = item.get_attribute("data-contest") or ""
+        href = item.find_element(By.CSS_SELECTOR, "a[download]").get_attribute("href") or ""
+        doc = json.loads(base64.b64decode(href.split(",", 1)[1]))
+        assert item.find_element(By.CSS_SELECTOR, "[data-code]").text == doc["code"]
+        seen.receipts[contest] = doc
+        check = item.find_element(By.PARTIAL_LINK_TEXT, "Check this receipt")
+        seen.links[contest] = check.get_attribute("href") or ""
+    assert session.find_element(By.CSS_SELECTOR, "[data-print]").is_displayed()
 
-        session.get(url)
-        session.find_element(By.ID, "code").send_keys(code)
-        _submit(session, "Continue")
-        _look(session, seen, "voted-already", width, height)
-        seen.voted_again = session.find_element(By.TAG_NAME, "main").text
+    # The member follows the first receipt's check link: the way ends at its verdict.
+    first = session.find_element(By.CSS_SELECTOR, "li.receipt")
+    contest = first.get_attribute("data-contest") or ""
+    first.find_element(By.PARTIAL_LINK_TEXT, "Check this receipt").send_keys(Keys.ENTER)
+    WebDriverWait(session, TIMEOUT).until(lambda s: s.current_url == seen.links[contest])
+    _checked(session, seen, "accepted", contest, width, height)
+    seen.check_requests = session.execute_script(COUNT_REQUESTS)
+    seen.check_ms = session.execute_script(VERDICT_TIME)
+    _check_links(session, seen, "accepted", width, height, skip=contest)
+
+    session.get(url)
+    session.find_element(By.ID, "code").send_keys(code)
+    _submit(session, "Continue")
+    _look(session, seen, "voted-already", width, height)
+    seen.voted_again = session.find_element(By.TAG_NAME, "main").text
     return seen
 
 
-async def test_a_member_votes_in_headless_chromium_wide_and_narrow(
+def _checked(
+    session: WebDriver, seen: Seen, state: str, contest: str, width: int, height: int
+) -> None:
+    """The check page's verdict on the receipt its link named, then axe-core, the
+    sideways-scroll check and a screenshot of it."""
+    page = CheckPage(session)
+    WebDriverWait(session, TIMEOUT).until(
+        lambda s: s.execute_script("return document.documentElement.classList.contains('js')")
+    )
+    seen.checked.setdefault(state, {})[contest] = page.wait_results()
+    _look(session, seen, f"check-{state}-{contest}", width, height)
+
+
+def _check_links(
+    session: WebDriver, seen: Seen, state: str, width: int, height: int, skip: str = ""
+) -> None:
+    """Open each receipt's check link (but ``skip``'s) and note the check page's verdict."""
+    for contest, link in seen.links.items():
+        if contest != skip:
+            session.get(link)
+            _checked(session, seen, state, contest, width, height)
+
+
+async def test_a_member_votes_and_checks_the_receipt_in_headless_chromium_wide_and_narrow(
     booth: Booth, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """At 1280 and 390 px: sign in with a code, correct the mistakes the error summary
     names, rank an STV contest, tick a bloc contest, review, cast; the receipt page's codes
-    are the downloadable receipts' and the ledger finds each; every page passes axe-core and
-    none scrolls sideways."""
+    are the downloadable receipts'; each receipt's check link opens the ledger's check page,
+    which verifies it in the browser as "Accepted, not yet released" while the poll is open and
+    "In the log and unchanged" once it has closed; every page passes axe-core and none
+    scrolls sideways."""
     require_chromium()
     url = str(booth.client.make_url("/"))
     public = booth.settings.public_ledger
-    for width, height, voter in VIEWPORTS:
-        young = voter == YOUNG
-        seen = await asyncio.to_thread(_walk, url, booth.codes[voter], young, width, height)
+    walked: dict[int, tuple[WebDriver, Seen]] = {}
+    with ExitStack() as browsers:
+        for width, height, voter in VIEWPORTS:
+            session = await asyncio.to_thread(browsers.enter_context, chromium())
+            seen = await asyncio.to_thread(
+                _walk, session, url, booth.codes[voter], voter == YOUNG, width, height
+            )
+            walked[width] = session, seen
+        await booth.close_poll()  # every ballot released, and a checkpoint signed
+        for width, height, _ in VIEWPORTS:
+            session, seen = walked[width]
+            await asyncio.to_thread(_check_links, session, seen, "released", width, height)
+
+    for width, _, voter in VIEWPORTS:
+        _, seen = walked[width]
         assert {k: v for k, v in seen.axe.items() if v} == {}
         assert {k: v for k, v in seen.sideways.items() if v > 0} == {}
         assert seen.focus_outline == "solid"
-        assert set(seen.receipts) == (
-            {"exec", "trustees", "youth"} if young else {"exec", "trustees"}
-        )
+        contests = {"exec", "trustees", "youth"} if voter == YOUNG else {"exec", "trustees"}
+        assert set(seen.receipts) == contests
         for contest, receipt in seen.receipts.items():
-            assert await ledger_finds(booth, receipt), contest
             assert seen.links[contest] == (f"{public}/check?code={receipt['code']}&election={EID}")
+        for state, title in (
+            ("accepted", "Accepted, not yet released"),
+            ("released", "In the log and unchanged"),
+        ):
+            assert set(seen.checked[state]) == contests, state
+            for contest, cards in seen.checked[state].items():
+                (card,) = cards
+                assert (card["outcome"], card["title"]) == (state, title), (width, contest, card)
+                assert seen.receipts[contest]["code"] in card["text"]
+        for contest, (card,) in seen.checked["released"].items():
+            assert any("is your ballot" in step for step in card["steps"]), (contest, card)
         assert "You have already voted" in seen.voted_again
         assert all(p.stat().st_size > 0 for p in seen.shots)
+        check_pages = [k for k in seen.axe if k.startswith("check-")]
         with capsys.disabled():
             print(
                 f"\nbooth at {width} px: code to receipt in {seen.pages} pages, "
                 f"{seen.requests} network requests, {seen.load_ms:.0f} ms of page loads "
-                "(redirects after posts included); "
-                f"axe-core: {len(seen.axe)} pages, "
+                "(redirects after posts included); receipt to verified (the first check link "
+                f"followed): 1 page, {seen.check_requests} network requests, "
+                f"{seen.check_ms:.0f} ms to the verdict; code to verified: "
+                f"{seen.load_ms + seen.check_ms:.0f} ms of browser time; "
+                f"axe-core: {len(seen.axe)} page states ({len(check_pages)} of the check page), "
                 f"{sum(len(v) for v in seen.axe.values())} violations"
             )
             for p in seen.shots:
