@@ -1,0 +1,243 @@
+"""Chaos for acceptance and release rounds (issue 14): kill -9 of the ledger at random instants
+and a PostgreSQL immediate restart while casting goes on through a withdrawal and the close;
+and a ledger made to withhold one accepted ballot, caught from public evidence alone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from ballot.cli import main
+from ledger.format import merkle
+from ledger.format.acceptance import AcceptanceReceipt, event_hash, verify_acceptance
+from ledger.format.checkpoint import open_checkpoint
+from ledger.format.entry import parse_entry
+from ledger.format.export import ExportCheckpoint, ExportEntry, parse_lines
+from ledger.format.keys import Keyring
+
+from ..procs import (
+    AUTH,
+    DURABLE,
+    FRONT,
+    Cluster,
+    LedgerProcess,
+    Load,
+    close_election,
+    create_database,
+    open_election,
+    paper,
+    private_root,
+    public_log,
+    remove,
+    retry_until_answered,
+    until_receipts,
+    verify_log,
+    wait_for_checkpoint,
+)
+
+pytestmark = pytest.mark.slow
+
+K = 5
+"""The election's round size: small, so that release rounds run all through the load."""
+PAPERS = 2500
+YOUNG = range(8)
+"""Members eligible for the youth contest, whose papers are cast first. Between K and 2K - 1
+youth ballots in all: none is released before the close, so the ones naming the withdrawn
+candidate are certainly still pending when the withdrawal is appended."""
+LATE = PAPERS
+"""A young member outside the load, who names the withdrawn candidate after the withdrawal."""
+AFTER = PAPERS + 1
+"""A member outside the load, who casts after the close."""
+PROBLEM = "urn:ballot-ledger:problem:"
+
+
+def _paper(i: int) -> dict[str, Any]:
+    """The load's paper ``i``: young members also vote in the youth contest, the even ones
+    for ``yvo`` (who withdraws midway)."""
+    doc = paper(i)
+    if i in YOUNG or i == LATE:
+        doc["selections"]["youth"] = ["yvo" if i % 2 == 0 else "yan"]
+    return doc
+
+
+async def _cast(url: str, eid: str, i: int) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(f"{url}/v1/elections/{eid}/ballots", json=_paper(i), headers=FRONT) as r,
+    ):
+        return r.status, await r.json()
+
+
+async def _where(url: str, eid: str, receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What ``GET /receipts/{code}`` says of each receipt (404s as their problem)."""
+    found = []
+    async with aiohttp.ClientSession() as s:
+        for rc in receipts:
+            async with s.get(f"{url}/v1/elections/{eid}/receipts/{rc['code']}") as r:
+                body = await r.json()
+                assert r.status == 200 or body["type"] == PROBLEM + "no-such-receipt", body
+                found.append(body)
+    return found
+
+
+async def test_kills_restart_withdrawal_and_close_under_load(tmp_path: Path) -> None:
+    """Three kill -9s of the ledger and one PostgreSQL immediate restart at random points of
+    a load that goes on through a withdrawal and the close (K = 5): every acceptance receipt a
+    client received is found released, before poll_closed, its entry hashing to it; no event
+    hash is in the log twice; ballots naming the withdrawn candidate accepted before the
+    withdrawal are released after it."""
+    eid = "chaos-2026"
+    rng = random.Random(20261201)
+    root = private_root()
+    cluster = Cluster(data_dir=root / "data", settings=dict(DURABLE))
+    cluster.start()
+    ledger: LedgerProcess | None = None
+    try:
+        url = await create_database(cluster.admin_url)
+        ledger = LedgerProcess(url, tmp_path)
+        await ledger.start()
+        await open_election(ledger.url, eid, PAPERS + 2, young=[*YOUNG, LATE], round_size=K)
+        load = Load(ledger.url, eid, range(PAPERS), make=_paper, patient=True)
+        faults = ["kill", "kill", "kill", "restart"]
+        rng.shuffle(faults)
+        # The withdrawal midway, after at least one kill (whose retries leave no paper sent
+        # so far without an answer); the close last, with papers still queued.
+        at = max(2, faults.index("kill") + 1)
+        steps = [*faults[:at], "withdraw", *faults[at:], "close"]
+        workers = asyncio.create_task(load.run(32))
+        for step in steps:
+            # Each step at a random point of the casting, reached by progress, not by time:
+            # 80 to 320 more receipts (at most 1,920 of the 2,500 papers before the close).
+            await until_receipts(load, len(load.receipts) + rng.randint(80, 320))
+            if step == "kill":
+                ledger.kill()
+                await workers
+                await ledger.start()
+                await retry_until_answered(load)  # same submission ids, same papers
+                workers = asyncio.create_task(load.run(32))
+            elif step == "restart":
+                # Patient clients go on casting: 503 with Retry-After while the cluster
+                # recovers, the same paper again after it.
+                await asyncio.to_thread(cluster.restart_immediate)
+            elif step == "withdraw":
+                assert all((i, "youth") in load.acceptances for i in YOUNG)
+                async with aiohttp.ClientSession(headers=AUTH) as s:
+                    r = await s.post(
+                        f"{ledger.url}/v1/elections/{eid}/contests/youth/candidates/yvo/withdraw",
+                        json={"reason": "withdrawn"},
+                    )
+                    assert r.status == 201, await r.text()
+                status, body = await _cast(ledger.url, eid, LATE)
+                assert (status, body["type"]) == (422, PROBLEM + "candidate-not-standing")
+            else:
+                await close_election(ledger.url, eid)
+                await workers  # the rest of the queue: each refused as cast too late
+                await retry_until_answered(load)
+        status, body = await _cast(ledger.url, eid, AFTER)
+        assert (status, body["type"]) == (409, PROBLEM + "wrong-phase")
+        assert not load.unknown
+        assert set(load.statuses) <= {200, 201, 409, 503}, load.statuses
+        assert set(load.refused.values()) == {PROBLEM + "wrong-phase"}
+        assert len(load.receipts) + len(load.refused) == PAPERS
+
+        await wait_for_checkpoint(ledger.url, eid)
+        entries, note = await public_log(ledger.url, eid)
+        # Every receipt in the log once before poll_closed, nothing else; rounds of K or more.
+        verify_log(entries, note, ledger.key, load.acceptances)
+        parsed = [parse_entry(e["entry"].encode()) for e in entries]
+        hashes = Counter(event_hash(p.event) for p in parsed if p.kind == "ballot_cast")
+        assert set(hashes.values()) == {1}
+        closed = next(n for n, p in enumerate(parsed) if p.kind == "poll_closed")
+        withdrawn = next(n for n, p in enumerate(parsed) if p.kind == "candidate_withdrawn")
+        # Each receipt, as a voter checks it: found released, the entry hashing to it.
+        receipts = list(load.acceptances.values())
+        found = await _where(ledger.url, eid, receipts)
+        for rc, f in zip(receipts, found, strict=True):
+            assert f["status"] == "released", (rc["code"], f)
+            entry = entries[f["index"]]
+            assert f["entry"] == entry["entry"] and f["index"] < closed
+            assert (f["leaf_hash"], f["chain_hash"]) == (entry["leaf_hash"], entry["chain_hash"])
+            assert event_hash(json.loads(f["entry"])["event"]).hex() == rc["event_hash"]
+        yvo = [found[receipts.index(load.acceptances[i, "youth"])] for i in YOUNG if i % 2 == 0]
+        assert all(withdrawn < f["index"] for f in yvo)
+    finally:
+        if ledger is not None:
+            ledger.stop()
+        cluster.stop(mode="immediate")
+        remove(root)
+
+
+async def test_withheld_ballot_is_a_broken_promise(db_url: str, tmp_path: Path) -> None:
+    """A ledger that withholds one accepted ballot (its pending row deleted by the database
+    owner before the close) is caught: after the close its receipt's code is not found, and
+    its signed acceptance, a signed checkpoint covering poll_closed and a verified export
+    without its event prove the promise broken; the other ballots are all released."""
+    eid = "withheld-2026"
+    ledger = LedgerProcess(db_url, tmp_path)
+    try:
+        await ledger.start()
+        # Fewer than 2K ballots: none is released before the close, the withheld one is
+        # still pending when its row is deleted.
+        await open_election(ledger.url, eid, 8, round_size=K)
+        load = Load(ledger.url, eid, range(8))
+        await load.run(8)
+        assert len(load.receipts) == 8
+        withheld = load.receipts.pop(3)
+        assert await _where(ledger.url, eid, [withheld]) == [{"status": "accepted"}]
+        conn = await asyncpg.connect(db_url)
+        try:
+            done = await conn.execute(
+                "DELETE FROM pending WHERE election_id = $1 AND event_hash = $2",
+                eid,
+                bytes.fromhex(withheld["event_hash"]),
+            )
+            assert done == "DELETE 1"
+        finally:
+            await conn.close()
+        await close_election(ledger.url, eid)
+        await wait_for_checkpoint(ledger.url, eid)
+
+        key = ledger.key
+        keyring = Keyring([key.verifier])
+        [gone] = await _where(ledger.url, eid, [withheld])
+        assert gone["type"] == PROBLEM + "no-such-receipt"
+        entries, note = await public_log(ledger.url, eid)
+        verify_log(entries, note, key, load.receipts)  # the others: released, once
+        with pytest.raises(AssertionError):
+            verify_log(entries, note, key, {**load.receipts, 3: withheld})
+        # The evidence, from public sources only: the signed acceptance...
+        receipt = AcceptanceReceipt.from_json(withheld)
+        verify_acceptance(receipt, keyring)
+        # ...and the export, verified with the pinned key, ending at a signed checkpoint that
+        # covers poll_closed, with no entry whose event hashes to the receipt's.
+        export = tmp_path / "export.ndjson"
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(f"{ledger.url}/v1/elections/{eid}/export") as r,
+        ):
+            assert r.status == 200
+            export.write_bytes(await r.read())
+        args = ["audit", "--hashes-only", str(export), "--key", key.verifier.text()]
+        assert await asyncio.to_thread(main, args) == 0
+        lines = list(parse_lines(export.read_bytes().splitlines(keepends=True)))
+        bodies = [x.body for x in lines if isinstance(x, ExportEntry)]
+        notes = [x.note for x in lines if isinstance(x, ExportCheckpoint)]
+        cp = open_checkpoint(notes[-1], keyring)
+        kinds = [parse_entry(b).kind for b in bodies]
+        assert cp.size == len(bodies) and "poll_closed" in kinds
+        assert receipt.event_hash not in {event_hash(parse_entry(b).event) for b in bodies}
+        # The receipt's own checkpoint is a prefix of this log: the same history.
+        tree = merkle.MemoryTree()
+        for b in bodies[: receipt.checkpoint_size]:
+            tree.append(merkle.leaf_hash(b))
+        assert tree.root() == receipt.checkpoint_root
+    finally:
+        ledger.stop()
