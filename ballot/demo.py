@@ -42,6 +42,7 @@ from rich.table import Table
 from ballot import receipt_check
 from ballot.child import Service
 from ballot.tools import download
+from counter.rules.report import thousands
 from ledger.errors import CliError
 from ledger.format import export as exp
 from ledger.format.keys import Signer
@@ -298,7 +299,7 @@ def _step(n: int, text: str) -> None:
 
 async def _nominate(
     admin: Api, rng: random.Random, branches: int, appeal: dict[str, dict[str, float]]
-) -> None:
+) -> int:
     jobs: list[dict[str, str]] = []
     contests = {
         "members": (MEMBERS, 4),
@@ -335,7 +336,8 @@ async def _nominate(
                 bar.advance(task)
 
         await asyncio.gather(*(worker() for _ in range(8)))
-    console.print(f"{len(jobs):,} nominations from {branches} branches")
+    console.print(f"{len(jobs):,} nominations from {branches:,} branches")
+    return len(jobs)
 
 
 def _nomination_table(tallies: dict[str, Any]) -> None:
@@ -367,7 +369,8 @@ def _nomination_table(tallies: dict[str, Any]) -> None:
 
 def _turnout_table(turnout: dict[str, Any], cast: int, total: int) -> Table:
     """The latest published turnout report (taken every 2 s, skipped while a change is below
-    the threshold): the ledger serves no live count."""
+    the threshold; the groups stay suppressed until the final report after the close): the
+    ledger serves no live count."""
     members = turnout["contests"]["members"]
     when = (turnout.get("time") or "")[11:19] or "none yet"
     t = Table(
@@ -437,7 +440,11 @@ async def _cast_all(
 
 def _print_result(r: dict[str, Any], title: str) -> None:
     doc = r["result"]
-    t = Table(title=f"{title}: {doc['seats']} seat(s), {doc['title']}", title_justify="left")
+    seats = doc["seats"]
+    t = Table(
+        title=f"{title}: {seats} seat{'s' if seats != 1 else ''}, {doc['title']}",
+        title_justify="left",
+    )
     t.add_column("#", justify="right")
     t.add_column("elected")
     t.add_column("gender")
@@ -447,51 +454,96 @@ def _print_result(r: dict[str, Any], title: str) -> None:
         c = by_name[name]
         t.add_row(str(i), name, c["gender"] or "", c["slate"] or "—")
     console.print(t)
-    quota = "" if doc["rule"] == "bloc" else f"; quota {doc['quota']}"
-    console.print(f"  valid ballots {doc['valid_ballots']:,}{quota}")
-    if doc.get("margins"):
-        last = doc["elected"][-1]
-        runner = max(
-            (n for n in doc["margins"] if n not in doc["elected"]),
-            key=lambda n: -float(doc["margins"][n]),
-            default=None,
-        )
-        if runner:
-            console.print(
-                f"  runner-up {runner}: {doc['margins'][runner]} votes behind the "
-                f"last seat ({last})"
-            )
-    else:
-        console.print(f"  {_stv_margin(doc)}")
-    for note in doc.get("constraints_adjusted", []):
-        console.print(f"  [yellow]{note}[/]")
+    for line in result_words(doc):
+        console.print(f"  {line}")
+
+
+def result_words(doc: dict[str, Any]) -> list[str]:
+    """A counted contest's figures and margin in sentences (the margin is the counter's own:
+    the result document's ``runner_up``)."""
+    valid, rejected = doc["valid_ballots"], doc["invalid_ballots"]
+    papers = f"{valid:,} valid ballot{'s' if valid != 1 else ''}, {rejected:,} rejected"
+    if doc["rule"] != "bloc":
+        papers += f"; quota {thousands(doc['quota'])}"
+    lines = [papers + "."]
+    runner = doc.get("runner_up")
+    lines.append(f"Runner-up: {runner['text']}." if runner else "No runner-up: no one else stood.")
+    lines += [f"{note}." for note in doc.get("constraints_adjusted", [])]
     for a in doc.get("constraint_actions", []):
-        console.print(
-            f"  [yellow]constraint {a['constraint']} acted in round {a['round']}[/]: "
-            f"{a['action']} {', '.join(a['candidates'])}"
+        lines.append(
+            f"The minimum {a['constraint']} acted at stage {a['round']}: {a['action']} "
+            f"{', '.join(a['candidates'])}."
         )
+    return lines
 
 
-def _stv_margin(doc: dict[str, Any]) -> str:
-    """How close the best loser came: at the last stage before their exclusion, the votes
-    between them and the next candidate above (as people argue about for years)."""
-    elected = set(doc["elected"])
-    rounds = doc["rounds"]
-    for i in range(len(rounds) - 1, 0, -1):
-        losers = [n for n in rounds[i]["excluded"] if n not in elected]
-        if not losers:
-            continue
-        loser, before = losers[-1], rounds[i - 1]["tallies"]
-        mine = float(before[loser])
-        above = sorted((float(v), n) for n, v in before.items() if n != loser and float(v) > mine)
-        if above:
-            votes, name = above[0]
-            return (
-                f"runner-up {loser}: {votes - mine:,.2f} votes behind {name} at stage "
-                f"{rounds[i - 1]['round']}, then excluded"
-            )
-        return f"runner-up {loser}: excluded at stage {rounds[i]['round']}"
-    return "no candidate was excluded"
+def _people(n: int, value: str) -> str:
+    """ "1 woman", "5 women", "2 men", "3 nonbinary candidates"."""
+    plural = {"woman": "women", "man": "men"}
+    if value in plural:
+        return f"{n} {value if n == 1 else plural[value]}"
+    return f"{n} {value} candidate{'s' if n != 1 else ''}"
+
+
+def eligibility_words(rule: dict[str, Any]) -> str:
+    """An eligibility rule in words: ``{"attr": "age", "lt": 27}`` -> "age under 27"."""
+    if "all" in rule:
+        return " and ".join(eligibility_words(r) for r in rule["all"])
+    if "any" in rule:
+        return " or ".join(eligibility_words(r) for r in rule["any"])
+    if "not" in rule:
+        return f"not ({eligibility_words(rule['not'])})"
+    attr = str(rule["attr"]).replace("_", " ")
+    (op, value), *_ = ((k, v) for k, v in rule.items() if k != "attr")
+    if op == "eq" and value is True:
+        return attr
+    if op == "eq" and value is False:
+        return f"not {attr}"
+    words = {
+        "eq": "is",
+        "ne": "is not",
+        "lt": "under",
+        "lte": "at most",
+        "gt": "over",
+        "gte": "at least",
+        "in": "one of",
+    }
+    shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return f"{attr} {words[op]} {shown}"
+
+
+def contest_words(c: dict[str, Any]) -> str:
+    """A contest of the definition in one sentence."""
+    seats = c["seats"]
+    method = "vote for up to " + str(seats) if c["method"]["type"] == "bloc" else "STV"
+    parts = [
+        f"{c['title']}: {seats} seat{'s' if seats != 1 else ''} ({method}), "
+        f"{len(c['candidates'])} candidates"
+    ]
+    if "eligibility" in c:
+        parts.append(f"voters: {eligibility_words(c['eligibility'])}")
+    for k in c.get("constraints", []):
+        parts.append(f"at least {_people(k['min'], k['value'])}")
+    return "; ".join(parts) + "."
+
+
+def turnout_words(people: list[Member], papers: list[dict[str, Any]]) -> list[str]:
+    """Turnout in sentences: overall, then by region with each region's eligible members."""
+    voted = Counter(p["region"] for p in papers)
+    eligible = Counter(m.region for m in people)
+    total = len(people)
+    lines = [
+        f"Turnout: {len(papers):,} of {total:,} members voted ({len(papers) / total:.1%})."
+        if total
+        else "Turnout: no members on the roll."
+    ]
+    regions = [
+        f"{r} {voted[r] / eligible[r]:.1%} ({voted[r]:,} of {eligible[r]:,})"
+        for r in REGIONS
+        if eligible[r]
+    ]
+    lines.append("By region: " + "; ".join(regions) + ".")
+    return lines
 
 
 async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> int:
@@ -561,16 +613,7 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             _step(1, "define the election")
             await admin.call("PUT", f"/v1/elections/{ELECTION}", json=definition())
             for c in definition()["contests"]:
-                console.print(
-                    f"  {c['title']}: {c['seats']} seat(s), {c['method']['type']}"
-                    f", {len(c['candidates'])} candidates"
-                    + (f", eligible: {c['eligibility']}" if "eligibility" in c else "")
-                    + (
-                        f", at least {c['constraints'][0]['min']} women"
-                        if c.get("constraints")
-                        else ""
-                    )
-                )
+                console.print(f"  {contest_words(c)}")
 
             _step(2, f"publish the roll of {args.members:,} members")
             people = members(args.members, rng)
@@ -599,8 +642,15 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
                 )
             }
             await admin.call("POST", f"/v1/elections/{ELECTION}/nominations/open")
-            await _nominate(admin, rng, args.branches, appeal)
+            t0 = time.perf_counter()
+            n_nominations = await _nominate(admin, rng, args.branches, appeal)
             await admin.call("POST", f"/v1/elections/{ELECTION}/nominations/close")
+            t_nom = time.perf_counter() - t0
+            figures.add(
+                "nominations",
+                f"{n_nominations:,} from {args.branches:,} branches in {t_nom:.1f} s = "
+                f"{n_nominations / t_nom:,.0f} nominations/s (8 clients)",
+            )
             state = await admin.call("GET", f"/v1/elections/{ELECTION}")
             tallies = await _wait_tallies(public, state["size"])
             _nomination_table(tallies)
@@ -618,12 +668,9 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
                 f"{t_cast:.1f} s = {n_ballots / t_cast:,.0f} ballots/s "
                 f"({len(papers) / t_cast:,.0f} papers/s), {args.clients} clients",
             )
-            by_region = Counter(p["region"] for p in papers)
-            eligible = Counter(m.region for m in people)
-            console.print(
-                "turnout by region: "
-                + ", ".join(f"{r} {by_region[r] / eligible[r]:.0%}" for r in REGIONS if eligible[r])
-            )
+            console.print()
+            for line in turnout_words(people, papers):
+                console.print(line)
 
             _step(5, "close, open the sealed ballots, count, declare")
             t0 = time.perf_counter()
@@ -658,10 +705,8 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
                 f"{report['checkpoints']} signed checkpoints, root {report['root'][:16]}…"
             )
             for contest, res in report["results"].items():
-                console.print(
-                    f"  {contest}: recount equals the declaration: "
-                    f"{res.get('matches_declaration', False)}"
-                )
+                same = "equals" if res.get("matches_declaration", False) else "[red]DIFFERS FROM[/]"
+                console.print(f"  {titles[contest]}: the recount {same} the declaration")
             papers_receipts = next(iter(receipts.values()))
             receipt = Receipt.from_json(papers_receipts["members"])
             outcome = await receipt_check.check(
@@ -679,6 +724,9 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             async with session.get(f"{counter.url}/elections/{ELECTION}") as resp:
                 page.write_text(await resp.text())
             console.print(f"results page: {counter.url}/elections/{ELECTION} (saved to {page})")
+            for c in definition()["contests"]:
+                url = f"{counter.url}/elections/{ELECTION}/contests/{c['id']}"
+                console.print(f"  {c['title']}, its declaration and stage sheet: {url}")
             figures.add(
                 "whole demo", f"{time.perf_counter() - t_all:.1f} s on {os.cpu_count()} cores"
             )

@@ -2,7 +2,8 @@
 
 Exit codes: 0 everything verified; 1 a verification failed (the evidence is printed);
 2 bad usage, unreadable input or an unreachable server; 3 (receipt check) the log's history
-changed since a checkpoint seen before.
+changed since a checkpoint seen before; 3 (audit with ``--receipts``) the log verifies but a
+ballot an acceptance receipt promised was not released before ``poll_closed``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from rich.console import Console
@@ -28,6 +29,9 @@ from ledger.errors import CliError, LedgerError, VerificationError
 from ledger.format import export as exp
 from ledger.format.keys import Keyring, Verifier
 from ledger.runtime.keyfile import load_or_create_signer
+
+if TYPE_CHECKING:
+    from counter.tally.rounds import Promise
 
 console = Console(stderr=True)
 out = Console(soft_wrap=True)
@@ -61,6 +65,16 @@ def add_parsers(sub: Any) -> None:
         "(no schemas, phases, commitments or recount)",
     )
     a.add_argument("--jobs", type=int, help="with --hashes-only: processes (default: one per core)")
+    a.add_argument(
+        "--receipts",
+        nargs="+",
+        action="extend",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="acceptance receipts (or whole answers of a cast) whose ballots must be in the log "
+        "before poll_closed; a missing one is a broken promise (exit 3)",
+    )
     a.set_defaults(func=run_audit)
 
     r = sub.add_parser("receipt", help="voter tools")
@@ -232,7 +246,7 @@ def pinned_keys(values: list[str], option: str) -> list[str]:
     return keys
 
 
-def _require_export(path: Path) -> None:
+def _require_export(path: Path) -> exp.Header:
     """Refuse a file that is not an export at all (exit 2), as opposed to an export that
     fails its audit (exit 1): its first non-blank line must be an export header."""
     if not path.is_file():
@@ -252,6 +266,34 @@ def _require_export(path: Path) -> None:
             f"{path} is not a ballot-ledger export (its first line is not an export header); "
             "get one with `ballot export`"
         )
+    return header
+
+
+def _promises(paths: list[Path], election: str) -> list[Promise] | None:
+    """The promises of the ``--receipts`` files, each of ``election`` (else exit 2)."""
+    from counter.tally.audit import promises_from_json
+
+    if not paths:
+        return None
+    promises: list[Promise] = []
+    for path in paths:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            raise CliError(f"--receipts {path}: cannot read a receipt: {why}") from exc
+        try:
+            found = promises_from_json(doc, source=str(path))
+        except LedgerError as exc:
+            raise CliError(f"--receipts {path}: {exc.message}") from exc
+        for p in found:
+            if p.election != election:
+                raise CliError(
+                    f"--receipts {path}: a receipt of election {p.election}, "
+                    f"not of the export's {election}"
+                )
+        promises.extend(found)
+    return promises
 
 
 def run_audit(args: argparse.Namespace) -> int:
@@ -270,9 +312,12 @@ def run_audit(args: argparse.Namespace) -> int:
         path = args.file
     else:
         raise CliError("give an export FILE, or --url and --election")
-    _require_export(path)
+    header = _require_export(path)
     if args.hashes_only:
+        if args.receipts:
+            raise CliError("--receipts needs the full audit (the events), not --hashes-only")
         return _audit_hashes(path, args)
+    promises = _promises(args.receipts, header.election)
     with _progress() as bar:
         task = bar.add_task("auditing", total=None)
 
@@ -285,6 +330,7 @@ def run_audit(args: argparse.Namespace) -> int:
                 ledger_keys=args.key,
                 counter_keys=args.counter_key,
                 progress=progress,
+                promises=promises,
             )
         except exp.ExportError as exc:
             raise CliError(str(exc)) from exc
@@ -292,7 +338,9 @@ def run_audit(args: argparse.Namespace) -> int:
         out.print_json(json.dumps(report.to_json()))
     else:
         _print_audit(report.to_json())
-    return 0 if report.ok else 1
+    if not report.ok:
+        return 1
+    return 3 if report.broken else 0
 
 
 def _audit_hashes(path: Path, args: argparse.Namespace) -> int:
@@ -355,8 +403,39 @@ def _print_audit(r: dict[str, Any]) -> None:
             if res.get("vacant"):
                 elected += f" ({res['outcome']}: {res['vacant']} seat(s) vacant)"
             out.print(f"  {contest}: elected {elected} ({match})")
+    if r["rounds"] is not None:
+        k = r["round_size"]
+        for contest, rounds in r["rounds"].items():
+            out.print(
+                f"  {contest}: {rounds['ballots']:,} ballot(s) in {rounds['rounds']:,} release "
+                f"round(s), the smallest {rounds['smallest']:,} (round_size {k})"
+            )
+        for contest in r["below_round_size"]:
+            out.print(
+                f"  [yellow]{contest}[/]: eligible roll below round_size {k}: its ballots are "
+                "protected only among themselves"
+            )
+    _print_promises(r["promises"])
     if r["entries_per_second"]:
         out.print(f"  {r['seconds']} s, {r['entries_per_second']:,} entries/s")
+
+
+def _print_promises(p: dict[str, Any] | None) -> None:
+    if p is None:
+        return
+    if not p["checked"]:
+        out.print(f"  {p['given']} receipt(s) not checked: the log did not verify")
+        return
+    out.print(
+        f"  receipts: {len(p['released'])} of {p['given']} released in the log, "
+        f"{len(p['not_yet_released'])} accepted and not yet released (the poll is open)"
+    )
+    for b in p["broken"]:
+        out.print(
+            f"[red]BROKEN PROMISE[/]: the ballot of receipt {b['source']} (contest "
+            f"{b['contest']}, event hash {b['event_hash']}) was accepted but not released "
+            "before poll_closed"
+        )
 
 
 def _receipt_text(arg: str) -> str:

@@ -13,6 +13,7 @@ import base64
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from counter.tally import fold as fl
@@ -20,17 +21,22 @@ from ledger.domain import election as el
 from ledger.format import merkle
 from ledger.format.chain import GENESIS, chain_next
 from ledger.format.checkpoint import Checkpoint, sign_checkpoint
-from ledger.format.entry import template
+from ledger.format.entry import entry_time, template
 from ledger.format.keys import Signer
 
 SYNTH_SIGNER = Signer(name="ballot-ledger.synthetic/ledger", seed=bytes([7]) * 32)
 COUNTER_SIGNER = Signer(name="ballot-ledger.synthetic/counter", seed=bytes([8]) * 32)
 TIME = "2026-11-23T09:00:00.000Z"
+OPENED = datetime(2026, 11, 23, 9, tzinfo=UTC)
 
 
-def definition(seats: int = 3, candidates: int = 6, sealed: bool = True) -> dict[str, Any]:
+def definition(
+    seats: int = 3, candidates: int = 6, sealed: bool = True, round_size: int | None = None
+) -> dict[str, Any]:
     genders = ["woman", "man"]
+    extra = {} if round_size is None else {"round_size": round_size}
     return {
+        **extra,
         "title": "Synthetic executive election",
         "sealed": sealed,
         "nomination_threshold": 1,
@@ -79,11 +85,11 @@ class SyntheticLog:
     tree: merkle.MemoryTree = field(default_factory=merkle.MemoryTree)
     state: el.ElectionState | None = None
 
-    def append(self, kind: str, event: dict[str, Any]) -> int:
+    def append(self, kind: str, event: dict[str, Any], time: str = TIME) -> int:
         assert self.state is not None
         self.state = el.apply(self.state, kind, event)
         index = len(self.entries)
-        body = template(self.election, kind, event).render(index, TIME)
+        body = template(self.election, kind, event).render(index, time)
         leaf = merkle.leaf_hash(body)
         self.entries.append(body)
         self.leaves.append(leaf)
@@ -108,11 +114,16 @@ def build(
     seed: int = 1,
     declare: bool = True,
     election: str = "synthetic",
+    round_size: int | None = None,
 ) -> SyntheticLog:
+    """A whole election; ballots are released as the ledger releases them (docs/log-format.md
+    §10): per contest, whenever ``2K`` are pending, ``pending - K`` of them in random order
+    with one new time stamp; at the close everything still pending, then ``poll_closed``."""
     rng = random.Random(seed)
     log = SyntheticLog(election=election, origin=f"ballot-ledger.synthetic/elections/{election}")
     log.state = el.ElectionState(election_id=election)
-    doc = el.parse_definition(definition(seats, candidates, sealed)).document
+    parsed = el.parse_definition(definition(seats, candidates, sealed, round_size))
+    doc, k = parsed.document, parsed.round_size
     log.append(
         "election_defined",
         {"definition": dict(doc), "keys": {"ledger": [SYNTH_SIGNER.verifier.text()]}},
@@ -121,13 +132,16 @@ def build(
     ages = [rng.randint(18, 80) for _ in range(voters)]
     young = sum(a < 27 for a in ages)
     salt = bytes(32)
-    roll = {
+    roll: dict[str, dict[str, Any]] = {
         "members": {
             "eligible": voters,
             "roll_hash": el.roll_hash(salt, [str(i) for i in range(voters)]),
         },
         "youth": {"eligible": young, "roll_hash": el.roll_hash(salt, ["y"] * young)},
     }
+    for entry in roll.values():
+        if entry["eligible"] < k:
+            entry["below_round_size"] = True
     log.append("roll_published", {"voters": voters, "contests": roll})
     log.append("nominations_opened", {})
     members = [c["id"] for c in doc["contests"][0]["candidates"]]
@@ -144,6 +158,21 @@ def build(
     log.append("poll_opened", {})
     log.checkpoint()
     secrets_: dict[int, tuple[str, list[str], bytes]] = {}
+    pending: dict[str, list[tuple[dict[str, Any], list[str], bytes]]] = {
+        "members": [],
+        "youth": [],
+    }
+    rounds = 0
+
+    def release(contest: str, n: int, moment: str) -> None:
+        queue = pending[contest]
+        rng.shuffle(queue)
+        for event, chosen, s in queue[:n]:
+            idx = log.append("ballot_cast", event, moment)
+            if sealed:
+                secrets_[idx] = (contest, chosen, s)
+        del queue[:n]
+
     for v in range(voters):
         if rng.random() >= turnout:
             continue
@@ -152,18 +181,24 @@ def build(
         if ages[v] < 27:
             papers.append(("youth", [rng.choice(["y1", "y2"])]))
         for contest, chosen in papers:
+            s = rng.randbytes(32)
+            event: dict[str, Any]
             if sealed:
-                s = rng.randbytes(32)
-                idx = log.append(
-                    "ballot_cast",
-                    {"contest": contest, "commitment": el.commitment(election, contest, chosen, s)},
-                )
-                secrets_[idx] = (contest, chosen, s)
+                commitment = el.commitment(election, contest, chosen, s)
+                event = {"contest": contest, "commitment": commitment}
             else:
-                log.append("ballot_cast", {"contest": contest, "selections": chosen})
+                event = {"contest": contest, "selections": chosen, "nonce": s.hex()}
+            pending[contest].append((event, chosen, s))
+            if len(pending[contest]) >= 2 * k:
+                rounds += 1  # a second apart: each round has its own time stamp
+                moment = entry_time(OPENED + timedelta(seconds=rounds))
+                release(contest, len(pending[contest]) - k, moment)
         if v % 97 == 0:
             log.checkpoint()
-    log.append("poll_closed", {})
+    moment = entry_time(OPENED + timedelta(seconds=rounds + 1))  # the close: one time stamp
+    for contest in ("members", "youth"):
+        release(contest, len(pending[contest]), moment)
+    log.append("poll_closed", {}, moment)
     log.checkpoint()
     for idx, (contest, chosen, s) in secrets_.items():
         log.append(

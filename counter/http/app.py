@@ -1,8 +1,9 @@
-"""The counter's HTTP API (aiohttp): tallies, results, BLT export, an HTML results page.
+"""The counter's HTTP API (aiohttp): tallies, results, BLT export, HTML results pages.
 
 Every read is public and comes from the counter's own database (projections and results,
 each stamped with the log size and root it reflects). Errors are RFC 9457 problem+json, with
-the ledger's problem types (``ledger.http.problems``).
+the ledger's problem types (``ledger.http.problems``). What the pages show is built by the pure
+``counter.http.pages``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import csv
 import io
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from fractions import Fraction
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import jinja2
 import structlog
 from aiohttp import web
 
+from counter.http import pages
 from counter.runtime.settings import Settings
 from counter.service import Counter, LedgerClient
 from counter.storage.store import CounterStore, migrate
@@ -175,6 +176,10 @@ async def tallies(request: web.Request) -> web.Response:
 async def results(request: web.Request) -> web.Response:
     eid = _id(request, "election")
     rows = await _results(request, eid)
+    async with request.app[POOL].acquire() as conn:
+        running = await STORE.projection(conn, eid) or {}
+    rank = {c: i for i, c in enumerate(pages.contest_order(running))}
+    rows = sorted(rows, key=lambda r: (rank.get(r.contest_id, len(rank)), r.contest_id))
     return web.json_response({"election": eid, "results": [_result_json(r) for r in rows]})
 
 
@@ -218,179 +223,6 @@ async def alerts(request: web.Request) -> web.Response:
     return web.json_response({"election": eid, "alerts": found})
 
 
-# --- the results page's model (pure) ------------------------------------------------------------
-
-BAR_WIDTH = 240
-"""Pixels of the longest bar in a transfer chart."""
-
-
-def _fraction(text: Any) -> Fraction:
-    try:
-        return Fraction(str(text))
-    except (ValueError, ZeroDivisionError):
-        return Fraction(0)
-
-
-def percent(share: Fraction) -> str:
-    """A share as a percentage with one decimal, rounded half up (exact arithmetic)."""
-    tenths = (share.numerator * 2000 + share.denominator) // (2 * share.denominator)
-    return f"{tenths // 10}.{tenths % 10}"
-
-
-def transfer_bars(transfers: Mapping[str, str]) -> list[dict[str, Any]]:
-    """One bar per candidate whose votes moved: gains right of the axis, losses left."""
-    moved = [(name, _fraction(v)) for name, v in transfers.items() if _fraction(v) != 0]
-    top = max((abs(v) for _, v in moved), default=Fraction(1))
-    return [
-        {
-            "name": name,
-            "value": transfers[name],
-            "width": max(1, round(abs(v) * BAR_WIDTH / top)),
-            "gain": v > 0,
-        }
-        for name, v in moved
-    ]
-
-
-def _stv(document: Mapping[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for r in document.get("rounds", []):
-        tallies: Mapping[str, str] = r.get("tallies", {})
-        transfers: Mapping[str, str] = r.get("transfers", {})
-        rows = [
-            {
-                "name": name,
-                "tally": tally,
-                "transfer": transfers.get(name, ""),
-                "elected": name in r.get("elected", []),
-                "excluded": name in r.get("excluded", []),
-            }
-            for name, tally in tallies.items()
-        ]
-        out.append(
-            {
-                "number": r["round"],
-                "action": r["action"],
-                "subjects": r.get("subjects", []),
-                "notes": r.get("notes", []),
-                "exhausted": r.get("exhausted"),
-                "rows": rows,
-                "bars": transfer_bars(transfers) if r["round"] > 1 else [],
-            }
-        )
-    return out
-
-
-def _bloc(document: Mapping[str, Any]) -> dict[str, Any]:
-    rounds = document.get("rounds") or [{}]
-    tallies: Mapping[str, str] = rounds[0].get("tallies", {})
-    margins: Mapping[str, str] = document.get("margins", {})
-    elected = list(document.get("elected", []))
-    ranked = sorted(tallies.items(), key=lambda kv: -_fraction(kv[1]))
-    last = min((_fraction(tallies[n]) for n in elected if n in tallies), default=Fraction(0))
-    rows = [
-        {
-            "name": name,
-            "votes": votes,
-            "elected": name in elected,
-            "margin": margins.get(name, str(_fraction(votes) - last) if elected else ""),
-        }
-        for name, votes in ranked
-    ]
-    return {"rows": rows}
-
-
-def vacancy_text(document: Mapping[str, Any]) -> str:
-    """What the page says about seats left vacant (docs/counting.md, "Empty contests")."""
-    vacant = int(document.get("vacant", 0))
-    seats = int(document.get("seats") or 0)
-    if not vacant:
-        return ""
-    outcome = str(document.get("outcome", ""))
-    if outcome in ("no valid ballots", "no candidates standing"):
-        every = "the seat is" if seats == 1 else f"all {seats} seats are"
-        return f"{outcome.capitalize()}: no one is elected and {every} vacant."
-    return f"Fewer candidates stood than seats: {vacant} of {seats} seats vacant."
-
-
-def page_model(
-    eid: str, running: Mapping[str, Any], results: Sequence[Mapping[str, Any]]
-) -> dict[str, Any]:
-    """Everything the election's HTML page shows, from the projection and the results."""
-    definition = running.get("definition", {})
-    titles = definition.get("contests", {})
-    contests = []
-    for r in results:
-        doc = r["result"]
-        contest = r["contest"]
-        info = titles.get(contest, {})
-        contests.append(
-            {
-                "id": contest,
-                "title": info.get("title", contest),
-                "rule": doc.get("title", doc.get("rule")),
-                "seats": doc.get("seats"),
-                "quota": doc.get("quota"),
-                "valid": doc.get("valid_ballots"),
-                "elected": doc.get("elected", []),
-                "vacancy": vacancy_text(doc),
-                "declared": r["declared"],
-                "result_hash": r["result_hash"],
-                "counted_size": r["counted_size"],
-                "counted_root": r["counted_root"],
-                "constraint_actions": doc.get("constraint_actions", []),
-                "ties": doc.get("ties", []),
-                "is_bloc": doc.get("rule") == "bloc",
-                "rounds": [] if doc.get("rule") == "bloc" else _stv(doc),
-                "bloc": _bloc(doc) if doc.get("rule") == "bloc" else None,
-            }
-        )
-    turnout = []
-    by_dimension = running.get("turnout_by_dimension", {})
-    for cid, c in running.get("contests", {}).items():
-        eligible = int(c.get("eligible", 0))
-        cast = int(c.get("cast", 0))
-        dims = by_dimension.get(cid, {}).get("by", {})
-        turnout.append(
-            {
-                "id": cid,
-                "title": titles.get(cid, {}).get("title", cid),
-                "cast": cast,
-                "eligible": eligible,
-                "percent": percent(Fraction(cast, eligible) if eligible else Fraction(0)),
-                "dimensions": {
-                    dim: sorted(values.items(), key=lambda kv: kv[0])
-                    for dim, values in dims.items()
-                },
-            }
-        )
-    nominations = [
-        {
-            "id": cid,
-            "title": titles.get(cid, {}).get("title", cid),
-            "bodies": n.get("bodies", 0),
-            "threshold": n.get("threshold", 0),
-            "candidates": [
-                {**row, "percent": percent(_fraction(row["share"]))}
-                for row in n.get("candidates", [])
-            ],
-            "slates": sorted(n.get("slates", {}).items()),
-        }
-        for cid, n in running.get("nominations", {}).items()
-    ]
-    return {
-        "election": eid,
-        "title": definition.get("title", eid),
-        "phase": running.get("phase", "unknown"),
-        "size": running.get("size", 0),
-        "root": running.get("root", ""),
-        "time": running.get("time", ""),
-        "contests": contests,
-        "turnout": turnout,
-        "nominations": nominations,
-    }
-
-
 # --- HTML --------------------------------------------------------------------------------------
 
 
@@ -414,8 +246,23 @@ async def election_page(request: web.Request) -> web.Response:
         running = await STORE.projection(conn, eid)
         rows = await STORE.results(conn, eid)
         found = await STORE.alerts(conn, eid)
-    model = page_model(eid, running or {}, [_result_json(r) for r in rows])
+    model = pages.page_model(eid, running or {}, [_result_json(r) for r in rows])
     return _html(request, "election.html", page=model, progress=progress, alerts=found)
+
+
+@routes.get("/elections/{election}/contests/{contest}")
+async def contest_page(request: web.Request) -> web.Response:
+    """One contest's declaration sheet: the result, the margin, the stage sheet."""
+    eid = _id(request, "election")
+    r = await _contest_result(request)
+    async with request.app[POOL].acquire() as conn:
+        running = await STORE.projection(conn, eid) or {}
+    order = request.query.get("order", "first")
+    if order not in pages.ORDERS:
+        raise problems.BadRequest("order must be 'first' or 'place'", order=order)
+    contest = pages.contest_model(running, _result_json(r), order)
+    title = running.get("definition", {}).get("title", eid)
+    return _html(request, "contest.html", election=eid, title=title, c=contest)
 
 
 # --- operations --------------------------------------------------------------------------------

@@ -20,15 +20,22 @@ fraction ``"p/q"``)::
                "method": "look-back" | "lot", "chosen": "B", "detail": ...}],
      "constraint_actions": [{"round": 3, "constraint": "gender=F:2",
                              "action": "excluded", "candidates": [...], "detail": ...}],
+     "places": {"A": 1, "C": 2},                       # every standing candidate's place
+     "runner_up": {"name": "C", "place": 4, "seat": 3, "holder": "B", "stage": 5,
+                   "votes": ..., "holder_votes": ..., "behind": ..., "ties": [...],
+                   "text": "C, 4th, 12 behind the 3rd seat (B) at stage 5: 30 to 42"},  # or null
      "margins": {"C": "2"}}                            # bloc only
 """
 
 from __future__ import annotations
 
-import io
+import shutil
+import textwrap
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
+from counter.rules import margins
 from counter.rules.model import CountResult
 
 
@@ -127,71 +134,155 @@ def to_json(result: CountResult) -> dict[str, Any]:
             for a in result.constraint_actions
         ],
     }
+    analysed = margins.analyse(result)
+    doc["places"] = {names[i]: p for i, p in enumerate(analysed.places) if p is not None}
+    doc["runner_up"] = _runner_up(result, analysed.runner_up, num)
     if result.margins is not None:
         doc["margins"] = {names[i]: num(m) for i, m in enumerate(result.margins) if m is not None}
     return doc
 
 
+def _runner_up(
+    result: CountResult, m: margins.Margin | None, num: Callable[[Fraction], str]
+) -> dict[str, Any] | None:
+    """The runner-up's margin as the document writes it (docs/log-format.md §10)."""
+    if m is None:
+        return None
+    names = [c.name for c in result.candidates]
+    return {
+        "name": names[m.candidate],
+        "place": m.place,
+        "seat": m.seat,
+        "holder": names[m.holder],
+        "stage": m.stage,
+        "votes": num(m.votes),
+        "holder_votes": num(m.holder_votes),
+        "behind": num(m.behind),
+        "ties": [t.text for t in m.ties],
+        "text": margins.text(result, m),
+    }
+
+
 def _action_label(result: CountResult, index: int) -> str:
     r = result.rounds[index]
-    names = [result.candidates[c].name for c in r.subjects]
+    names = ", ".join(result.candidates[c].name for c in r.subjects)
     if r.action == "first-preferences":
-        return "first prefs"
+        return "first preferences"
     if r.action == "surplus" and names:
-        return "surplus " + ", ".join(names) if len(names) == 1 else "surpluses"
-    if r.action in ("exclusion", "constraint-exclusion"):
-        prefix = "excl. " if r.action == "exclusion" else "constraint excl. "
-        return prefix + ", ".join(names)
+        return f"surplus of {names}"
+    if r.action == "exclusion":
+        return f"exclusion of {names}"
+    if r.action == "constraint-exclusion":
+        return f"exclusion of {names} (minimum representation)"
     return r.action
 
 
-def render_table(result: CountResult, width: int = 200) -> str:
-    """A readable round-by-round table, then the elected, ties and constraint actions."""
-    from rich.console import Console
-    from rich.table import Table
+def thousands(text: str) -> str:
+    """A decimal string with ``,`` between groups of three digits of its whole part."""
+    sign = "-" if text.startswith("-") else ""
+    whole, dot, rest = text.lstrip("-").partition(".")
+    if not whole.isdigit():
+        return text  # an exact rule's p/q
+    return f"{sign}{int(whole):,}{dot}{rest}"
 
+
+def _stage_groups(name_width: int, widths: list[int], width: int) -> list[list[int]]:
+    """Stage columns split into runs that each fit ``width`` beside the name column (at
+    least one stage per run, however narrow the terminal)."""
+    groups: list[list[int]] = [[]]
+    used = name_width
+    for i, w in enumerate(widths):
+        if groups[-1] and used + 2 + w > width:
+            groups.append([])
+            used = name_width
+        groups[-1].append(i)
+        used += 2 + w
+    return groups
+
+
+def render_table(result: CountResult, width: int | None = None) -> str:
+    """The count as text that fits ``width`` columns (default: the terminal's, or
+    ``$COLUMNS``): candidates as rows with their full names, stages as columns, figures
+    with thousands separators at the rule's precision; stages that do not fit beside the
+    names go on to a further block. Then the stages in words, the elected, the runner-up's
+    margin, ties and constraint actions."""
+    if width is None:
+        width = shutil.get_terminal_size((100, 24)).columns
+    width = max(width, 20)
     d = result.decimals
-    table = Table(title=f"{result.rule_title}: {result.seats} seats", show_lines=False)
-    table.add_column("Candidate", no_wrap=True)
-    for r in result.rounds:
-        table.add_column(f"{r.number}", justify="right", no_wrap=True)
-    table.add_row("", *(_action_label(result, i) for i in range(len(result.rounds))))
     status: dict[int, tuple[int, str]] = {}
     for r in result.rounds:
         for c in r.elected:
-            status[c] = (r.number, "elected")
+            status[c] = (r.number, " *")
         for c in r.excluded:
-            status[c] = (r.number, "excluded")
+            status[c] = (r.number, " x")
+    rows: list[tuple[str, list[str]]] = []
     for i, cand in enumerate(result.candidates):
         if cand.withdrawn:
-            table.add_row(f"{cand.name} (withdrawn)", *["" for _ in result.rounds])
             continue
         cells = []
         for r in result.rounds:
             v = r.tallies[i]
-            text = "" if v is None else decimal_string(v, d)
-            if status.get(i) == (r.number, "elected"):
-                text += " *"
-            elif status.get(i) == (r.number, "excluded"):
-                text += " x"
-            cells.append(text)
-        table.add_row(cand.name, *cells)
+            mark = status.get(i, (0, ""))
+            text = "" if v is None else thousands(decimal_string(v, d))
+            cells.append(text + (mark[1] if mark[0] == r.number else "  "))
+        rows.append((cand.name, cells))
     if result.rule != "bloc":
-        table.add_row("Non-transferable", *(decimal_string(r.exhausted, d) for r in result.rounds))
-        table.add_row("Quota", *(decimal_string(r.quota, d) for r in result.rounds))
-    buf = io.StringIO()
-    console = Console(file=buf, width=width, no_color=True, highlight=False)
-    console.print(table)
-    lines = [buf.getvalue().rstrip("\n")]
-    quota = "" if result.rule == "bloc" else f"; quota: {decimal_string(result.quota, d)}"
-    lines.append(f"Valid ballots: {result.valid_ballots}; invalid: {result.invalid_ballots}{quota}")
+        rows.append(
+            (
+                "Non-transferable",
+                [thousands(decimal_string(r.exhausted, d)) + "  " for r in result.rounds],
+            )
+        )
+        rows.append(
+            ("Quota", [thousands(decimal_string(r.quota, d)) + "  " for r in result.rounds])
+        )
+    header = ["Votes  "] if result.rule == "bloc" else [f"{r.number}  " for r in result.rounds]
+    name_width = max([len("Candidate"), *(len(n) for n, _ in rows)])
+    widths = [
+        max(len(header[k]), *(len(cells[k]) for _, cells in rows)) for k in range(len(header))
+    ]
+    stages = "stage" if result.rule != "bloc" else "poll"
+    lines = [f"{result.rule_title}: {result.seats} seat{'s' if result.seats != 1 else ''}"]
+    groups = _stage_groups(name_width, widths, width)
+    for g in groups:
+        if len(groups) > 1:
+            span = f"{g[0] + 1} to {g[-1] + 1}" if len(g) > 1 else f"{g[0] + 1}"
+            lines.append(f"Stage{'s' if len(g) > 1 else ''} {span} of {len(header)}")
+        lines.append(
+            "Candidate".ljust(name_width)
+            + "".join("  " + header[k].rjust(widths[k]) for k in g).rstrip()
+        )
+        for name, cells in rows:
+            lines.append(
+                name.ljust(name_width)
+                + "".join("  " + cells[k].rjust(widths[k]) for k in g).rstrip()
+            )
+        lines.append("")
+    if result.rule != "bloc":
+        words = "; ".join(f"{k + 1} {_action_label(result, k)}" for k in range(len(header)))
+        lines += textwrap.wrap(
+            f"Stages: {words}", width, break_on_hyphens=False, subsequent_indent="  "
+        ) or [""]
+        lines.append(f"(* elected at that {stages}, x excluded at that {stages})")
+    else:
+        lines.append("(* elected)")
+    quota = (
+        "" if result.rule == "bloc" else f"; quota: {thousands(decimal_string(result.quota, d))}"
+    )
+    lines.append(
+        f"Valid ballots: {_count_text(result.valid_ballots)}; "
+        f"invalid: {_count_text(result.invalid_ballots)}{quota}"
+    )
     lines.append("Elected, in order: " + (", ".join(result.elected_names) or "no one"))
     if result.vacant:
         lines.append(f"Outcome: {result.outcome}; {result.vacant} of {result.seats} seat(s) vacant")
-    lines.append("(* elected at that round, x excluded at that round)")
+    analysed = margins.analyse(result)
+    if analysed.runner_up is not None:
+        lines.append("Runner-up: " + margins.text(result, analysed.runner_up))
     if result.margins is not None:
         behind = [
-            f"{result.candidates[i].name} {decimal_string(m, d)}"
+            f"{result.candidates[i].name} {thousands(decimal_string(m, d))}"
             for i, m in enumerate(result.margins)
             if m is not None
         ]
@@ -206,4 +297,23 @@ def render_table(result: CountResult, width: int = 200) -> str:
     for a in result.constraint_actions:
         lines.append(f"Constraint {a.constraint} acted at round {a.round}: {a.detail}")
     lines.append(f"Lot seed: {result.seed}" if result.seed else "Lot seed: none (no lot drawn)")
-    return "\n".join(lines) + "\n"
+    out = []
+    for line in lines:
+        # Prose lines wrap to the width; table lines are already as narrow as they can be.
+        if len(line) > width and not line.startswith(("Candidate", " ")) and "  " not in line:
+            out += textwrap.wrap(
+                line,
+                width,
+                break_on_hyphens=False,
+                break_long_words=False,
+                subsequent_indent="  ",
+            )
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _count_text(value: int | Fraction) -> str:
+    """A number of ballots with thousands separators (a fractional one exactly)."""
+    papers = _papers(value)
+    return f"{papers:,}" if isinstance(papers, int) else papers

@@ -64,11 +64,45 @@ def projection(state: fl.FoldState) -> dict[str, Any]:
         out["definition"] = {
             "title": d.title,
             "sealed": d.sealed,
+            # jsonb keeps no key order: the definition's order of contests is stated.
+            "order": [c.id for c in d.contests],
             "contests": {
-                c.id: {"title": c.title, "seats": c.seats, "method": c.method, "rule": c.rule}
+                c.id: {
+                    "title": c.title,
+                    "seats": c.seats,
+                    "method": c.method,
+                    "rule": c.rule,
+                    "constraints": [
+                        {"attribute": k.attribute, "value": k.value, "min": k.min}
+                        for k in c.constraints
+                    ],
+                }
                 for c in d.contests
             },
         }
+        out["not_standing"] = not_standing(state)
+    return out
+
+
+def not_standing(state: fl.FoldState) -> dict[str, dict[str, str]]:
+    """Per contest, each candidate not standing and why: ``withdrawn`` (a
+    ``candidate_withdrawn``) or ``not validly nominated`` (left out by
+    ``nominations_closed``)."""
+    ps = state.phase
+    d = ps.definition
+    out: dict[str, dict[str, str]] = {}
+    if d is None:
+        return out
+    for c in d.contests:
+        gone = ps.withdrawn.get(c.id, frozenset())
+        standing = None if ps.standing is None else ps.standing.get(c.id, frozenset())
+        why = {}
+        for x in c.candidates:
+            if x.id in gone:
+                why[x.name] = "withdrawn"
+            elif standing is not None and x.id not in standing:
+                why[x.name] = "not validly nominated"
+        out[c.id] = why
     return out
 
 

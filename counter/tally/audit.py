@@ -9,9 +9,17 @@ Given an export (ledger/format/export.py) and the keys the auditor pins, the aud
 3. at every checkpoint's size, the Merkle root recomputed from the entries equals the signed
    root (so successive checkpoints are consistent: they are prefixes of one tree);
 4. the export ends at its last checkpoint, and holds exactly the entries the header says;
-5. each contest recounted by its rule and constraints with the lot seeded by the counted root,
+5. the release rounds (counter/tally/rounds.py): every round of a contest holds at least the
+   definition's ``round_size`` K ballots unless it is the contest's only round, at the close;
+   no event appears twice among the ballots; ``below_round_size`` flags exactly the contests
+   whose roll is below K (the report lists them);
+6. each contest recounted by its rule and constraints with the lot seeded by the counted root,
    and each ``result_declared`` equal to the recount (hash, elected, counted size and root),
    signed by a pinned counter key.
+
+Given acceptance receipts (:class:`~counter.tally.rounds.Promise`), it also says of each
+whether its event is in the log, still pending (no ``poll_closed`` yet), or a broken promise
+(not released before ``poll_closed``): ``AuditReport.broken`` holds those.
 
 The first failure stops the audit; its evidence (entry index, check, expected, found) is the
 report's ``failure``. Pure: the caller supplies the records and a progress callback.
@@ -26,8 +34,10 @@ from typing import Any
 
 from counter.errors import CounterError
 from counter.tally import fold as fl
+from counter.tally import rounds as rd
 from ledger.domain.election import declaration_message
 from ledger.errors import LedgerError, VerificationError
+from ledger.format.acceptance import AcceptanceReceipt, verify_acceptance
 from ledger.format.checkpoint import open_checkpoint
 from ledger.format.encoding import b64_strict
 from ledger.format.export import ExportCheckpoint, ExportEntry, Header
@@ -51,8 +61,35 @@ class AuditReport:
     warnings: list[str] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
     failure: dict[str, Any] | None = None
+    rounds: rd.RoundsSummary | None = None
+    promises: list[rd.Promise] | None = None
+    """The receipts' promises given to the audit (``None``: none were given)."""
+
+    @property
+    def broken(self) -> tuple[rd.Promise, ...]:
+        """Promises not kept: accepted, and not released before ``poll_closed``."""
+        return self.rounds.broken if self.rounds is not None else ()
+
+    def _promises_json(self) -> dict[str, Any] | None:
+        if self.promises is None:
+            return None
+        s = self.rounds
+
+        def one(p: rd.Promise) -> dict[str, Any]:
+            return {"contest": p.contest, "event_hash": p.event_hash.hex(), "source": p.source}
+
+        if s is None:
+            return {"given": len(self.promises), "checked": False}
+        return {
+            "given": len(self.promises),
+            "checked": True,
+            "released": [{**one(p), "index": i} for p, i in s.released],
+            "not_yet_released": [one(p) for p in s.waiting],
+            "broken": [one(p) for p in s.broken],
+        }
 
     def to_json(self) -> dict[str, Any]:
+        rounds = self.rounds.to_json() if self.rounds is not None else None
         return {
             "election": self.election,
             "ok": self.ok,
@@ -66,6 +103,10 @@ class AuditReport:
             "warnings": self.warnings,
             "results": self.results,
             "failure": self.failure,
+            "round_size": rounds["round_size"] if rounds else None,
+            "below_round_size": rounds["below_round_size"] if rounds else None,
+            "rounds": rounds["rounds"] if rounds else None,
+            "promises": self._promises_json(),
         }
 
 
@@ -79,10 +120,12 @@ def audit(
     ledger_keys: Iterable[str] = (),
     counter_keys: Iterable[str] = (),
     progress: Callable[[int, int], None] | None = None,
+    promises: Iterable[rd.Promise] | None = None,
 ) -> AuditReport:
     """Audit an export. Keys are verifier strings; with none given, the header's keys are
-    used and the report says the keys were not pinned."""
-    report = AuditReport()
+    used and the report says the keys were not pinned. ``promises`` are those of acceptance
+    receipts of this election (see :func:`promises_from_json`)."""
+    report = AuditReport(promises=None if promises is None else list(promises))
     started = time.perf_counter()
     try:
         _run(records, report, list(ledger_keys), list(counter_keys), progress)
@@ -109,6 +152,14 @@ def _run(
     if not isinstance(header, Header):
         raise _fail("the export does not start with its header")
     report.election = header.election
+    for p in report.promises or ():
+        if p.election != header.election:
+            raise _fail(
+                "a receipt is for another election",
+                election=header.election,
+                receipt_election=p.election,
+                source=p.source,
+            )
     if not ledger_keys:
         ledger_keys = list(header.ledger_keys)
         report.keys_pinned = False
@@ -119,8 +170,11 @@ def _run(
             report.warnings.append("counter keys taken from the export: pin with --counter-key")
     keyring = Keyring(Verifier.parse(k) for k in ledger_keys)
     counters = Keyring(Verifier.parse(k) for k in counter_keys)
+    for p in report.promises or ():
+        _check_receipt(p, keyring, header.origin)
     roots: dict[int, bytes] = {}
     state = fl.initial(header.election)
+    check = rd.RoundCheck(election=header.election, promises=report.promises or ())
     last_size = -1
     for record in it:
         if isinstance(record, ExportCheckpoint):
@@ -138,13 +192,14 @@ def _run(
             continue
         if isinstance(record, Header):
             raise _fail("a second header in the export")
-        state = fl.apply(
+        state, entry = fl.apply_entry(
             state,
             record.index,
             record.body,
             leaf_hash=record.leaf_hash,
             chain_hash=record.chain_hash,
         )
+        check.add(record.index, entry, record.body)
         expected = roots.get(state.size)
         if expected is not None and expected != state.root:
             raise _fail(
@@ -173,7 +228,30 @@ def _run(
             size=state.size,
             last_checkpoint=max(roots) if roots else None,
         )
+    if state.phase.definition is not None:
+        report.rounds = check.finish(state.phase.definition)
     _recount(state, counters, report)
+
+
+def _check_receipt(p: rd.Promise, keyring: Keyring, origin: str) -> None:
+    """A promise counts only if a ledger key the auditor trusts made it, for this log."""
+    if p.receipt is None:
+        return
+    if p.receipt.origin != origin:
+        raise _fail(
+            "an acceptance receipt is for another log",
+            source=p.source,
+            origin=origin,
+            receipt_origin=p.receipt.origin,
+        )
+    try:
+        verify_acceptance(p.receipt, keyring)
+    except LedgerError as exc:
+        raise _fail(
+            f"an acceptance receipt does not verify: {exc.message}",
+            source=p.source,
+            event_hash=p.event_hash.hex(),
+        ) from exc
 
 
 def _recount(state: fl.FoldState, counters: Keyring, report: AuditReport) -> None:
@@ -227,3 +305,26 @@ def _recount(state: fl.FoldState, counters: Keyring, report: AuditReport) -> Non
                     found=declared.get(name),
                 )
         entry["matches_declaration"] = True
+
+
+def promises_from_json(doc: Any, source: str = "") -> list[rd.Promise]:
+    """The promises of an acceptance receipt, of a whole cast answer (``{"submission_id",
+    "receipts": {contest: receipt}}``), or of a JSON array of either. Each receipt is parsed
+    strictly (``ledger.format.acceptance``); :func:`audit` verifies its signature."""
+    if isinstance(doc, list):
+        return [p for item in doc for p in promises_from_json(item, source)]
+    if isinstance(doc, dict) and isinstance(doc.get("receipts"), dict) and "stage" not in doc:
+        return [p for item in doc["receipts"].values() for p in promises_from_json(item, source)]
+    try:
+        receipt = AcceptanceReceipt.from_json(doc)
+    except LedgerError as exc:
+        raise AuditFailure(exc.message, source=source, **exc.evidence) from exc
+    return [
+        rd.Promise(
+            election=receipt.election,
+            contest=receipt.contest,
+            event_hash=receipt.event_hash,
+            source=source,
+            receipt=receipt,
+        )
+    ]

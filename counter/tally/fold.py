@@ -9,10 +9,15 @@ things, entry by entry:
 - the leaf hash and chain value recompute (and equal the published ones, when given);
 - the event matches its JSON Schema and is legal in the election's phase
   (``ledger.domain.election.apply``);
-- an open ballot's selections are valid for its contest; a sealed ballot carries only a
-  commitment; ballots per contest never exceed the published eligible count;
-- every opening names an unopened sealed ballot of the same contest, and its selections and
-  salt reproduce that ballot's commitment.
+- an open ballot's selections are valid for its contest against the candidates standing when
+  the poll opened (a ballot accepted before a withdrawal may be released after it); a sealed
+  ballot carries only a commitment; ballots per contest never exceed the published eligible
+  count;
+- every opening names an unopened sealed ballot of the same contest, its selections and
+  salt reproduce that ballot's commitment, and they are valid as an open ballot's are.
+
+Release rounds, the one-time use of each event and the promises of acceptance receipts need the
+whole log: ``counter.tally.rounds``, run by ``ballot audit``, checks them.
 
 State values are frozen; collections that grow with the log are persistent maps (``rpds``), so
 ``apply`` returns a new state in O(log n) without copying. The same fold over the same entries,
@@ -118,7 +123,10 @@ def valid_ballot_event(kind: str, ev: Any) -> bool:
         if keys == {"contest", "commitment"}:
             c = ev["commitment"]
             return isinstance(c, str) and _HASH.fullmatch(c) is not None
-        return keys == {"contest", "selections"} and _ids(ev["selections"])
+        if keys != {"contest", "selections", "nonce"}:
+            return False
+        n = ev["nonce"]
+        return isinstance(n, str) and _HASH.fullmatch(n) is not None and _ids(ev["selections"])
     if kind == "ballot_opened":
         ci, salt = ev.get("cast_index"), ev.get("salt")
         return (
@@ -154,6 +162,18 @@ def apply(
     chain_hash: bytes | None = None,
 ) -> FoldState:
     """Verify entry ``index`` and fold it in. Raises ``FoldError`` with the evidence."""
+    return apply_entry(state, index, body, leaf_hash=leaf_hash, chain_hash=chain_hash)[0]
+
+
+def apply_entry(
+    state: FoldState,
+    index: int,
+    body: bytes,
+    *,
+    leaf_hash: bytes | None = None,
+    chain_hash: bytes | None = None,
+) -> tuple[FoldState, Entry]:
+    """:func:`apply`, also giving the parsed entry (for checks that read the whole log)."""
     if index != state.size:
         raise _fail(index, "index is not the next one", expected=state.size, found=index)
     try:
@@ -201,8 +221,8 @@ def apply(
         last_time=entry.time,
     )
     if entry.kind in ("ballot_opened", "poll_closed"):
-        return _maybe_complete(new)
-    return new
+        return _maybe_complete(new), entry
+    return new, entry
 
 
 def _tally(state: FoldState, contest: str) -> ContestTally:
@@ -236,7 +256,7 @@ def _fold_event(
             }
         try:
             chosen = el.validate_selections(
-                contest, ev["selections"], phase.not_standing(contest.id)
+                contest, ev["selections"], phase.ballot_not_standing(contest.id)
             )
         except LedgerError as exc:
             raise _fail(index, f"invalid ballot: {exc.message}", **exc.evidence) from exc
@@ -266,7 +286,9 @@ def _fold_event(
             )
         contest = d.contest(contest_id)
         try:
-            chosen = el.validate_selections(contest, ev["selections"], frozenset())
+            chosen = el.validate_selections(
+                contest, ev["selections"], phase.ballot_not_standing(contest_id)
+            )
         except LedgerError as exc:
             raise _fail(index, f"opened ballot is invalid: {exc.message}") from exc
         tally = _tally(state, contest_id)

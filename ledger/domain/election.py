@@ -462,6 +462,9 @@ class ElectionState:
     nominations: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
     standing: Mapping[str, frozenset[str]] | None = None
     withdrawn: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    not_standing_at_open: Mapping[str, frozenset[str]] | None = None
+    """Per contest, the candidates not standing when the poll opened (set by ``poll_opened``):
+    what a ballot entry may not select, released before or after a later withdrawal."""
     declared: Mapping[str, str] = field(default_factory=dict)
 
     def require_definition(self) -> Definition:
@@ -476,6 +479,15 @@ class ElectionState:
             c = self.require_definition().contest(contest)
             out |= {x.id for x in c.candidates} - self.standing.get(contest, frozenset())
         return frozenset(out)
+
+    def ballot_not_standing(self, contest: str) -> frozenset[str]:
+        """Candidates a ballot entry (``ballot_cast`` or ``ballot_opened``) may not select:
+        those not standing at ``poll_opened`` (docs/log-format.md §10). A ballot accepted
+        before a ``candidate_withdrawn`` may be released after it, so a later withdrawal does
+        not make it invalid; the count treats that candidate as withdrawn."""
+        if self.not_standing_at_open is None:
+            return self.not_standing(contest)
+        return self.not_standing_at_open.get(contest, frozenset())
 
     def nomination_counts(self, contest: str) -> dict[str, int]:
         c = self.require_definition().contest(contest)
@@ -563,7 +575,8 @@ def apply(state: ElectionState, kind: str, event: Mapping[str, Any]) -> Election
             raise RollMissing(election=state.election_id)
         if state.phase == "setup" and d.nomination_threshold > 0:
             raise WrongPhase("nominations must run before the poll opens", phase=state.phase)
-        return replace(state, phase="poll_open")
+        at_open: dict[str, frozenset[str]] = {c.id: state.not_standing(c.id) for c in d.contests}
+        return replace(state, phase="poll_open", not_standing_at_open=at_open)
     if kind == "poll_closed":
         return replace(state, phase="poll_closed")
     if kind == "result_declared":

@@ -2,44 +2,58 @@
 are taken. docs/log-format.md §10 (``turnout_reported``) states the rule and its guarantee.
 
 A *snapshot* is the exact count, read in one statement, of every contest's ballots: its total
-and, per reporting dimension, per group of the roll (every value the contest's eligible voters
-have, ``(none)`` for a voter without the attribute). The threshold ``t`` is the definition's
-``min_group_size``.
+and, per *cell* of the roll (the tuple of a voter's groups, one per reporting dimension), how
+many voted of how many eligible. A dimension's groups are the values the contest's eligible
+voters have, named by the store (``(none)`` for a voter without the attribute). The threshold
+``t`` is the definition's ``min_group_size``.
 
-- **Null rule.** A group shows ``null`` while its cast or its eligible-minus-cast is below
-  ``t``. When any group of a dimension is null, more groups join the null *pool* (the smallest
-  by eligible voters first, ties by name: an order the roll sets, not the ballots) until the
-  pool as a whole has cast ≥ ``t`` and eligible-minus-cast ≥ ``t``. The pool's sum is what
-  anyone can derive (``cast`` minus the shown groups); with it at least ``t`` from both ends,
-  no null group's count is fixed by it. Only when the whole contest is below the threshold
-  (its cast, or eligible-minus-cast, under ``t``) is every group of the dimension null and the
-  pool's sum the published total itself.
+- **While the poll is open** a report shows the totals only: every group of every dimension
+  is listed, and ``null``. (Groups that change between reports can be differenced, pooled
+  and solved together: shown, they fixed counts below ``t``; tests/unit/domain/
+  test_turnout_attacks.py.)
+- **The final report**, taken once after ``poll_closed`` (when no ballot can arrive), shows
+  the groups, all or nothing:
+
+  - *Static pools.* Per dimension, the groups with fewer than ``2t`` eligible voters (such a
+    group is always under the threshold from one end or the other) are null in every report,
+    pooled together with, while the pool has fewer than ``2t``, the smallest other groups
+    (by eligible voters, then name): an order the roll sets, never the ballots. A dimension
+    whose pool takes every group is never shown.
+  - *Cross-tab as one dimension.* The shown groups and the pool of each dimension are its
+    *units*; the dimensions' units cross into cells. The groups are shown only if every cell
+    with eligible voters has cast ≥ ``t`` and eligible-minus-cast ≥ ``t``; otherwise every
+    group of every dimension is null. Whatever anyone derives from the shown groups (the
+    pools' sums, differences of margins) is then a sum of whole cells, each at least ``t``
+    from both ends.
+
+- **Null rule.** So a group is ``null`` whenever its cast or its eligible-minus-cast is below
+  ``t`` (and at other times too).
 - **Change rule.** Between the last published report and a new one, anyone can difference
-  the totals, each group shown in both, and the union of the two reports' pools (the total
-  minus the groups shown in both). The new report is published only if each of these changed
-  by 0 or by at least ``t``, and at least one changed; otherwise it is skipped. Before the
-  first report every count is known to be 0.
+  the totals, each group shown in both, and the union of the two reports' null groups (the
+  total minus the groups shown in both). The new report is published only if each of these
+  changed by 0 or by at least ``t``, and it differs from the last; otherwise it is skipped.
+  Before the first report every count is known to be 0.
 - **Schedule.** Reports are taken when the wall clock enters a new slot of ``every`` seconds
-  (slots counted from the Unix epoch), whatever the ballots do.
+  (slots counted from the Unix epoch), whatever the ballots do; the final one at the close.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-NO_VALUE = "(none)"
-"""The group of voters the roll gives no value (or JSON null) for a dimension."""
 
 DEFAULT_EVERY = 600
 """Seconds between scheduled reports when the definition does not say."""
 
+Cell = tuple[str, ...]
+"""A voter's group in each reporting dimension, in the definition's order."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Group:
-    """One group of one dimension of one contest: its eligible voters, and how many voted."""
+    """One group (or cell) of one contest: its eligible voters, and how many voted."""
 
     eligible: int
     cast: int
@@ -51,41 +65,45 @@ class ContestCounts:
 
     eligible: int
     cast: int
-    by: Mapping[str, Mapping[str, Group]]
-    """dimension -> group value -> counts; every group of the roll, voted or not."""
+    dims: tuple[str, ...]
+    cells: Mapping[Cell, Group]
+    """Every cell of the roll (a tuple of groups, one per dimension of ``dims``), voted or not."""
+
+    @property
+    def by(self) -> dict[str, dict[str, Group]]:
+        """dimension -> group value -> counts: the margins of ``cells``."""
+        out: dict[str, dict[str, Group]] = {}
+        for k, dim in enumerate(self.dims):
+            groups: dict[str, Group] = {}
+            for cell, g in self.cells.items():
+                old = groups.get(cell[k], Group(eligible=0, cast=0))
+                groups[cell[k]] = Group(eligible=old.eligible + g.eligible, cast=old.cast + g.cast)
+            out[dim] = dict(sorted(groups.items()))
+        return out
 
 
 Snapshot = Mapping[str, ContestCounts]
 
 
-def label(value: Any) -> str:
-    """A roll attribute's value as a group name, as PostgreSQL's ``->>`` writes it."""
-    if value is None:
-        return NO_VALUE
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def snapshot(
-    eligible: Mapping[str, Mapping[str, Mapping[str, int]]],
-    totals: Mapping[str, int],
-    cast: Mapping[str, Mapping[str, Mapping[str, int]]],
-    contests: Iterable[tuple[str, int]],
+    eligible: Mapping[str, Mapping[Cell, int]],
+    cast: Mapping[str, Mapping[Cell, int]],
+    contests: Iterable[tuple[str, int, int]],
+    dims: Sequence[str],
 ) -> dict[str, ContestCounts]:
-    """A snapshot from the roll's groups (``eligible``: contest -> dimension -> value -> voters),
-    the contests' totals and the casts by group (same shape), for ``contests`` as (id, eligible)."""
+    """A snapshot from the roll's cells (``eligible``: contest -> cell -> voters) and the casts
+    by cell (same shape), for ``contests`` as (id, eligible, cast). Without dimensions the cells
+    are ignored and ``cast`` is the total alone."""
     out: dict[str, ContestCounts] = {}
-    for cid, n in contests:
-        by: dict[str, dict[str, Group]] = {}
-        for dim, groups in eligible.get(cid, {}).items():
-            seen = cast.get(cid, {}).get(dim, {})
-            names = sorted(set(groups) | set(seen))
-            by[dim] = {
-                v: Group(eligible=max(groups.get(v, 0), seen.get(v, 0)), cast=seen.get(v, 0))
-                for v in names
-            }
-        out[cid] = ContestCounts(eligible=n, cast=totals.get(cid, 0), by=by)
+    for cid, n, total in contests:
+        cells: dict[Cell, Group] = {}
+        if dims:
+            seen = cast.get(cid, {})
+            roll = eligible.get(cid, {})
+            for cell in sorted(set(roll) | set(seen)):
+                voted = seen.get(cell, 0)
+                cells[cell] = Group(eligible=max(roll.get(cell, 0), voted), cast=voted)
+        out[cid] = ContestCounts(eligible=n, cast=total, dims=tuple(dims), cells=cells)
     return out
 
 
@@ -94,28 +112,44 @@ def small(cast: int, eligible: int, t: int) -> bool:
     return cast < t or eligible - cast < t
 
 
-def pool(groups: Mapping[str, Group], t: int) -> frozenset[str]:
-    """The groups of one dimension shown as null (empty when every group is large enough)."""
-    hidden = {name for name, g in groups.items() if small(g.cast, g.eligible, t)}
-    if not hidden:
-        return frozenset()
-    rest = sorted((g.eligible, name) for name, g in groups.items() if name not in hidden)
+def pool(eligible: Mapping[str, int], t: int) -> frozenset[str]:
+    """The groups of one dimension (name -> eligible voters) that are null in every report:
+    those under ``2t``, with the smallest others while the pool is under ``2t``. The roll alone
+    decides it."""
+    hidden = {name for name, n in eligible.items() if n < 2 * t}
+    rest = sorted((n, name) for name, n in eligible.items() if name not in hidden)
     for _, name in rest:
-        cast = sum(groups[x].cast for x in hidden)
-        eligible = sum(groups[x].eligible for x in hidden)
-        if not small(cast, eligible, t):
+        if not hidden or sum(eligible[x] for x in hidden) >= 2 * t:
             break
         hidden.add(name)
     return frozenset(hidden)
 
 
-def report(counts: Snapshot, t: int) -> dict[str, Any]:
-    """The ``turnout_reported`` event of a snapshot: totals exact, null pools applied."""
+def shows_groups(counts: ContestCounts, t: int) -> bool:
+    """Whether the final report shows this contest's groups: every cell of the dimensions'
+    units (each dimension's pool counted as one unit) at least ``t`` from both ends."""
+    if not counts.dims:
+        return False
+    pools = [pool({v: g.eligible for v, g in groups.items()}, t) for groups in counts.by.values()]
+    if all(len(p) == len(groups) for p, groups in zip(pools, counts.by.values(), strict=True)):
+        return False  # nothing could be shown
+    units: dict[Cell, Group] = {}
+    for cell, g in counts.cells.items():
+        unit = tuple("" if v in p else v for v, p in zip(cell, pools, strict=True))
+        old = units.get(unit, Group(eligible=0, cast=0))
+        units[unit] = Group(eligible=old.eligible + g.eligible, cast=old.cast + g.cast)
+    return all(not small(g.cast, g.eligible, t) for g in units.values() if g.eligible)
+
+
+def report(counts: Snapshot, t: int, *, final: bool = False) -> dict[str, Any]:
+    """The ``turnout_reported`` event of a snapshot: totals exact; every group null while the
+    poll is open; in the ``final`` report, the groups when ``shows_groups``, pools null."""
     contests: dict[str, Any] = {}
     for cid, c in counts.items():
         by: dict[str, dict[str, int | None]] = {}
+        show = final and shows_groups(c, t)
         for dim, groups in c.by.items():
-            hidden = pool(groups, t)
+            hidden = pool({v: g.eligible for v, g in groups.items()}, t) if show else groups
             by[dim] = {v: (None if v in hidden else g.cast) for v, g in groups.items()}
         contests[cid] = {"cast": c.cast, "eligible": c.eligible, "by": by}
     return {"contests": contests}
@@ -152,11 +186,31 @@ def changes(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> l
 
 def publishable(previous: Mapping[str, Any] | None, current: Mapping[str, Any], t: int) -> bool:
     """Whether ``current`` may follow ``previous`` (both a report's ``contests``): every
-    derivable change 0 or at least ``t``, and something changed."""
+    derivable change 0 or at least ``t``, and the report says something new (a count moved, or
+    groups shown that were null)."""
     deltas = changes(previous, current)
-    return all(_moved(d, t) for d in deltas) and any(deltas)
+    return all(_moved(d, t) for d in deltas) and (
+        any(deltas) or bool(_shown(current) - _shown(previous or {}))
+    )
+
+
+def _shown(contests: Mapping[str, Any]) -> set[tuple[str, str, str]]:
+    """The groups a report's ``contests`` shows, as (contest, dimension, group)."""
+    return {
+        (cid, dim, v)
+        for cid, c in contests.items()
+        for dim, groups in c["by"].items()
+        for v, n in groups.items()
+        if n is not None
+    }
 
 
 def slot(now: float, every: int) -> int:
     """The schedule's slot at ``now`` (Unix seconds): a report is due whenever it changes."""
     return math.floor(now / every)
+
+
+def due(taken: int | None, now: float, every: int) -> bool:
+    """Whether a report is due at ``now`` when the last one was taken in slot ``taken``: the
+    clock and the definition decide, never the log or the ballots."""
+    return taken != slot(now, every)

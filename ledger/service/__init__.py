@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from ledger.domain import turnout
+from ledger.domain.election import WrongPhase
 from ledger.errors import LedgerError
 from ledger.service.admin import Administration
 from ledger.service.base import Q, log
@@ -100,9 +101,17 @@ class Ledger(Administration, Casting, Closing):
                 log.info("poll_close_scheduled", election_id=eid)
                 self._closing_task(eid, scheduled=True)
             polling = [r["election_id"] for r in await conn.fetch(Q["polls_open"])]
+            closed = [r["election_id"] for r in await conn.fetch(Q["polls_closed"])]
         for eid in polling:
             if eid not in self._closing:
                 await self._scheduled_turnout(eid, moment)
+        for eid in closed:
+            # A close interrupted between poll_closed and its final turnout report (a crash):
+            # checked once per closed election and process, as the close itself would.
+            if eid not in self._closing and eid not in self._final_turnout_checked:
+                self._final_turnout_checked.add(eid)
+                with contextlib.suppress(WrongPhase):  # declared meanwhile
+                    await self.report_turnout(eid)
         async with self.pool.acquire() as conn:
             stale = [r["election_id"] for r in await conn.fetch(Q["needs_checkpoint"])]
         for eid in stale:
@@ -115,8 +124,8 @@ class Ledger(Administration, Casting, Closing):
         state = await self.state(eid)
         if state.phase != "poll_open":
             return
-        current = turnout.slot(now, state.require_definition().turnout_every)
-        if self._turnout_slot.get(eid) == current:
+        every = state.require_definition().turnout_every
+        if not turnout.due(self._turnout_slot.get(eid), now, every):
             return
-        self._turnout_slot[eid] = current
+        self._turnout_slot[eid] = turnout.slot(now, every)
         await self.report_turnout(eid)

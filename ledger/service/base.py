@@ -115,8 +115,13 @@ class LedgerBase:
         self._turnout_slot: dict[str, int] = {}
         """Election -> the schedule slot of its last turnout report taken (published or not)."""
         self._roll_groups: dict[str, tuple[object, object, dict[str, Any]]] = {}
-        """Election -> (its definition, its eligible counts, contest -> dimension -> value ->
+        """Election -> (its definition, its eligible counts, contest -> cell of the roll ->
         eligible voters): read from the roll once per definition and roll published."""
+        self._final_turnout_checked: set[str] = set()
+        """Closed elections whose final turnout report this process has taken or checked."""
+        self._released_counts: dict[str, tuple[int, dict[str, int]]] = {}
+        """Election -> (the log index counted up to, contest -> its ``ballot_cast`` entries
+        before it): what a turnout report shows while the poll is open."""
 
     # --- state ------------------------------------------------------------------------------
 

@@ -50,7 +50,6 @@ class Closing(Reads, Rounds):
             state = await self.state(eid)
             if state.phase == "poll_open":
                 closing: dict[str, Any] = {"scheduled": True} if scheduled else {}
-                await self.report_turnout(eid)
                 await self.append_event(
                     eid, "poll_closed", lambda s: closing, before=self.final_rounds
                 )
@@ -64,6 +63,10 @@ class Closing(Reads, Rounds):
             if self._closing.get(eid) is asyncio.current_task():
                 del self._closing[eid]
             raise
+        # The final turnout report (the groups, when the rule shows them): after poll_closed,
+        # when no ballot can arrive; taken once, so a resumed close takes it if it is missing.
+        if (await self.state(eid)).phase == "poll_closed":
+            await self.report_turnout(eid)
         opened = 0
         while True:
             async with self.pool.acquire() as conn:

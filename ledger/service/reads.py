@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -11,7 +12,7 @@ import asyncpg
 from ledger.domain import election as el
 from ledger.domain import turnout
 from ledger.domain.election import ElectionState
-from ledger.domain.turnout import NO_VALUE
+from ledger.domain.turnout import Cell
 from ledger.errors import (
     BadRequest,
     DecodeError,
@@ -43,29 +44,34 @@ class Reads(LedgerBase):
                 entry = parse_entry(bytes(latest["body"]))
                 return {**entry.event, "index": int(latest["idx"]), "time": entry.time}
             d = state.require_definition()
-            groups = await self._groups(conn, eid, state)
-        empty = turnout.snapshot(groups, {}, {}, _contests(state))
+            cells = await self._cells(conn, eid, state)
+        empty = turnout.snapshot(cells, {}, _contests(state, {}), d.reporting_dimensions)
         return {**turnout.report(empty, d.min_group_size), "index": None, "time": None}
 
     async def report_turnout(self, eid: str) -> bool:
         """Take a turnout snapshot and append it as ``turnout_reported`` if the rule allows
-        (``ledger.domain.turnout``): one transaction under the head lock, so the counts are
-        one snapshot of the log. Whether it was published."""
+        (``ledger.domain.turnout``), in one transaction under the head lock. While the poll is
+        open the report counts the ballots in the public log (totals only); once it has closed,
+        the final report (taken once) counts participation by cell of the roll in one
+        statement. Whether it was published."""
 
         async def read(conn: asyncpg.Connection, state: ElectionState) -> dict[str, Any] | None:
             d = state.require_definition()
-            groups = await self._groups(conn, eid, state)
             dims = list(d.reporting_dimensions)
-            totals: dict[str, int] = {}
-            cast: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
-            for r in await conn.fetch(Q["turnout_snapshot"], eid, dims):
-                if r["dim"] is None:
-                    totals[r["contest_id"]] = int(r["n"])
-                else:
-                    value = NO_VALUE if r["value"] is None else str(r["value"])
-                    cast[r["contest_id"]][r["dim"]][value] = int(r["n"])
-            counts = turnout.snapshot(groups, totals, cast, _contests(state))
-            report = turnout.report(counts, d.min_group_size)
+            cells = await self._cells(conn, eid, state)
+            cast: dict[str, dict[Cell, int]] = defaultdict(dict)
+            final = state.phase == "poll_closed"
+            if final:
+                if await conn.fetchval(Q["final_turnout_taken"], eid):
+                    return None
+                totals: dict[str, int] = defaultdict(int)
+                for r in await conn.fetch(Q["turnout_cells"], eid, dims):
+                    cast[r["contest_id"]][tuple(r["cell"])] = int(r["n"])
+                    totals[r["contest_id"]] += int(r["n"])
+            else:
+                totals = await self._log_ballots(conn, eid)
+            counts = turnout.snapshot(cells, cast, _contests(state, totals), dims)
+            report = turnout.report(counts, d.min_group_size, final=final)
             latest = await conn.fetchrow(Q["latest_turnout"], eid)
             previous = None if latest is None else parse_entry(bytes(latest["body"])).event
             if turnout.publishable(
@@ -74,33 +80,41 @@ class Reads(LedgerBase):
                 d.min_group_size,
             ):
                 return report
-            log.info("turnout_report_skipped", election_id=eid)
+            log.info("turnout_report_skipped", election_id=eid, final=final)
             return None
 
         return await self.append_read(eid, "turnout_reported", read) is not None
 
-    async def _groups(
+    async def _log_ballots(self, conn: asyncpg.Connection, eid: str) -> dict[str, int]:
+        """Contest -> its ``ballot_cast`` entries in the log, counted on from where this
+        process counted last (the caller holds the head lock, so every entry is committed)."""
+        start, counted = self._released_counts.get(eid, (0, {}))
+        totals = dict(counted)
+        for r in await conn.fetch(Q["turnout_released"], eid, start):
+            totals[r["contest_id"]] = totals.get(r["contest_id"], 0) + int(r["n"])
+            start = max(start, int(r["last"]) + 1)
+        self._released_counts[eid] = (start, totals)
+        return totals
+
+    async def _cells(
         self, conn: asyncpg.Connection, eid: str, state: ElectionState
-    ) -> dict[str, dict[str, dict[str, int]]]:
-        """Contest -> dimension -> group value -> eligible voters, from the roll; read once per
-        definition and roll (a new state keeps both objects unless they change)."""
+    ) -> dict[str, dict[Cell, int]]:
+        """Contest -> cell of the roll (the voter's group in each dimension) -> eligible voters;
+        read once per definition and roll (a new state keeps both objects unless they change)."""
         d = state.require_definition()
         cached = self._roll_groups.get(eid)
         if cached is not None and cached[0] is d and cached[1] is state.eligible:
-            groups: dict[str, dict[str, dict[str, int]]] = cached[2]
-            return groups
-        out: dict[str, dict[str, dict[str, int]]] = {
-            c.id: {dim: {} for dim in d.reporting_dimensions} for c in d.contests
-        }
+            cells: dict[str, dict[Cell, int]] = cached[2]
+            return cells
+        out: dict[str, dict[Cell, int]] = {c.id: {} for c in d.contests}
         if state.roll_published and d.reporting_dimensions:
-            for r in await conn.fetch(Q["roll_attributes"], eid):
+            dims = list(d.reporting_dimensions)
+            for r in await conn.fetch(Q["roll_cells"], eid, dims):
                 attributes = json.loads(r["attributes"])
+                cell = tuple(r["cell"])
                 for c in d.contests:
-                    if not el.eligible(c.eligibility, attributes):
-                        continue
-                    for dim in d.reporting_dimensions:
-                        value = turnout.label(attributes.get(dim))
-                        out[c.id][dim][value] = out[c.id][dim].get(value, 0) + 1
+                    if el.eligible(c.eligibility, attributes):
+                        out[c.id][cell] = out[c.id].get(cell, 0) + 1
         self._roll_groups[eid] = (d, state.eligible, out)
         return out
 
@@ -223,10 +237,10 @@ class Reads(LedgerBase):
         return [(int(r["size"]), str(r["note"])) for r in rows]
 
 
-def _contests(state: ElectionState) -> list[tuple[str, int]]:
-    """(contest, eligible voters) of every contest, in the definition's order."""
+def _contests(state: ElectionState, cast: Mapping[str, int]) -> list[tuple[str, int, int]]:
+    """(contest, eligible voters, ballots) of every contest, in the definition's order."""
     d = state.require_definition()
-    return [(c.id, int(state.eligible.get(c.id, 0))) for c in d.contests]
+    return [(c.id, int(state.eligible.get(c.id, 0)), cast.get(c.id, 0)) for c in d.contests]
 
 
 def _hash_range(code: str) -> tuple[bytes, bytes]:

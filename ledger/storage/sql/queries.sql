@@ -88,20 +88,42 @@ WHERE s.election_id = $1
   AND s.cast_index > COALESCE(
       (SELECT max(o.cast_index) FROM openings o WHERE o.election_id = $1), -1)
 
--- name: turnout_snapshot
--- One statement, so one snapshot: each contest's ballots by group of each dimension ($2), and
--- (dimension NULL) each contest's total.
-SELECT p.contest_id, d.dim, r.attributes ->> d.dim AS value, count(*) AS n
+-- name: turnout_released
+-- While the poll is open a turnout report counts each contest's ballot_cast entries in the
+-- public log (released ballots: never the private pending store), from index $2 on (the
+-- caller adds them to what it counted before; under the head lock every row is committed).
+SELECT convert_from(body, 'UTF8')::jsonb #>> '{event,contest}' AS contest_id, count(*) AS n,
+    max(idx) AS last
+FROM entries WHERE election_id = $1 AND kind = 'ballot_cast' AND idx >= $2
+GROUP BY 1
+
+-- name: turnout_cells
+-- The final report, after poll_closed (no ballot can be accepted any more): one statement, so
+-- one snapshot, of each contest's participation by cell of the roll: the voter's value of each
+-- dimension of $2, in order ('(none)' without one). Each contest's total is the sum of its cells.
+SELECT p.contest_id,
+    ARRAY(SELECT COALESCE(r.attributes ->> d.dim, '(none)')
+          FROM unnest($2::text[]) WITH ORDINALITY AS d (dim, o) ORDER BY d.o) AS cell,
+    count(*) AS n
 FROM participation p
 JOIN roll r ON r.election_id = p.election_id AND r.voter_id = p.voter_id
-CROSS JOIN unnest($2::text[]) AS d (dim)
 WHERE p.election_id = $1
-GROUP BY 1, 2, 3
-UNION ALL
-SELECT contest_id, NULL, NULL, count(*) FROM participation WHERE election_id = $1 GROUP BY 1
+GROUP BY 1, 2
 
--- name: roll_attributes
-SELECT attributes::text AS attributes FROM roll WHERE election_id = $1
+-- name: final_turnout_taken
+-- Whether a turnout report follows poll_closed (the final one is taken once).
+SELECT EXISTS (
+    SELECT 1 FROM entries t WHERE t.election_id = $1 AND t.kind = 'turnout_reported'
+      AND t.idx > (SELECT min(c.idx) FROM entries c
+                   WHERE c.election_id = $1 AND c.kind = 'poll_closed'))
+
+-- name: roll_cells
+-- Each roll member's attributes (for the contests' eligibility) and cell: the value of each
+-- dimension of $2 as turnout_cells names it, so that the roll's groups and the ballots' match.
+SELECT attributes::text AS attributes,
+    ARRAY(SELECT COALESCE(attributes ->> d.dim, '(none)')
+          FROM unnest($2::text[]) WITH ORDINALITY AS d (dim, o) ORDER BY d.o) AS cell
+FROM roll WHERE election_id = $1
 
 -- name: latest_turnout
 SELECT idx, body FROM entries WHERE election_id = $1 AND kind = 'turnout_reported'
@@ -109,6 +131,9 @@ ORDER BY idx DESC LIMIT 1
 
 -- name: polls_open
 SELECT election_id FROM elections WHERE phase = 'poll_open'
+
+-- name: polls_closed
+SELECT election_id FROM elections WHERE phase = 'poll_closed'
 
 -- name: due_to_close
 SELECT election_id FROM elections WHERE phase = 'poll_open' AND poll_close <= now()

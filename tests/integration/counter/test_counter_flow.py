@@ -281,9 +281,13 @@ async def test_counter_follows_counts_and_declares_what_ballot_count_says(
     r = await counter.get(f"/elections/{EID}")
     page = await r.text()
     assert r.status == 200 and r.content_type == "text/html"
-    assert "<script" not in page and "<svg" in page and "Elected, in order" in page
-    assert "turnout by region" in page and "Margin to the last seat" in page
-    assert "Round 2:" in page and DEFINITION["title"] in page
+    assert "<script" not in page and "Elected, in order" in page and "Runner-up: " in page
+    assert "turnout by region" in page and DEFINITION["title"] in page
+    sheet = await (await counter.get(f"/elections/{EID}/contests/members")).text()
+    assert "<script" not in sheet and "<svg" in sheet and "Stage 2" in sheet
+    assert "Non-transferable" in sheet
+    poll = await (await counter.get(f"/elections/{EID}/contests/branches")).text()
+    assert "behind the 6th seat" in poll
     tallies = await (await counter.get(f"/v1/elections/{EID}/tallies")).json()
     assert tallies["turnout_by_dimension"]["members"]["by"]["region"]
     assert "first_preferences" in tallies["contests"]["members"]

@@ -34,6 +34,8 @@ from ..conftest import (
     COUNTER_SIGNER,
     SIGNER,
     AppClient,
+    close_poll,
+    definition,
     paper,
     setup_election,
 )
@@ -318,6 +320,108 @@ async def test_audit_cli_exit_codes(real_export: list[bytes], tmp_path: Path) ->
     assert await asyncio.to_thread(main, ["audit", str(good), *args]) == 0
     assert await asyncio.to_thread(main, ["audit", str(bad), *args]) == 1
     assert await asyncio.to_thread(main, ["audit", str(tmp_path / "missing"), *args]) == 2
+
+
+# --- release rounds ------------------------------------------------------------------------------
+
+
+async def test_a_real_election_released_in_rounds_passes_the_audit(
+    client: AppClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real election with K = 5, its ballots released by the ledger in several rounds and at
+    the close, then declared: its export passes `ballot audit` with every cast answer given as
+    --receipts (exit 0): every round holds at least K ballots under one time stamp, every
+    promised event is in the log. Rewritten with one ballot moved out of its round (hashes and
+    checkpoint re-signed), it fails (exit 1) at that round."""
+    from ledger.http.app import LEDGER
+
+    await setup_election(client, doc=definition(round_size=5))
+    answers = []
+    for i in range(30):
+        sel: dict[str, list[str]] = {"members": [["ann", "dan"], ["cat", "eve"], ["bob"]][i % 3]}
+        if i < 7:
+            sel["youth"] = ["yvo" if i % 2 else "yan"]
+        r = await client.post(
+            f"/v1/elections/{EID}/ballots", json=paper(f"v{i:03d}", **sel), headers=AUTH_FRONTEND
+        )
+        assert r.status == 201
+        answers.append(tmp_path / f"answer-{i}.json")
+        answers[-1].write_text(await r.text())
+        if i % 8 == 7:
+            await client.app[LEDGER].release_all()
+    await close_poll(client)
+    state = _fold(await _export(client))
+    for contest in ("members", "youth"):
+        _, doc = fl.count_contest(state, contest)
+        assert await _declare(client, doc) == 201
+    lines = await _export(client)
+    export = tmp_path / "export.ndjson"
+    export.write_bytes(b"".join(lines))
+    keys = ["--key", SIGNER.verifier.text(), "--counter-key", COUNTER_SIGNER.verifier.text()]
+    args = ["audit", str(export), *keys, "--json", "--receipts", *map(str, answers)]
+    capsys.readouterr()  # the ledger's own log lines so far
+    assert await asyncio.to_thread(main, args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["round_size"] == 5 and report["below_round_size"] == []
+    assert report["rounds"]["members"]["rounds"] >= 3
+    assert report["rounds"]["members"]["ballots"] == 30
+    assert report["rounds"]["members"]["smallest"] >= 5
+    assert report["rounds"]["youth"] == {"rounds": 1, "ballots": 7, "smallest": 7}
+    assert len(report["promises"]["released"]) == 37 and report["promises"]["broken"] == []
+    assert all(r["matches_declaration"] for r in report["results"].values())
+    first = _index(lines, "ballot_cast", 0)
+
+    def move(bodies: list[bytes]) -> list[bytes]:
+        v = json.loads(bodies[first])
+        bodies[first] = template(v["election"], v["type"], v["event"]).render(
+            first, "2026-01-01T00:00:00.000Z"
+        )
+        return bodies
+
+    export.write_bytes(b"".join(_rewrite(lines, move)))
+    assert await asyncio.to_thread(main, args) == 1
+    failure = json.loads(capsys.readouterr().out)["failure"]
+    assert failure["message"] == "a release round holds fewer than round_size ballots"
+    assert (failure["index"], failure["size"], failure["round_size"]) == (first, 1, 5)
+
+
+async def test_a_ballot_released_after_its_candidate_withdrew_passes_the_audit(
+    client: AppClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ballots naming a candidate who withdrew while they waited are released after the
+    withdrawal by the real ledger; the export passes `ballot audit` (exit 0), and the recount,
+    equal to the declaration, treats the candidate as withdrawn (their ballots pass on)."""
+    await setup_election(client, doc=definition(round_size=2, sealed=False))
+    for i, ranking in enumerate((["dan", "ann"], ["dan", "ann"], ["cat"], ["bob", "cat"])):
+        r = await client.post(
+            f"/v1/elections/{EID}/ballots",
+            json=paper(f"v{i:03d}", members=ranking),
+            headers=AUTH_FRONTEND,
+        )
+        assert r.status == 201
+    r = await client.post(
+        f"/v1/elections/{EID}/contests/members/candidates/dan/withdraw",
+        json={"reason": "withdrawn"},
+        headers=AUTH_ADMIN,
+    )
+    assert r.status == 201, await r.text()
+    await close_poll(client)
+    lines = await _export(client)
+    kinds = [parse_entry(e["entry"].encode()).kind for e in _entries(lines)]
+    assert kinds.index("candidate_withdrawn") < kinds.index("ballot_cast")
+    state = _fold(lines)
+    _, doc = fl.count_contest(state, "members")
+    assert await _declare(client, doc) == 201
+    export = tmp_path / "export.ndjson"
+    export.write_bytes(b"".join(await _export(client)))
+    keys = ["--key", SIGNER.verifier.text(), "--counter-key", COUNTER_SIGNER.verifier.text()]
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["audit", str(export), *keys, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["results"]["members"]["matches_declaration"] is True
+    dan = next(c for c in doc["candidates"] if c["name"] == "Dan Dee")
+    assert dan["withdrawn"] is True
+    assert doc["rounds"][0]["tallies"]["Ann Able"].startswith("2")
 
 
 # --- receipts and split views ------------------------------------------------------------------

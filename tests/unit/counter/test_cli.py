@@ -143,3 +143,38 @@ def test_an_empty_file_is_a_clear_message(
     assert _run(["count", str(empty), "--rule", "scottish", "--seats", "1"]) == 2
     err = capsys.readouterr().err
     assert f"{empty}: the file is empty" in err and "line 0" not in err
+
+
+def _long_ward(tmp_path: Path) -> Path:
+    """A 16-candidate, 3-seat ward with long names and thousands of votes (many stages)."""
+    names = [f"Euan BLOCKSIDGE-MACKENZIE {chr(65 + i)} (Independent)" for i in range(16)]
+    lines = ["16 3"]
+    for i in range(16):
+        second = (i + 1) % 16 + 1
+        lines.append(f"{1000 + 137 * i} {i + 1} {second} 0")
+    lines.append("0")
+    lines += [f'"{n}"' for n in names]
+    lines.append('"A long ward"')
+    path = tmp_path / "ward.blt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_table_fits_the_terminal_with_full_names_and_thousands_separators(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    columns: int,
+) -> None:
+    """`ballot count` fits $COLUMNS: no line is wider, every name is printed in full, figures
+    carry thousands separators, and the stages that do not fit go on to further blocks."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert _run(["count", str(_long_ward(tmp_path)), "--rule", "scottish"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= columns
+    for i in range(16):
+        assert f"Euan BLOCKSIDGE-MACKENZIE {chr(65 + i)} (Independent)" in out
+    assert "3,055.00000" in out  # the 16th's first preferences: 1000 + 137 * 15
+    assert "Stages 1 to " in out and "…" not in out
+    assert "Runner-up: " in out

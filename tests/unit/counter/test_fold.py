@@ -106,7 +106,7 @@ def test_tampering_is_caught_with_evidence() -> None:
         return err.value
 
     changed = bytearray(entries[cast])
-    changed[changed.index(b'"commitment":"') + 15] ^= 1
+    changed[changed.index(b'"commitment":"') + 15] = ord("g")  # not hex: refused right there
     err = run([*entries[:cast], bytes(changed), *entries[cast + 1 :]])
     assert err.evidence["index"] == cast
     removed = run(entries[:cast] + entries[cast + 1 :])
@@ -136,6 +136,7 @@ events = st.fixed_dictionaries(
         "selections": st.one_of(st.lists(ids, max_size=3), ids),
         "cast_index": st.one_of(st.integers(-2, 5), st.booleans(), st.text(max_size=1)),
         "salt": hexes,
+        "nonce": hexes,
         "extra": st.integers(),
     },
 )
@@ -146,6 +147,17 @@ def test_fast_ballot_checks_agree_with_the_schemas(kind: str, event: dict[str, o
     """The hand-written ballot event checks accept exactly what the JSON Schemas accept."""
     expected = schemas.validator(f"urn:ballot-ledger:schema:events#/$defs/{kind}").is_valid(event)
     assert fl.valid_ballot_event(kind, event) == expected
+
+
+def test_an_open_ballot_needs_its_nonce() -> None:
+    """An unsealed ballot_cast carries `nonce` (64 lower-case hex, log format v2): with it the
+    fast check and the schema accept it; without it, or with another nonce, both refuse."""
+    event = {"contest": "members", "selections": ["c01", "c00"], "nonce": "0f" * 32}
+    schema = schemas.validator("urn:ballot-ledger:schema:events#/$defs/ballot_cast")
+    assert fl.valid_ballot_event("ballot_cast", event) and schema.is_valid(event)
+    without = {k: v for k, v in event.items() if k != "nonce"}
+    for bad in (without, {**event, "nonce": "0F" * 32}, {**event, "nonce": "0f" * 16}):
+        assert not fl.valid_ballot_event("ballot_cast", bad) and not schema.is_valid(bad)
 
 
 def test_minimum_applies_as_far_as_candidates_stand() -> None:

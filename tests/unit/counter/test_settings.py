@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from counter.http.app import page_model, percent, transfer_bars
+from counter.http.pages import page_model, percent, transfer_bars
 from counter.runtime.settings import load_settings
 from counter.storage import sql
 from ledger.format.keys import Signer
@@ -73,7 +73,7 @@ def test_page_model_shows_turnout_nominations_and_bloc_margins() -> None:
         "size": 10,
         "root": "ab",
         "definition": {"title": "T", "contests": {"c": {"title": "Contest C"}}},
-        "contests": {"c": {"cast": 2, "eligible": 3}},
+        "contests": {"c": {"cast": 8, "eligible": 12}},
         "turnout_by_dimension": {"c": {"by": {"region": {"north": 5, "south": None}}}},
         "nominations": {
             "c": {
@@ -101,9 +101,12 @@ def test_page_model_shows_turnout_nominations_and_bloc_margins() -> None:
     page = page_model("e", running, [result])
     assert page["title"] == "T" and page["contests"][0]["title"] == "Contest C"
     assert page["turnout"][0]["percent"] == "66.7"
-    assert page["turnout"][0]["dimensions"]["region"] == [("north", 5), ("south", None)]
+    assert page["turnout"][0]["dimensions"]["region"] == [
+        ("north", "5", "62.5"),
+        ("south", None, None),
+    ]
     assert page["nominations"][0]["candidates"][0]["percent"] == "75.0"
-    rows = page["contests"][0]["bloc"]["rows"]
+    rows = page["contests"][0]["bloc"]
     assert [(r["name"], r["margin"], r["elected"]) for r in rows] == [
         ("A", "0", True),
         ("B", "2", False),

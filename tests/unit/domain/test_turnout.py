@@ -1,5 +1,6 @@
-"""The turnout rule (pure): the null rule, the pools that keep nulls from being derived, groups
-adding up to ``cast``, the change rule between published reports, and the schedule."""
+"""The turnout rule (pure): totals only while the poll is open, the final report's groups all or
+nothing over the roll's cross-tabulation with static pools, groups adding up to ``cast``, the
+change rule between published reports, and a schedule that the clock alone sets."""
 
 from __future__ import annotations
 
@@ -18,48 +19,70 @@ def counts(
     roll: Sequence[Mapping[str, str]], voted: Sequence[int], dims: Sequence[str]
 ) -> dict[str, tn.ContestCounts]:
     """The snapshot of one contest ``c`` whose roll is ``roll`` and where ``voted`` voted."""
-    eligible = {"c": {d: dict(Counter(m[d] for m in roll)) for d in dims}}
-    cast = {"c": {d: dict(Counter(roll[i][d] for i in voted)) for d in dims}}
-    return tn.snapshot(eligible, {"c": len(voted)}, cast, [("c", len(roll))])
+    eligible = {"c": dict(Counter(tuple(m[d] for d in dims) for m in roll))}
+    cast = {"c": dict(Counter(tuple(roll[i][d] for d in dims) for i in voted))}
+    return tn.snapshot(eligible, cast, [("c", len(roll), len(voted))], dims)
 
 
-def group(cast: int, eligible: int) -> tn.Group:
-    return tn.Group(eligible=eligible, cast=cast)
+def final(roll: Sequence[Mapping[str, str]], voted: Sequence[int], t: int) -> Any:
+    """The final report's ``contests.c`` over the dimensions of ``roll``."""
+    return tn.report(counts(roll, voted, sorted(roll[0])), t, final=True)["contests"]["c"]
 
 
-def test_group_is_null_while_cast_or_eligible_minus_cast_is_below_t() -> None:
-    """A group is null while its cast < t or its eligible - cast < t, shown otherwise."""
-    t = 3
-    assert tn.small(2, 20, t) and tn.small(18, 20, t)
-    assert not tn.small(3, 20, t) and not tn.small(17, 20, t)
-    groups = {"a": group(2, 20), "b": group(10, 20), "c": group(10, 20), "d": group(10, 20)}
-    hidden = tn.pool(groups, t)
-    assert "a" in hidden and len(hidden) >= 2
+def test_small_is_cast_or_eligible_minus_cast_below_t() -> None:
+    """A count is under the threshold while its cast < t or its eligible - cast < t."""
+    assert tn.small(2, 20, 3) and tn.small(18, 20, 3)
+    assert not tn.small(3, 20, 3) and not tn.small(17, 20, 3)
 
 
-def test_every_group_shown_when_all_are_large_and_they_add_up_to_cast() -> None:
-    """With no group under the threshold, every group is shown and they add up to ``cast``."""
+def test_groups_are_null_while_the_poll_is_open() -> None:
+    """While the poll is open a report shows the totals only: every group of the roll listed,
+    and null, however large."""
     roll = [{"region": r} for r in "nnnnnnssssss"]
     report = tn.report(counts(roll, [0, 1, 2, 6, 7, 8], ["region"]), 3)["contests"]["c"]
+    assert report == {"cast": 6, "eligible": 12, "by": {"region": {"n": None, "s": None}}}
+
+
+def test_final_report_shows_every_group_when_all_are_large_and_they_add_up_to_cast() -> None:
+    """With no group under the threshold, the final report shows every group, adding up to
+    ``cast``."""
+    roll = [{"region": r} for r in "nnnnnnssssss"]
+    report = final(roll, [0, 1, 2, 6, 7, 8], 3)
     assert report["by"]["region"] == {"n": 3, "s": 3}
     assert sum(report["by"]["region"].values()) == report["cast"] == 6
 
 
-def test_one_small_group_takes_another_into_its_pool() -> None:
-    """One null group is not left for ``cast`` minus the others to reveal: the smallest other
-    group joins it, until the pool's sum is at least t from both ends."""
-    t = 3
-    groups = {
-        "west": group(1, 1),
-        "north": group(5, 10),
-        "south": group(6, 12),
-        "east": group(7, 14),
+def test_final_report_is_all_or_nothing() -> None:
+    """One group under the threshold (one end or the other) makes every group null."""
+    roll = [{"region": r} for r in "nnnnnnssssss"]
+    assert final(roll, [0, 1, 6, 7, 8], 3)["by"]["region"] == {"n": None, "s": None}
+    assert final(roll, [0, 1, 2, 3, 4, 6, 7, 8], 3)["by"]["region"] == {"n": None, "s": None}
+
+
+def test_groups_under_2t_are_pooled_by_the_roll_alone() -> None:
+    """A group with fewer than 2t eligible voters is always null, pooled with the smallest other
+    groups (then by name) until the pool has 2t; the ballots never decide the pool."""
+    assert tn.pool({"west": 1, "north": 10, "south": 12, "east": 10}, 3) == {"west", "east"}
+    assert tn.pool({"west": 1, "north": 5, "south": 12}, 3) == {"west", "north"}
+    assert tn.pool({"a": 6, "b": 7}, 3) == frozenset()
+    assert tn.pool({"a": 2, "b": 3}, 3) == {"a", "b"}
+    roll = [{"region": r} for r in "wnnnnnnnsssssss"]
+    report = final(roll, [0, 1, 2, 3, 8, 9, 10], 2)
+    assert report["by"]["region"] == {"w": None, "n": None, "s": 3}
+    assert final(roll, [1, 2, 8, 9], 2)["by"]["region"] == {"w": None, "n": None, "s": 2}
+
+
+def test_final_report_checks_the_cells_of_the_cross_tab() -> None:
+    """Two dimensions whose margins are all large are still null when a cell of region x band
+    is under the threshold: the margins could fix that cell."""
+    roll = [{"band": "x", "region": "A"}] * 9 + [{"band": "y", "region": "A"}] * 6
+    roll += [{"band": "y", "region": "B"}] * 10
+    voters = [*range(3), 9, 10, 11, 15, 16, 17]
+    assert final(roll, voters, 3)["by"] == {
+        "band": {"x": 3, "y": 6},
+        "region": {"A": 6, "B": 3},
     }
-    hidden = tn.pool(groups, t)
-    assert hidden == {"west", "north"}
-    total = sum(g.cast for g in groups.values())
-    remainder = total - sum(g.cast for k, g in groups.items() if k not in hidden)
-    assert t <= remainder <= sum(groups[k].eligible for k in hidden) - t
+    assert final(roll, [*voters, 12, 13, 14], 3)["by"]["band"] == {"x": None, "y": None}
 
 
 def test_every_roll_group_is_listed_even_without_ballots() -> None:
@@ -67,56 +90,63 @@ def test_every_roll_group_is_listed_even_without_ballots() -> None:
     roll = [{"region": r} for r in "nnnnsssswe"]
     report = tn.report(counts(roll, [0, 1, 2, 3], ["region"]), 2)["contests"]["c"]
     assert set(report["by"]["region"]) == {"n", "s", "w", "e"}
-    assert report["by"]["region"]["w"] is None
+    assert set(final(roll, [0, 1, 2, 3], 2)["by"]["region"]) == {"n", "s", "w", "e"}
 
 
 def test_a_change_below_t_is_skipped_and_zero_or_t_is_published() -> None:
-    """A report is published only if every derivable change is 0 or at least t and one is not
-    0; the first report is compared with all zeros."""
+    """A report is published only if every derivable change is 0 or at least t and it says
+    something new; the first report is compared with all zeros."""
     t = 3
     roll = [{"region": r} for r in "nnnnnnssssss"]
     first = tn.report(counts(roll, [0, 1, 2, 6, 7, 8], ["region"]), t)["contests"]
     assert tn.publishable(None, first, t)
     assert not tn.publishable(first, first, t)
+    assert not tn.publishable(None, tn.report(counts(roll, [], ["region"]), t)["contests"], t)
     one_more = tn.report(counts(roll, [0, 1, 2, 3, 6, 7, 8], ["region"]), t)["contests"]
     assert not tn.publishable(first, one_more, t)
     three_more = tn.report(counts(roll, [0, 1, 2, 6, 7, 8, 9, 10, 11], ["region"]), t)
     assert tn.publishable(first, three_more["contests"], t)
 
 
-def test_a_pool_that_changed_by_less_than_t_blocks_the_report() -> None:
-    """The pool's sum (the total minus the groups shown) is a derivable change too: one ballot
-    in a null group is not published even when the shown groups are unchanged."""
-    t = 2
-    roll = [{"region": r} for r in "wnnnnnssssss"]
-    before = tn.report(counts(roll, [1, 2, 3, 6, 7], ["region"]), t)["contests"]
-    after = tn.report(counts(roll, [0, 1, 2, 3, 6, 7], ["region"]), t)["contests"]
-    assert before["c"]["by"]["region"]["w"] is None is after["c"]["by"]["region"]["w"]
-    assert not tn.publishable(before, after, t)
+def test_a_final_report_that_only_shows_groups_is_published() -> None:
+    """No ballot since the last report: the final report is still new when it shows groups,
+    and is skipped when its groups are null too."""
+    t = 3
+    roll = [{"region": r} for r in "nnnnnnssssss"]
+    during = tn.report(counts(roll, [0, 1, 2, 6, 7, 8], ["region"]), t)["contests"]
+    after = tn.report(counts(roll, [0, 1, 2, 6, 7, 8], ["region"]), t, final=True)["contests"]
+    assert after["c"]["by"]["region"] == {"n": 3, "s": 3}
+    assert tn.publishable(during, after, t)
+    nulls = tn.report(counts(roll, [0, 6, 7, 8], ["region"]), t)["contests"]
+    also = tn.report(counts(roll, [0, 6, 7, 8], ["region"]), t, final=True)["contests"]
+    assert not tn.publishable(nulls, also, t)
 
 
 def test_report_matches_the_event_schema() -> None:
-    """A report is a valid ``turnout_reported`` event, nulls included."""
+    """A report is a valid ``turnout_reported`` event, nulls included, during and after."""
     roll = [{"region": r, "band": b} for r, b in zip("wnnnnsssss", "xxyyxxyyxy", strict=True)]
-    schemas.validate_event(
-        "turnout_reported", tn.report(counts(roll, [0, 1, 5], ["region", "band"]), 2)
-    )
+    for last in (False, True):
+        snap = counts(roll, [0, 1, 5], ["region", "band"])
+        schemas.validate_event("turnout_reported", tn.report(snap, 2, final=last))
 
 
 def test_schedule_slots_depend_on_the_clock_alone() -> None:
     """Reports are due when the clock enters a new slot of ``every`` seconds from the epoch."""
     assert tn.slot(1199.9, 600) == tn.slot(600.0, 600) == 1
     assert tn.slot(1200.0, 600) == 2
-    assert tn.label(None) == tn.NO_VALUE and tn.label(True) == "true" and tn.label(7) == "7"
+    assert tn.due(None, 5.0, 600) and tn.due(1, 1200.0, 600) and not tn.due(1, 1199.9, 600)
 
 
 # --- the property -------------------------------------------------------------------------------
 
 
 @st.composite
-def elections(draw: st.DrawFn) -> tuple[list[dict[str, str]], list[list[int]], int]:
+def elections(
+    draw: st.DrawFn,
+) -> tuple[list[dict[str, str]], list[tuple[float, list[int]]], int, int]:
     """A roll with two dimensions (``region`` with a one-member ``west``, and ``band``), who
-    votes in what order, split into the stretches between scheduled reports, and t."""
+    votes in what order, the clock times of the housekeeping's rounds with who had voted by
+    each, ``every`` and t; the last round is the close."""
     t = draw(st.integers(1, 5))
     sizes = draw(st.lists(st.integers(1, 14), min_size=1, max_size=4))
     regions = ["west"] + [f"r{i}" for i, n in enumerate(sizes) for _ in range(n)]
@@ -124,67 +154,65 @@ def elections(draw: st.DrawFn) -> tuple[list[dict[str, str]], list[list[int]], i
     roll = [{"region": r, "band": b} for r, b in zip(regions, bands, strict=True)]
     order = draw(st.permutations(range(len(roll))))
     voters = order[: draw(st.integers(0, len(roll)))]
-    cuts = sorted(draw(st.lists(st.integers(0, len(voters)), max_size=12)))
-    stretches = [list(voters[:c]) for c in [*cuts, len(voters)]]
-    return roll, stretches, t
+    every = draw(st.integers(1, 5))
+    times = sorted(draw(st.lists(st.floats(0, 60, allow_nan=False), min_size=1, max_size=12)))
+    cuts = sorted(draw(st.lists(st.integers(0, len(voters)), min_size=len(times) - 1)))
+    cuts = cuts[: len(times) - 1]
+    rounds = [(at, list(voters[:c])) for at, c in zip(times, [*cuts, len(voters)], strict=False)]
+    return roll, rounds, every, t
 
 
-def _derivable(report: Mapping[str, Any], snap: tn.ContestCounts, t: int) -> list[str]:
-    """The null groups whose count the report's own totals fix (by the dimension's sum),
-    beyond what the contest total alone says."""
-    found = []
-    for dim, shown in report["by"].items():
-        groups = snap.by[dim]
-        nulls = [v for v, n in shown.items() if n is None]
-        if not nulls:
-            continue
-        remainder = report["cast"] - sum(n for n in shown.values() if n is not None)
-        pooled = sum(groups[v].eligible for v in nulls)
-        if len(nulls) == len(shown) and tn.small(report["cast"], report["eligible"], t):
-            continue  # the whole dimension is the contest total, published as such
-        for v in nulls:
-            low = max(0, remainder - (pooled - groups[v].eligible))
-            high = min(groups[v].eligible, remainder)
-            if low >= high:
-                found.append(f"{dim}={v}")
-    return found
+def _taken(times: Sequence[float], every: int) -> list[float]:
+    """The housekeeping's choice of when to take a report, from the clock alone."""
+    out: list[float] = []
+    last: int | None = None
+    for at in times:
+        if tn.due(last, at, every):
+            last = tn.slot(at, every)
+            out.append(at)
+    return out
 
 
 @settings(max_examples=400, deadline=None)
 @given(elections())
 def test_published_turnout_changes_by_zero_or_t_and_never_shows_one_member(
-    case: tuple[list[dict[str, str]], list[list[int]], int],
+    case: tuple[list[dict[str, str]], list[tuple[float, list[int]]], int, int],
 ) -> None:
-    """Two dimensions, a region with one member: every report is one snapshot whose groups
-    add up to ``cast``; that region is always null; no null is derivable by its dimension's
-    sum; every published change (totals, groups shown in both, and the pools' union counted
-    exactly) is 0 or at least t."""
-    roll, stretches, t = case
+    """Two dimensions, a region with one member: report times do not depend on ballots; every
+    report is one snapshot (its cells add up to each group and to ``cast``, shown groups equal
+    them); that region is always null; every published change (totals, groups shown in both,
+    and the union of null groups counted exactly) is 0 or at least t."""
+    roll, rounds, every, t = case
     dims = ["region", "band"]
+    taken = _taken([at for at, _ in rounds], every)  # the rounds' times only: no ballot
+    assert len(taken) == len({tn.slot(at, every) for at, _ in rounds})  # one per slot entered
+    snapshots = [(voted, False) for at, voted in rounds[:-1] if at in taken]
+    snapshots.append((rounds[-1][1], True))  # the final report, after the close
     published: list[tuple[dict[str, Any], tn.ContestCounts]] = []
-    for voted in stretches:
+    for voted, last in snapshots:
         snap = counts(roll, voted, dims)["c"]
+        assert sum(g.cast for g in snap.cells.values()) == snap.cast == len(voted)
         for dim in dims:
-            assert sum(g.cast for g in snap.by[dim].values()) == snap.cast == len(voted)
-        report = tn.report({"c": snap}, t)["contests"]
-        c = report["c"]
+            assert sum(g.cast for g in snap.by[dim].values()) == snap.cast
+        c = tn.report({"c": snap}, t, final=last)["contests"]["c"]
         assert c["by"]["region"]["west"] is None
         for dim in dims:
-            assert set(c["by"][dim]) == set(snap.by[dim])
+            assert set(c["by"][dim]) == {m[dim] for m in roll}
             shown = {v: n for v, n in c["by"][dim].items() if n is not None}
             assert all(snap.by[dim][v].cast == n for v, n in shown.items())
             assert sum(shown.values()) <= c["cast"]
             if len(shown) == len(c["by"][dim]):
                 assert sum(shown.values()) == c["cast"]
-        assert _derivable(c, snap, t) == []
+            assert not shown or last  # groups only in the final report
+            for v in shown:
+                assert not tn.small(shown[v], snap.by[dim][v].eligible, t)
         previous = published[-1][0] if published else None
-        if tn.publishable(previous, report, t):
-            published.append((report, snap))
+        if tn.publishable(previous, {"c": c}, t):
+            published.append(({"c": c}, snap))
     before: tuple[dict[str, Any], tn.ContestCounts] | None = None
     for report, snap in published:
         old_report = before[0]["c"] if before else None
-        old_cast = before[1].cast if before else 0
-        delta = snap.cast - old_cast
+        delta = snap.cast - (before[1].cast if before else 0)
         assert delta == 0 or delta >= t
         for dim in dims:
             now = report["c"]["by"][dim]

@@ -1,0 +1,55 @@
+"""The demo's log reads as prose: contests, eligibility, minimums, turnout and margins."""
+
+from __future__ import annotations
+
+import random
+
+from ballot import demo
+from counter.rules import count, report
+
+from .counter.test_margins import DISABLED
+
+
+def test_contests_are_described_in_words_with_correct_plurals() -> None:
+    """Each contest is one sentence: no Python dict for eligibility, "at least 1 woman" and
+    "at least 5 women"."""
+    words = [demo.contest_words(c) for c in demo.definition()["contests"]]
+    assert words == [
+        "Members' section: 9 seats (STV), 18 candidates; at least 5 women.",
+        "Councillors' section: 2 seats (vote for up to 2), 5 candidates; voters: role is "
+        "councillor; at least 1 woman.",
+        "Disabled members' seat: 1 seat (STV), 3 candidates; voters: disabled.",
+        "Youth seat: 1 seat (STV), 4 candidates; voters: age under 27.",
+    ]
+    assert not any("{" in w for w in words)
+
+
+def test_eligibility_words_cover_every_operator() -> None:
+    """Every comparison and combination of an eligibility rule reads as words."""
+    lapsed = {"not": {"attr": "lapsed", "eq": True}}
+    either = {"any": [{"attr": "region", "in": ["Wales", "East"]}, lapsed]}
+    rule = {"all": [{"attr": "age", "gte": 16}, either]}
+    assert demo.eligibility_words(rule) == (
+        "age at least 16 and region one of Wales, East or not (lapsed)"
+    )
+
+
+def test_turnout_is_overall_and_by_region_with_eligible_members() -> None:
+    """Turnout gives the overall percentage, then each region's percentage of its members."""
+    people = demo.members(200, random.Random(1))
+    papers = [{"region": m.region} for m in people[:50]]
+    overall, regions = demo.turnout_words(people, papers)
+    assert overall == "Turnout: 50 of 200 members voted (25.0%)."
+    assert regions.startswith("By region: Scotland ") and " of " in regions
+    assert regions.endswith(").")
+
+
+def test_result_lines_carry_the_counters_margin() -> None:
+    """The demo prints the counter's margin: on the disabled members' seat, Xena Xu 2nd, 195
+    behind at stage 2 (where the old demo named Zara Zane, 207 behind at stage 1)."""
+    doc = report.to_json(count(DISABLED, "scottish"))
+    assert demo.result_words(doc) == [
+        "1,493 valid ballots, 0 rejected; quota 747.00000.",
+        "Runner-up: Xena Xu, 2nd, 195 behind the 1st seat (Yusuf Yates) at stage 2: 592 to 787.",
+    ]
+    assert not hasattr(demo, "_stv_margin")
