@@ -88,7 +88,33 @@ async def _where(url: str, eid: str, receipts: list[dict[str, Any]]) -> list[dic
     return found
 
 
-async def test_kills_restart_withdrawal_and_close_under_load(tmp_path: Path) -> None:
+async def _audit(
+    ledger: LedgerProcess,
+    eid: str,
+    receipts: list[dict[str, Any]],
+    folder: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> tuple[int, dict[str, Any], Path]:
+    """`ballot audit --receipts` of the election's export with the ledger's key pinned: its
+    exit code, its JSON report and the export file."""
+    export, given = folder / "export.ndjson", folder / "receipts.json"
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(f"{ledger.url}/v1/elections/{eid}/export") as r,
+    ):
+        assert r.status == 200
+        export.write_bytes(await r.read())
+    given.write_text(json.dumps(receipts))
+    key = ledger.key.verifier.text()
+    args = ["audit", str(export), "--key", key, "--json", "--receipts", str(given)]
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, args)
+    return code, json.loads(capsys.readouterr().out), export
+
+
+async def test_kills_restart_withdrawal_and_close_under_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Three kill -9s of the ledger and one PostgreSQL immediate restart at random points of
     a load that goes on through a withdrawal and the close (K = 5): every acceptance receipt a
     client received is found released, before poll_closed, its entry hashing to it; no event
@@ -168,6 +194,14 @@ async def test_kills_restart_withdrawal_and_close_under_load(tmp_path: Path) -> 
             assert event_hash(json.loads(f["entry"])["event"]).hex() == rc["event_hash"]
         yvo = [found[receipts.index(load.acceptances[i, "youth"])] for i in YOUNG if i % 2 == 0]
         assert all(withdrawn < f["index"] for f in yvo)
+        # And as an auditor checks the export with every receipt given: all promises kept.
+        code, report, _ = await _audit(ledger, eid, receipts, tmp_path, capsys)
+        assert code == 0 and report["ok"], report.get("failure")
+        promises = report["promises"]
+        assert len(promises["released"]) == len(receipts) and promises["broken"] == []
+        assert report["rounds"]["members"]["smallest"] >= K
+        youth = {"rounds": 1, "ballots": len(YOUNG), "smallest": len(YOUNG)}
+        assert report["rounds"]["youth"] == youth
     finally:
         if ledger is not None:
             ledger.stop()
@@ -175,7 +209,9 @@ async def test_kills_restart_withdrawal_and_close_under_load(tmp_path: Path) -> 
         remove(root)
 
 
-async def test_withheld_ballot_is_a_broken_promise(db_url: str, tmp_path: Path) -> None:
+async def test_withheld_ballot_is_a_broken_promise(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A ledger that withholds one accepted ballot (its pending row deleted by the database
     owner before the close) is caught: after the close its receipt's code is not found, and
     its signed acceptance, a signed checkpoint covering poll_closed and a verified export
@@ -216,17 +252,12 @@ async def test_withheld_ballot_is_a_broken_promise(db_url: str, tmp_path: Path) 
         # The evidence, from public sources only: the signed acceptance...
         receipt = AcceptanceReceipt.from_json(withheld)
         verify_acceptance(receipt, keyring)
-        # ...and the export, verified with the pinned key, ending at a signed checkpoint that
-        # covers poll_closed, with no entry whose event hashes to the receipt's.
-        export = tmp_path / "export.ndjson"
-        async with (
-            aiohttp.ClientSession() as s,
-            s.get(f"{ledger.url}/v1/elections/{eid}/export") as r,
-        ):
-            assert r.status == 200
-            export.write_bytes(await r.read())
-        args = ["audit", "--hashes-only", str(export), "--key", key.verifier.text()]
-        assert await asyncio.to_thread(main, args) == 0
+        # ...and the export, verified by `ballot audit` with the pinned key: a broken promise
+        # (exit 3), this one alone; the export ends at a signed checkpoint that covers
+        # poll_closed, and no entry's event hashes to the receipt's.
+        code, report, export = await _audit(ledger, eid, [withheld], tmp_path, capsys)
+        assert code == 3 and report["promises"]["released"] == []
+        assert [p["event_hash"] for p in report["promises"]["broken"]] == [withheld["event_hash"]]
         lines = list(parse_lines(export.read_bytes().splitlines(keepends=True)))
         bodies = [x.body for x in lines if isinstance(x, ExportEntry)]
         notes = [x.note for x in lines if isinstance(x, ExportCheckpoint)]
