@@ -256,6 +256,8 @@ class Load:
         async with aiohttp.ClientSession() as session:
             while not self.todo.empty():
                 i = self.todo.get_nowait()
+                if i in self.receipts or i in self.refused:
+                    continue  # queued twice (resent after a 503, and retried): answered
                 try:
                     async with session.post(
                         f"{self.url}/v1/elections/{self.eid}/ballots",

@@ -171,7 +171,7 @@ async def test_kills_restart_withdrawal_and_close_under_load(
         assert (status, body["type"]) == (409, PROBLEM + "wrong-phase")
         assert not load.unknown
         assert set(load.statuses) <= {200, 201, 409, 503}, load.statuses
-        assert set(load.refused.values()) == {PROBLEM + "wrong-phase"}
+        assert set(load.refused.values()) == {PROBLEM + "wrong-phase"}, load.refused
         assert len(load.receipts) + len(load.refused) == PAPERS
 
         await wait_for_checkpoint(ledger.url, eid)
