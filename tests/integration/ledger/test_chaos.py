@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from ..procs import (
     AUTH,
     DURABLE,
     FRONT,
+    SECONDS,
     Cluster,
     LedgerProcess,
     Load,
@@ -74,6 +76,28 @@ async def _cast(url: str, eid: str, i: int) -> tuple[int, dict[str, Any]]:
         s.post(f"{url}/v1/elections/{eid}/ballots", json=_paper(i), headers=FRONT) as r,
     ):
         return r.status, await r.json()
+
+
+async def _size(url: str, eid: str) -> int:
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/v1/elections/{eid}") as r:
+        size: int = (await r.json())["size"]
+        return size
+
+
+async def _until_released(url: str, eid: str, opened: int) -> None:
+    """Until a release round put ballots in the log (it held ``opened`` entries at the
+    opening), however slow the machine."""
+    deadline = time.monotonic() + SECONDS  # a hang guard, not a speed test
+    async with aiohttp.ClientSession() as s:
+        while True:
+            async with s.get(
+                f"{url}/v1/elections/{eid}/entries", params={"start": str(opened)}
+            ) as r:
+                page = (await r.json())["entries"]
+            if any(parse_entry(e["entry"].encode()).kind == "ballot_cast" for e in page):
+                return
+            assert time.monotonic() < deadline, "no release round while the poll was open"
+            await asyncio.sleep(0.1)
 
 
 async def _where(url: str, eid: str, receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -131,6 +155,7 @@ async def test_kills_restart_withdrawal_and_close_under_load(
         ledger = LedgerProcess(url, tmp_path)
         await ledger.start()
         await open_election(ledger.url, eid, PAPERS + 2, young=[*YOUNG, LATE], round_size=K)
+        opened = await _size(ledger.url, eid)
         load = Load(ledger.url, eid, range(PAPERS), make=_paper, patient=True)
         faults = ["kill", "kill", "kill", "restart"]
         rng.shuffle(faults)
@@ -154,6 +179,8 @@ async def test_kills_restart_withdrawal_and_close_under_load(
                 # recovers, the same paper again after it.
                 await asyncio.to_thread(cluster.restart_immediate)
             elif step == "withdraw":
+                # Once a round was released: the withdrawal lands between rounds.
+                await _until_released(ledger.url, eid, opened)
                 assert all((i, "youth") in load.acceptances for i in YOUNG)
                 async with aiohttp.ClientSession(headers=AUTH) as s:
                     r = await s.post(
@@ -163,6 +190,9 @@ async def test_kills_restart_withdrawal_and_close_under_load(
                     assert r.status == 201, await r.text()
                 status, body = await _cast(ledger.url, eid, LATE)
                 assert (status, body["type"]) == (422, PROBLEM + "candidate-not-standing")
+                # A paper for yvo accepted before, sent again: its first answer, not a refusal.
+                status, body = await _cast(ledger.url, eid, 0)
+                assert (status, body["receipts"]["youth"]) == (200, load.acceptances[0, "youth"])
             else:
                 await close_election(ledger.url, eid)
                 await workers  # the rest of the queue: each refused as cast too late
@@ -183,6 +213,7 @@ async def test_kills_restart_withdrawal_and_close_under_load(
         assert set(hashes.values()) == {1}
         closed = next(n for n, p in enumerate(parsed) if p.kind == "poll_closed")
         withdrawn = next(n for n, p in enumerate(parsed) if p.kind == "candidate_withdrawn")
+        assert "ballot_cast" in [p.kind for p in parsed[:withdrawn]]  # a round, then it
         # Each receipt, as a voter checks it: found released, the entry hashing to it.
         receipts = list(load.acceptances.values())
         found = await _where(ledger.url, eid, receipts)
