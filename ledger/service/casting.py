@@ -105,12 +105,10 @@ def ballot_items(
                 "nonce": secrets.token_bytes(32).hex(),
             }
         body = canonical_bytes(event)
-        # The event in JCS order (as the answer's JSON shows it), and the salt: what the voter's
-        # app checks at once.
-        extra = ', "event": ' + json.dumps(dict(sorted(event.items())))
-        if salt is not None:
-            extra += f', "salt": "{salt.hex()}"'
-        items.append((contest_id, body, hashlib.sha256(body).digest(), chosen, salt, extra))
+        # The event as the answer's JSON shows it (JCS order, json.dumps spacing): what the
+        # voter's app checks at once, with the salt.
+        text = json.dumps(dict(sorted(event.items())))
+        items.append((contest_id, body, hashlib.sha256(body).digest(), chosen, salt, text))
     return items
 
 
@@ -346,7 +344,9 @@ class Casting(LedgerBase):
         )
         receipts: dict[int, list[str]] = defaultdict(list)
         rows: list[tuple[str, bytes, bytes, str | None, bytes | None]] = []
-        texts = acceptance_texts(signed, [item[5] for _, item in items])
+        texts = acceptance_texts(
+            signed, [item[5] for _, item in items], [item[4] for _, item in items]
+        )
         for (i, (contest_id, body, _, chosen, salt, _)), receipt, text in zip(
             items, signed, texts, strict=True
         ):
