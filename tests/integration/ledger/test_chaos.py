@@ -17,11 +17,9 @@ import asyncpg
 import pytest
 
 from ballot.cli import main
-from ledger.format import merkle
-from ledger.format.acceptance import AcceptanceReceipt, event_hash, verify_acceptance
+from ledger.format.acceptance import event_hash
 from ledger.format.checkpoint import open_checkpoint
 from ledger.format.entry import parse_entry
-from ledger.format.export import ExportCheckpoint, ExportEntry, parse_lines
 from ledger.format.keys import Keyring
 
 from ..procs import (
@@ -112,15 +110,23 @@ async def _where(url: str, eid: str, receipts: list[dict[str, Any]]) -> list[dic
     return found
 
 
+async def _ballot(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
+    """``ballot ARGS --json`` (the ledger runs in its own process: what this one prints is the
+    command's report): its exit code and its JSON report."""
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, [*args, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
 async def _audit(
     ledger: LedgerProcess,
     eid: str,
     receipts: list[dict[str, Any]],
     folder: Path,
     capsys: pytest.CaptureFixture[str],
-) -> tuple[int, dict[str, Any], Path]:
+) -> tuple[int, dict[str, Any]]:
     """`ballot audit --receipts` of the election's export with the ledger's key pinned: its
-    exit code, its JSON report and the export file."""
+    exit code and its JSON report."""
     export, given = folder / "export.ndjson", folder / "receipts.json"
     async with (
         aiohttp.ClientSession() as s,
@@ -130,10 +136,19 @@ async def _audit(
         export.write_bytes(await r.read())
     given.write_text(json.dumps(receipts))
     key = ledger.key.verifier.text()
-    args = ["audit", str(export), "--key", key, "--json", "--receipts", str(given)]
-    capsys.readouterr()
-    code = await asyncio.to_thread(main, args)
-    return code, json.loads(capsys.readouterr().out), export
+    return await _ballot(["audit", str(export), "--key", key, "--receipts", str(given)], capsys)
+
+
+async def _receipt_check(
+    ledger: LedgerProcess, receipt: dict[str, Any], folder: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, dict[str, Any]]:
+    """`ballot receipt check` of one acceptance receipt, as its voter runs it (the ledger's key
+    pinned, a broken promise's evidence written to ``folder``/evidence.json)."""
+    path = folder / f"receipt-{receipt['code']}.json"
+    path.write_text(json.dumps(receipt))
+    args = ["receipt", "check", str(path), "--url", ledger.url, "--key", ledger.key.verifier.text()]
+    args += ["--state", str(folder / "seen.json"), "--evidence", str(folder / "evidence.json")]
+    return await _ballot(args, capsys)
 
 
 async def test_kills_restart_withdrawal_and_close_under_load(
@@ -226,13 +241,19 @@ async def test_kills_restart_withdrawal_and_close_under_load(
         yvo = [found[receipts.index(load.acceptances[i, "youth"])] for i in YOUNG if i % 2 == 0]
         assert all(withdrawn < f["index"] for f in yvo)
         # And as an auditor checks the export with every receipt given: all promises kept.
-        code, report, _ = await _audit(ledger, eid, receipts, tmp_path, capsys)
+        code, report = await _audit(ledger, eid, receipts, tmp_path, capsys)
         assert code == 0 and report["ok"], report.get("failure")
         promises = report["promises"]
         assert len(promises["released"]) == len(receipts) and promises["broken"] == []
         assert report["rounds"]["members"]["smallest"] >= K
         youth = {"rounds": 1, "ballots": len(YOUNG), "smallest": len(YOUNG)}
         assert report["rounds"]["youth"] == youth
+        # And as voters check theirs with `ballot receipt check` (a sample: each check is a
+        # few requests), the ones for the withdrawn candidate among them.
+        sample = rng.sample(receipts, 20) + [load.acceptances[i, "youth"] for i in YOUNG]
+        for rc in sample:
+            code, report = await _receipt_check(ledger, rc, tmp_path, capsys)
+            assert (code, report["status"]) == (0, "in the log and unchanged"), report
     finally:
         if ledger is not None:
             ledger.stop()
@@ -273,33 +294,34 @@ async def test_withheld_ballot_is_a_broken_promise(
         await wait_for_checkpoint(ledger.url, eid)
 
         key = ledger.key
-        keyring = Keyring([key.verifier])
         [gone] = await _where(ledger.url, eid, [withheld])
         assert gone["type"] == PROBLEM + "no-such-receipt"
         entries, note = await public_log(ledger.url, eid)
         verify_log(entries, note, key, load.receipts)  # the others: released, once
         with pytest.raises(AssertionError):
             verify_log(entries, note, key, {**load.receipts, 3: withheld})
-        # The evidence, from public sources only: the signed acceptance...
-        receipt = AcceptanceReceipt.from_json(withheld)
-        verify_acceptance(receipt, keyring)
-        # ...and the export, verified by `ballot audit` with the pinned key: a broken promise
-        # (exit 3), this one alone; the export ends at a signed checkpoint that covers
-        # poll_closed, and no entry's event hashes to the receipt's.
-        code, report, export = await _audit(ledger, eid, [withheld], tmp_path, capsys)
+        # Its voter's check: a broken promise (exit 3), with evidence...
+        code, report = await _receipt_check(ledger, withheld, tmp_path, capsys)
+        assert (code, report["status"], report["ok"]) == (3, "broken promise", False), report
+        evidence = tmp_path / "evidence.json"
+        assert report["evidence_file"] == str(evidence)
+        # ...that an independent verifier, offline, accepts with the ledger's key pinned: the
+        # signed acceptance, a signed checkpoint covering poll_closed, the log up to it
+        # without the event.
+        pinned = ["receipt", "evidence", str(evidence), "--key", key.verifier.text()]
+        code, verdict = await _ballot(pinned, capsys)
+        assert code == 0 and verdict["proven"], verdict
+        data = json.loads(evidence.read_text())
+        assert data["kind"] == "broken-promise" and data["receipt"]["code"] == withheld["code"]
+        cp = open_checkpoint(data["checkpoint"], Keyring([key.verifier]))
+        bodies = [e.encode() for e in data["entries"]]
+        assert cp.size == len(bodies) and "poll_closed" in [parse_entry(b).kind for b in bodies]
+        # The others check as released; the auditor, given the withheld receipt, agrees.
+        for rc in load.receipts.values():
+            code, report = await _receipt_check(ledger, rc, tmp_path, capsys)
+            assert (code, report["status"]) == (0, "in the log and unchanged"), report
+        code, report = await _audit(ledger, eid, [withheld], tmp_path, capsys)
         assert code == 3 and report["promises"]["released"] == []
         assert [p["event_hash"] for p in report["promises"]["broken"]] == [withheld["event_hash"]]
-        lines = list(parse_lines(export.read_bytes().splitlines(keepends=True)))
-        bodies = [x.body for x in lines if isinstance(x, ExportEntry)]
-        notes = [x.note for x in lines if isinstance(x, ExportCheckpoint)]
-        cp = open_checkpoint(notes[-1], keyring)
-        kinds = [parse_entry(b).kind for b in bodies]
-        assert cp.size == len(bodies) and "poll_closed" in kinds
-        assert receipt.event_hash not in {event_hash(parse_entry(b).event) for b in bodies}
-        # The receipt's own checkpoint is a prefix of this log: the same history.
-        tree = merkle.MemoryTree()
-        for b in bodies[: receipt.checkpoint_size]:
-            tree.append(merkle.leaf_hash(b))
-        assert tree.root() == receipt.checkpoint_root
     finally:
         ledger.stop()
