@@ -27,7 +27,8 @@ drawn at random, canonical entries, leaf, chain and tree hashes, COPY, COMMIT). 
 own timer is off (the warm-up is released before the measurement, so the measured round holds
 exactly the measured casts); the rate is ballots over the two times added (in a poll the timer
 releases while casts go on; added, they are an upper bound on the cost), and the bench checks
-that every accepted ballot is in the log or among the K left pending. Beside it, the raw ceiling of the same PostgreSQL: COPY of rows of
+that every accepted ballot is in the log or among the K left pending. Beside it, the raw
+ceiling of the same PostgreSQL: COPY of rows of
 the same size as the ballot entries, in batches of the mean batch size the sequencer formed,
 one transaction per batch, no hashing. A second ceiling copies the whole row set a ballot
 writes (pending row, participation, submission; entry, tree node, sealed ballot) for
