@@ -10,16 +10,17 @@ measured per round.
 
 This process offers ``--rate`` casts per second for ``--seconds`` seconds, open loop: cast ``k``
 is sent at ``t0 + k / rate`` whatever the answers before it (``--connections`` keep-alive
-connections), a steady load for the whole poll. Meanwhile two pollers, every ``--poll``
-seconds, read the ledger's public head (``GET /v1/elections/{id}``) and the counter's
-``GET /v1/elections/{id}/tallies``; each answer's ``size`` says which entries it covers. After
-the load, the rounds are read from the ledger's log (a round: consecutive ``ballot_cast``
-entries with one time stamp). A round's *commit as seen by the bench* is the arrival of the
-first head answer whose size covers the round's last entry; its lag is the arrival of the first
-tallies answer covering it (and not before that commit), minus the commit: an upper bound,
-coarse by about one poll interval plus one poll's round trip. Beside it, the lag from the
-round's time stamp (the ledger's clock, written in the release transaction before it commits)
-to the same tallies answer, on this machine's one clock.
+connections), a steady load for the whole poll. Meanwhile this process listens on the ledger's
+database for the ``NOTIFY`` each appending transaction sends (delivered when it commits) and
+reads the log's size after each, and polls the counter's ``GET /v1/elections/{id}/tallies``
+every ``--poll`` seconds, whose ``size`` says which entries it covers. After the load, the
+rounds are read from the ledger's log (a round: consecutive ``ballot_cast`` entries of one
+contest with one time stamp). A round's *commit as seen by the bench* is the arrival of the
+first notification whose size read covers the round's last entry; its lag is the arrival of the
+first tallies answer covering it (and not before that commit), minus the commit: an upper
+bound, coarse by about one poll interval plus one poll's round trip. Beside it, the lag from
+the round's time stamp (the ledger's clock, written in the release transaction before it
+commits) to the same tallies answer, on this machine's one clock.
 
 Printed: offered and achieved rate, late sends (the load generator's own lag), acceptance
 latency, the rounds (count, sizes) and the lag p50/p90/p99/max over rounds against the 0.5 s
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import contextlib
 import itertools
 import json
 import tempfile
@@ -55,6 +57,7 @@ from ballot.bench.pipeline import (
     paper,
     roll_csv,
 )
+from ledger.service.base import CHANNEL
 
 EID = "lag-2026"
 TARGET_P99 = 0.5
@@ -183,6 +186,40 @@ async def _poll(
     return seen
 
 
+async def _commits(url: str, stop: asyncio.Event) -> list[tuple[float, float, int]]:
+    """(arrival on the monotonic clock and on the wall clock, log size) of each commit that
+    grew the log, as this process sees it: the ledger's ``NOTIFY`` on ``CHANNEL``, sent in the
+    appending transaction, is delivered when it commits; the size is read just after, so a
+    size is attributed to the earliest notification not yet read (an upper bound on the lag)."""
+    listener = await asyncpg.connect(url)
+    reader = await asyncpg.connect(url)
+    arrivals: list[tuple[float, float]] = []
+    woke = asyncio.Event()
+
+    def on_notify(conn: object, pid: int, channel: str, payload: str) -> None:
+        if payload == EID:
+            arrivals.append((time.monotonic(), time.time()))
+            woke.set()
+
+    seen: list[tuple[float, float, int]] = []
+    try:
+        await listener.add_listener(CHANNEL, on_notify)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woke.wait(), 0.2)
+            woke.clear()
+            if not arrivals:
+                continue
+            first = arrivals[0]
+            arrivals.clear()
+            size = await reader.fetchval("SELECT size FROM logs WHERE election_id = $1", EID)
+            seen.append((*first, int(size)))
+    finally:
+        await listener.close()
+        await reader.close()
+    return seen
+
+
 @dataclass(frozen=True, slots=True)
 class Round:
     end: int
@@ -265,7 +302,6 @@ async def _bench(args: argparse.Namespace, admin_url: str, work: Path) -> int:
         async with (
             aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
             aiohttp.ClientSession(timeout=timeout) as poller,
-            aiohttp.ClientSession(timeout=timeout) as head_poller,
         ):
             start_size = await _setup(session, ledger.url, n, args.round_size)
             deadline = time.monotonic() + 60
@@ -278,7 +314,7 @@ async def _bench(args: argparse.Namespace, admin_url: str, work: Path) -> int:
                 raise SystemExit("the counter did not catch up with the setup")
             stop = asyncio.Event()
             polling = asyncio.create_task(_poll(poller, tallies, args.poll, stop))
-            heads = asyncio.create_task(_poll(head_poller, head, args.poll, stop))
+            heads = asyncio.create_task(_commits(ledger_db, stop))
             t0 = time.monotonic()
             answers, late, failed = await _load(session, ledger.url, args.rate, args.seconds)
             load_seconds = time.monotonic() - t0
@@ -330,7 +366,7 @@ async def _bench(args: argparse.Namespace, admin_url: str, work: Path) -> int:
     print(
         f"load generator: {len(late):,} sends late, max {max(late, default=0.0) * 1000:.0f} ms; "
         f"polls: tallies {len(seen):,} (median gap {quantile(gaps, 0.5) * 1000:.1f} ms), "
-        f"ledger head {len(seen_heads):,} (median gap {quantile(head_gaps, 0.5) * 1000:.1f} ms)"
+        f"log commits seen {len(seen_heads):,} (median gap {quantile(head_gaps, 0.5):.2f} s)"
     )
     print(
         "acceptance latency (client): "

@@ -235,7 +235,9 @@ class AcceptanceSigner:
             return []
         order = list(range(len(items)))
         secrets.SystemRandom().shuffle(order)
-        blinds = [secrets.token_bytes(32) for _ in items]
+        # 32 random bytes per receipt from one read of the operating system's generator.
+        pool = secrets.token_bytes(32 * len(items))
+        blinds = [pool[k : k + 32] for k in range(0, len(pool), 32)]
         message = _message_writer(
             election=election, origin=origin, checkpoint=checkpoint, time=time
         )

@@ -90,26 +90,16 @@ def ballot_items(
     fresh 32-byte nonce otherwise (either makes the event, and so its hash, unique)."""
     items: list[BallotItem] = []
     for contest_id, chosen in selections.items():
-        salt: bytes | None
+        salt: bytes | None = None
         if sealed:
-            salt = secrets.token_bytes(32)
-            event: dict[str, Any] = {
-                "contest": contest_id,
-                "commitment": el.commitment(eid, contest_id, chosen, salt),
-            }
+            salt = drawn = secrets.token_bytes(32)
+            body, text = el.ballot_event(eid, contest_id, chosen, salt=drawn)
+            # The event in JCS order (as the answer's JSON shows it), and the salt: what the
+            # voter's app checks at once.
+            extra = f', "event": {text}, "salt": "{drawn.hex()}"'
         else:
-            salt = None
-            event = {
-                "contest": contest_id,
-                "selections": list(chosen),
-                "nonce": secrets.token_bytes(32).hex(),
-            }
-        body = canonical_bytes(event)
-        # The event in JCS order (as the answer's JSON shows it), and the salt: what the voter's
-        # app checks at once.
-        extra = ', "event": ' + json.dumps(dict(sorted(event.items())))
-        if salt is not None:
-            extra += f', "salt": "{salt.hex()}"'
+            body, text = el.ballot_event(eid, contest_id, chosen, nonce=secrets.token_bytes(32))
+            extra = f', "event": {text}'
         items.append((contest_id, body, hashlib.sha256(body).digest(), chosen, salt, extra))
     return items
 
@@ -138,7 +128,7 @@ class Casting(LedgerBase):
             selections[contest_id] = el.validate_selections(
                 contest, chosen, state.not_standing(contest_id)
             )
-        mac = hmac.new(self._mac_key, canonical_bytes(body), hashlib.sha256).digest()
+        mac = hmac.digest(self._mac_key, canonical_bytes(body), "sha256")
         job = CastJob(
             election=eid,
             submission_id=body["submission_id"],
