@@ -24,8 +24,8 @@ test: $(STAMP) $(AXE)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check ledger counter ballot tests
-	$(BIN)/ruff format --check ledger counter ballot tests
+	$(BIN)/ruff check ledger counter ballot booth tests
+	$(BIN)/ruff format --check ledger counter ballot booth tests
 	$(BIN)/mypy
 
 bench: $(STAMP)

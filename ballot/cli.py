@@ -55,6 +55,7 @@ COMMANDS = (
     Registrar(
         "ballot.count", "add_count_parser", (("count", "count a BLT ballot file by a named rule"),)
     ),
+    Registrar("booth.http.serve", "add_parsers", (("booth", "the voting booth: codes and pages"),)),
 )
 BENCHES = (
     Registrar(
@@ -77,6 +78,11 @@ BENCHES = (
         "ballot.bench.lag",
         "add_parser",
         (("lag", "receipt-to-counter-turnout lag under open-loop load"),),
+    ),
+    Registrar(
+        "ballot.bench.booth",
+        "add_parser",
+        (("booth", "a member's way from code to receipt at a running booth"),),
     ),
     Registrar(
         "ballot.bench.ledger",

@@ -15,6 +15,10 @@ starts itself under ``--data-dir``:
 5. close, open the sealed ballots, let the counter count and declare;
 6. export and audit the log, and check one voter's receipt;
 7. print the results page's place and the figures of the run.
+
+With ``--keep-running`` a second, small election is opened for voting by hand: its members get
+voting codes (``ballot booth codes``), a booth (``ballot booth serve``) is started, and the demo
+prints the booth's address, a handful of codes and the receipt check page's address.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import contextlib
 import os
 import random
 import secrets
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -45,13 +51,15 @@ from ballot.tools import download
 from counter.rules.report import thousands
 from ledger.errors import CliError
 from ledger.format import export as exp
+from ledger.format.acceptance import AcceptanceReceipt
 from ledger.format.keys import Signer
-from ledger.format.receipts import Receipt
 from ledger.runtime.embedded import embedded_cluster, free_port
 from ledger.runtime.keyfile import load_or_create_signer
 
 console = Console()
 ELECTION = "nec-2026"
+BY_HAND = "nec-2026-booth"
+"""The election left open for voting by hand in the booth (``--keep-running``)."""
 REGIONS = [
     "Scotland",
     "Wales",
@@ -599,6 +607,7 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
         free_port(),
     )
     counter.env["BALLOT_COUNTER_PORT"] = str(counter.port)
+    services: list[Service] = []
     try:
         await ledger.start()
         await counter.start()
@@ -707,15 +716,17 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             for contest, res in report["results"].items():
                 same = "equals" if res.get("matches_declaration", False) else "[red]DIFFERS FROM[/]"
                 console.print(f"  {titles[contest]}: the recount {same} the declaration")
+            for line in _rounds_prose(report, titles):
+                console.print(line)
             papers_receipts = next(iter(receipts.values()))
-            receipt = Receipt.from_json(papers_receipts["members"])
-            outcome = await receipt_check.check(
+            receipt = AcceptanceReceipt.from_json(papers_receipts["members"])
+            outcome = await receipt_check.check_acceptance(
                 receipt,
                 url=ledger.url,
                 state_path=run_dir / "receipts.json",
                 keys=[ledger_key.verifier.text()],
             )
-            console.print(f"receipt {receipt.code} (entry {receipt.index}):")
+            console.print(f"receipt {receipt.code}: {outcome.status} (entry {outcome.index}):")
             for s in outcome.steps:
                 console.print(f"  [green]✓[/] {s}")
 
@@ -737,13 +748,130 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
                 t.add_row(*row)
             console.print(t)
             if args.keep_running:
+                booth = await _open_booth(
+                    admin, ledger.url, front_token, people, admin_url, stamp, run_dir
+                )
+                services.append(booth)
                 console.print("services are running; Ctrl-C to stop")
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.Event().wait()
         return 0
     finally:
+        for service in services:
+            service.stop()
         counter.stop()
         ledger.stop()
+
+
+def _statement(c: dict[str, Any]) -> str:
+    slate = c.get("slate")
+    first = c["name"].split()[0]
+    return (
+        f"{first} has been a branch officer for six years"
+        + (f" and stands for {slate}." if slate else " and stands as an independent.")
+        + f"\n\n{first} will report back to members after every meeting."
+    )
+
+
+async def _open_booth(
+    admin: Api,
+    ledger_url: str,
+    front_token: str,
+    people: list[Member],
+    admin_url: str,
+    stamp: str,
+    run_dir: Path,
+) -> Service:
+    """Open a small election for voting by hand: codes for its members, a booth, and the
+    addresses and codes to use printed."""
+    _step(8, "a booth to vote by hand")
+    doc = definition()
+    doc.update(title="National Executive Committee 2026 (vote by hand)", nomination_threshold=0)
+    for contest in doc["contests"]:
+        contest["candidates"] = [dict(c, statement=_statement(c)) for c in contest["candidates"]]
+    voters = people[:200]
+    await admin.call("PUT", f"/v1/elections/{BY_HAND}", json=doc)
+    await admin.call(
+        "PUT",
+        f"/v1/elections/{BY_HAND}/roll",
+        data=roll_csv(voters),
+        headers={"Content-Type": "text/csv"},
+    )
+    await admin.call("POST", f"/v1/elections/{BY_HAND}/poll/open")
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "demo_booth_{stamp}"')
+    finally:
+        await conn.close()
+    env = {
+        "BALLOT_BOOTH_DATABASE_URL": f"{admin_url.rsplit('/', 1)[0]}/demo_booth_{stamp}",
+        "BALLOT_BOOTH_DATA_DIR": str(run_dir / "booth"),
+        "BALLOT_BOOTH_LEDGER_URL": ledger_url,
+        "BALLOT_BOOTH_LEDGER_TOKEN": front_token,
+        "BALLOT_BOOTH_LOG_FORMAT": "json",
+    }
+    roll, codes_file = run_dir / "booth-roll.csv", run_dir / "booth-codes.csv"
+    roll.write_bytes(roll_csv(voters))
+    made = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "ballot.cli",
+            "booth",
+            "codes",
+            "--election",
+            BY_HAND,
+            "--roll",
+            str(roll),
+            "-o",
+            str(codes_file),
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode != 0:
+        raise CliError(f"ballot booth codes failed: {made.stderr.strip()}")
+    booth = Service("booth", ["booth", "serve"], env, run_dir / "booth.log", free_port())
+    booth.env["BALLOT_BOOTH_PORT"] = str(booth.port)
+    booth.env["BALLOT_BOOTH_METRICS_PORT"] = str(booth.metrics_port)
+    await booth.start()
+    codes = dict(line.split(",")[1:] for line in codes_file.read_text().splitlines()[1:] if line)
+    by_id = {m.voter_id: m for m in voters}
+    shown = _sample_members(voters)
+    console.print(f"booth       {booth.url}  (log {booth.log})")
+    console.print(f"check page  {ledger_url}/check  (receipt codes, election {BY_HAND})")
+    console.print(f"all {len(codes)} codes: {codes_file}")
+    t = Table(title="Voting codes to try", title_justify="left")
+    t.add_column("code")
+    t.add_column("member")
+    for voter in shown:
+        m = by_id[voter]
+        about = [f"age {m.age}", m.region]
+        if m.disabled:
+            about.append("disabled")
+        if m.councillor:
+            about.append("councillor")
+        t.add_row(codes[voter], ", ".join(about))
+    console.print(t)
+    return booth
+
+
+def _sample_members(voters: list[Member]) -> list[str]:
+    """Five members whose ballots differ: the young, a councillor, a disabled member, others."""
+    picks: list[str] = []
+    for test in (
+        lambda m: m.age < 27,
+        lambda m: m.councillor,
+        lambda m: m.disabled,
+        lambda m: True,
+        lambda m: True,
+    ):
+        found = next((m for m in voters if test(m) and m.voter_id not in picks), None)
+        if found is not None:
+            picks.append(found.voter_id)
+    return picks
 
 
 def _papers(
@@ -796,6 +924,30 @@ async def _wait_declared(public: Api, n: int) -> list[dict[str, Any]]:
             return sorted(results, key=lambda r: order.index(r["contest"]))
         await asyncio.sleep(0.2)
     raise CliError("the counter did not declare every result in time")
+
+
+def _rounds_prose(report: dict[str, Any], titles: dict[str, str]) -> list[str]:
+    """What the audit found of the release rounds, from the export alone, in sentences."""
+    k = report.get("round_size")
+    rounds = report.get("rounds") or {}
+    if k is None:
+        return []
+    lines = [f"Ballots entered the log in release rounds of at least K = {k} per contest:"]
+    for contest, r in rounds.items():
+        if not r["ballots"]:
+            continue
+        plural = "round" if r["rounds"] == 1 else "rounds"
+        lines.append(
+            f"  {titles.get(contest, contest)}: {r['ballots']:,} ballots in {r['rounds']} "
+            f"{plural}; every ballot shares its time stamp with at least "
+            f"{r['smallest'] - 1:,} others of its contest."
+        )
+    for contest in report.get("below_round_size") or []:
+        lines.append(
+            f"  {titles.get(contest, contest)} has fewer than {k} eligible members: its ballots "
+            "are protected only among themselves."
+        )
+    return lines
 
 
 def _audit(path: Path, ledger_key: Signer, counter_key: Signer) -> dict[str, Any]:

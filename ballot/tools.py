@@ -1,9 +1,11 @@
 """Auditor and voter commands: `ballot export`, `ballot audit`, `ballot receipt check`.
 
-Exit codes: 0 everything verified; 1 a verification failed (the evidence is printed);
-2 bad usage, unreadable input or an unreachable server; 3 (receipt check) the log's history
-changed since a checkpoint seen before; 3 (audit with ``--receipts``) the log verifies but a
-ballot an acceptance receipt promised was not released before ``poll_closed``.
+Exit codes: 0 everything verified (for an acceptance receipt: in the log and unchanged, or
+accepted and not yet released while the poll is open); 1 a verification failed (the evidence is
+printed), including a split view: the log's history changed since a checkpoint seen before;
+2 bad usage, unreadable input or an unreachable server; 3 a broken promise: an accepted ballot
+is not in the log before ``poll_closed`` (receipt check writes the evidence file; audit with
+``--receipts`` says which).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from ballot import receipt_check
 from ledger.errors import CliError, LedgerError, VerificationError
 from ledger.format import export as exp
+from ledger.format.acceptance import AcceptanceReceipt
+from ledger.format.evidence import Verdict, check_evidence
 from ledger.format.keys import Keyring, Verifier
 from ledger.runtime.keyfile import load_or_create_signer
 
@@ -79,7 +83,9 @@ def add_parsers(sub: Any) -> None:
 
     r = sub.add_parser("receipt", help="voter tools")
     rsub = r.add_subparsers(dest="receipt_command", required=True, metavar="CMD")
-    c = rsub.add_parser("check", help="prove a ballot's receipt is in the log")
+    c = rsub.add_parser(
+        "check", help="check a receipt of either stage, or a whole cast answer, against the log"
+    )
     c.add_argument("receipt", help="receipt JSON file, '-' for standard input, or the JSON")
     c.add_argument("--url", help="the ledger's base URL")
     c.add_argument("--key", action="append", default=[], help="pinned ledger verifier key")
@@ -90,8 +96,26 @@ def add_parsers(sub: Any) -> None:
         help=f"where checkpoints seen are remembered (default {DEFAULT_STATE})",
     )
     c.add_argument("--offline", action="store_true", help="verify without the server")
+    c.add_argument(
+        "--evidence",
+        type=Path,
+        help="where to write the evidence of a broken promise (default "
+        "broken-promise-<code>.json; with several receipts, -<contest> is added to the name)",
+    )
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=run_receipt_check)
+    v = rsub.add_parser(
+        "evidence", help="check a broken-promise evidence file, offline (exit 0 if it proves one)"
+    )
+    v.add_argument("file", type=Path, help="the evidence file (JSON)")
+    v.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        help="pinned ledger verifier key (default: the keys the file names, with a warning)",
+    )
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=run_receipt_evidence)
 
 
 def add_key_parsers(sub: Any) -> None:
@@ -467,7 +491,7 @@ def run_receipt_check(args: argparse.Namespace) -> int:
     args.key = pinned_keys(args.key, "--key")
     inline = args.receipt != "-" and not Path(args.receipt).exists()
     try:
-        receipt = receipt_check.parse_receipt(text)
+        receipts = receipt_check.parse_receipts(text)
     except LedgerError as exc:
         if inline and not _json_or_base64_json(text):
             # Neither a file nor a receipt: most likely a mistyped file name.
@@ -480,51 +504,122 @@ def run_receipt_check(args: argparse.Namespace) -> int:
             raise CliError(
                 f"{args.receipt} is not a receipt (neither a receipt's JSON nor base64 JSON)"
             ) from exc
-        _report_failure("receipt check FAILED", exc, args.json)
+        report = _report_failure("receipt check FAILED", exc, args.json)
+        if args.json:
+            out.print_json(json.dumps(report))
         return 1
+    results: dict[str, dict[str, Any]] = {}
+    worst = 0
+    for contest, receipt in receipts:
+        code, report = _check_one(args, receipt, contest, several=len(receipts) > 1)
+        results[contest or receipt.code] = report
+        worst = max(worst, code)
+    if args.json:
+        if len(results) == 1:
+            out.print_json(json.dumps(next(iter(results.values()))))
+        else:
+            out.print_json(json.dumps({"ok": worst == 0, "receipts": results}))
+    return worst
+
+
+def _check_one(
+    args: argparse.Namespace, receipt: receipt_check.AnyReceipt, contest: str | None, several: bool
+) -> tuple[int, dict[str, Any]]:
+    """Check one receipt; its exit code (0, 1 or 3) and its JSON report (printed unless
+    ``--json``, which prints the reports together)."""
+    label = f"receipt {receipt.code}" + (f" ({contest})" if contest else "")
+    url = args.url.rstrip("/") if args.url else None
     try:
-        outcome = asyncio.run(
-            receipt_check.check(
-                receipt,
-                url=args.url.rstrip("/") if args.url else None,
-                state_path=args.state,
-                keys=args.key,
-                offline=args.offline,
+        if isinstance(receipt, AcceptanceReceipt):
+            outcome = asyncio.run(
+                receipt_check.check_acceptance(
+                    receipt, url=url, state_path=args.state, keys=args.key, offline=args.offline
+                )
             )
-        )
+        else:
+            outcome = asyncio.run(
+                receipt_check.check(
+                    receipt, url=url, state_path=args.state, keys=args.key, offline=args.offline
+                )
+            )
     except receipt_check.HistoryChanged as exc:
-        _report_failure("HISTORY CHANGED (split view)", exc, args.json)
-        return 3
+        return 1, _report_failure(f"{label}: HISTORY CHANGED (split view)", exc, args.json)
     except receipt_check.ServerError as exc:
         raise CliError(str(exc)) from exc
     except VerificationError as exc:
-        _report_failure("receipt check FAILED", exc, args.json)
-        return 1
+        return 1, _report_failure(f"{label}: receipt check FAILED", exc, args.json)
     except LedgerError as exc:
         raise CliError(str(exc)) from exc
-    if args.json:
-        out.print_json(json.dumps({**outcome.to_json(), "code": receipt.code}))
-    else:
+    stage = "accepted" if isinstance(receipt, AcceptanceReceipt) else "receipt"
+    report = {**outcome.to_json(), "code": receipt.code, "stage": stage}
+    rc = 0
+    if outcome.evidence is not None:
+        path = args.evidence or Path(f"broken-promise-{receipt.code}.json")
+        if several and contest:
+            path = path.with_name(f"{path.stem}-{contest}{path.suffix}")
+        try:
+            path.write_text(json.dumps(outcome.evidence, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            raise CliError(f"cannot write the evidence to {path}: {exc.strerror}") from exc
+        report["evidence_file"] = str(path)
+        rc = 3
+    if not args.json:
         for w in outcome.warnings:
             out.print(f"[yellow]warning[/]: {w}")
         for step in outcome.steps:
             out.print(f"[green]✓[/] {step}")
-        out.print(f"[green]receipt {receipt.code} verified[/]")
-    return 0
-
-
-def _report_failure(title: str, exc: LedgerError, as_json: bool) -> None:
-    if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "ok": False,
-                    "error": exc.message,
-                    "evidence": {k: str(v) for k, v in exc.evidence.items()},
-                }
+        if rc == 3:
+            out.print(
+                f"[red]BROKEN PROMISE[/]: {label}, accepted at {receipt.time}, is not in the log "
+                f"before poll_closed; evidence written to {report['evidence_file']} (anyone can "
+                "check it offline with `ballot receipt evidence FILE`)"
             )
+        elif stage == "receipt":
+            out.print(f"[green]{label} verified[/]")
+        elif outcome.status == receipt_check.RELEASED:
+            out.print(f"[green]{label}: {outcome.status}[/] (entry {outcome.index})")
+        else:
+            out.print(f"[green]{label}: {outcome.status}[/] (fine while the poll is open)")
+    return rc, report
+
+
+def run_receipt_evidence(args: argparse.Namespace) -> int:
+    keys = pinned_keys(args.key, "--key")
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        verdict = Verdict(proven=False, reason=f"the file is not JSON: {exc}")
+    else:
+        keyring = Keyring(Verifier.parse(k) for k in keys) if keys else None
+        verdict = check_evidence(data, keyring)
+    if args.json:
+        out.print_json(json.dumps({**verdict.to_json(), "keys_pinned": bool(keys)}))
+        return 0 if verdict.proven else 1
+    if not keys:
+        out.print(
+            "[yellow]warning[/]: checked with the keys the file names; give --key with the keys "
+            "the ledger published to know the receipt and checkpoint are really its"
         )
-        return
+    out.print(("[red]" if verdict.proven else "[yellow]") + f"{verdict.reason}[/]")
+    for k, v in verdict.details.items():
+        out.print(f"  {k}: {v}")
+    return 0 if verdict.proven else 1
+
+
+def _report_failure(title: str, exc: LedgerError, as_json: bool) -> dict[str, Any]:
+    """Print a failed check (unless ``as_json``) and return its JSON report."""
+    report = {
+        "ok": False,
+        "error": exc.message,
+        "evidence": {k: str(v) for k, v in exc.evidence.items()},
+    }
+    if as_json:
+        return report
     out.print(f"[red]{title}[/]: {exc.message}")
     for k, v in exc.evidence.items():
         out.print(f"  {k}: {v}")
+    return report

@@ -57,6 +57,10 @@ class ReceiptError(VerificationError):
     """The receipt is malformed or its signature does not verify."""
 
 
+class EvidenceError(VerificationError):
+    """The evidence does not prove a broken promise."""
+
+
 class KeyFormatError(LedgerError):
     """The key text is not in the expected signed-note key format."""
 

@@ -18,6 +18,7 @@ import asyncpg
 
 from counter.storage import sql
 from ledger.errors import LedgerError
+from ledger.storage.store import apply_migrations
 
 Q = sql.queries()
 MIGRATIONS_TABLE = "counter_schema_migrations"
@@ -65,21 +66,7 @@ class StoredResult:
 
 async def migrate(conn: asyncpg.Connection) -> list[str]:
     """Apply the counter's migrations not yet applied, in order; return the versions applied."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('ballot-counter:migrate'))")
-        await conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} ("
-            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        done = {r["version"] for r in await conn.fetch(f"SELECT version FROM {MIGRATIONS_TABLE}")}
-        applied = []
-        for version, text in sql.migrations():
-            if version in done:
-                continue
-            await conn.execute(text)
-            await conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (version) VALUES ($1)", version)
-            applied.append(version)
-    return applied
+    return await apply_migrations(conn, sql.FILES, MIGRATIONS_TABLE, "ballot-counter:migrate")
 
 
 def _progress(row: Any) -> Progress:

@@ -1,25 +1,31 @@
-"""Acceptance receipts: the ledger's signed promise that an accepted ballot's event will enter
-the log before ``poll_closed`` (docs/log-format.md §8, the analogue of an RFC 6962 signed
-certificate timestamp).
+"""Acceptance receipts: the ledger's signed promise that an accepted ballot will enter the log
+before ``poll_closed`` (docs/log-format.md §8, the first of a ballot's two receipt stages).
 
-A cast is not appended when it is accepted: it waits in a private pending store until a release
-round appends it among at least K others of its contest. What the voter gets at once is an
-acceptance receipt binding the event to come: its *message* is ``ACCEPTANCE_TAG || JCS(fields)``
-with ``fields`` = ``{"blind", "checkpoint": {"root", "size"}, "contest", "election",
-"event_hash", "origin", "promise", "time"}``, where ``event_hash`` is SHA-256 of the event's
-RFC 8785 bytes, ``checkpoint`` the latest signed checkpoint at acceptance, ``promise`` the
-literal ``"before poll_closed"`` (a log position, not a clock time) and ``blind`` 32 random
-bytes that only this receipt's holder gets.
+A ballot is accepted into a private pending store and released to the public log later, in a
+shuffled round. At acceptance the voter gets an *acceptance receipt*, the analogue of an RFC 6962
+signed certificate timestamp: it binds the log's ``origin``, the ``election``, the ``contest``,
+``event_hash`` = SHA-256 of the RFC 8785 bytes of the exact event that will be appended, the
+acceptance ``time``, the latest signed ``checkpoint`` (size and root) and the ``promise`` that
+the entry will precede ``poll_closed``. Its message is
 
-Receipts are signed a batch at a time, as receipts v2 are: the leaves ``SHA-256(0x00 ||
-message)`` of the batch's receipts, in a random order, form an RFC 9162 tree whose root the
-ledger key signs as ``ACCEPTANCE_BATCH_TAG || JCS({"root", "size"})``. Each receipt carries the
-signature and its inclusion path. The blinds keep the path from saying anything about the other
-ballots of the batch: without a leaf's blind, no released event can be matched to a sibling
-hash; the random order keeps the position from saying when in the batch a ballot came.
+    ACCEPTANCE_TAG || JCS({"blind": hex, "checkpoint": {"root": hex, "size": int},
+                           "contest": str, "election": str, "event_hash": hex,
+                           "origin": str, "promise": "before poll_closed", "time": str})
 
-The human code is the first 10 bytes of the *event hash* in base32: it finds the ballot in the
-pending store while it waits, and its entry once released.
+and its leaf ``SHA-256(0x00 || message)``. Acceptance receipts are signed a batch at a time as
+receipts are (``ledger.format.receipts``): one Ed25519 signature over
+``ACCEPTANCE_BATCH_TAG || JCS({"root": hex(R), "size": k})`` where ``R`` is the RFC 9162 root of
+the batch's ``k`` leaves, and each receipt carries its position and inclusion path.
+
+A receipt reveals nothing about the other ballots of its batch: every leaf is *blinded* by its
+own 32 random bytes (``blind``, given only to that receipt's holder), so a sibling hash on a
+published receipt's path cannot be recomputed from a released event, its contest, the batch
+time and any checkpoint; and the leaves are *shuffled* (positions drawn with the operating
+system's random generator), so a position says nothing about arrival order either.
+
+The receipt also carries two unsigned extras: ``event``, the event object itself (the voter's
+app checks at once that it says what they chose and that it hashes to ``event_hash``), and, for
+sealed contests, the commitment's ``salt``. The human ``code`` is ``human_code(event_hash)``.
 """
 
 from __future__ import annotations
@@ -27,33 +33,103 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from ledger.errors import DecodeError, ReceiptError, SignatureError
+from ledger.errors import DecodeError, EncodingError, ReceiptError
 from ledger.format import merkle
 from ledger.format.canonical import canonical_bytes
 from ledger.format.encoding import b64_strict, hex_strict
 from ledger.format.keys import Keyring, Signer
-from ledger.format.receipts import BatchProof, batch_paths, batch_root, human_code
+from ledger.format.receipts import (
+    BatchProof,
+    ReceiptSigner,
+    batch_message,
+    batch_paths,
+    batch_text,
+    human_code,
+    utc_now,
+    verify_batch_signature,
+)
 
 ACCEPTANCE_TAG = b"ballot-ledger/acceptance/v1\n"
 ACCEPTANCE_BATCH_TAG = b"ballot-ledger/acceptance-batch/v1\n"
-PROMISE = "before poll_closed"
 STAGE = "accepted"
-_SIGNED = ("election", "origin", "contest", "event_hash", "time", "checkpoint", "promise", "blind")
-_MEMBERS = frozenset((*_SIGNED, "stage", "key_id", "signature", "code", "batch"))
-_EXTRAS = frozenset(("event", "salt"))
+PROMISE = "before poll_closed"
+BLIND_BYTES = 32
+_SAFE_INT = 2**53 - 1
+_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$")
+_REQUIRED = frozenset(
+    (
+        "stage",
+        "election",
+        "origin",
+        "contest",
+        "event_hash",
+        "time",
+        "checkpoint",
+        "promise",
+        "blind",
+        "key_id",
+        "signature",
+        "code",
+        "batch",
+    )
+)
+_OPTIONAL = frozenset(("event", "salt"))
+_CHECKPOINT_MEMBERS = frozenset(("size", "root"))
+
+AcceptanceItem = tuple[str, bytes]
+"""What ``sign_acceptances`` signs for each accepted ballot: ``(contest, event_hash)``."""
 
 
 def event_hash(event: Any) -> bytes:
-    """SHA-256 of the event object's RFC 8785 bytes: what a receipt promises and an entry's
-    event must hash to."""
+    """SHA-256 of the RFC 8785 canonical bytes of an event object (not of its entry)."""
     return hashlib.sha256(canonical_bytes(event)).digest()
+
+
+class SizedRoot(Protocol):
+    """A tree head: a ``Checkpoint`` or a ``CheckpointRef``."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def root(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointRef:
+    """The size and root of the latest signed checkpoint at acceptance."""
+
+    size: int
+    root: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"size": self.size, "root": self.root.hex()}
+
+    @classmethod
+    def from_json(cls, data: Any) -> CheckpointRef:
+        if not isinstance(data, dict) or data.keys() != _CHECKPOINT_MEMBERS:
+            raise ReceiptError(
+                'malformed acceptance receipt: "checkpoint" must be an object with exactly '
+                '"size" and "root"'
+            )
+        size = data["size"]
+        if type(size) is not int or not 0 <= size <= _SAFE_INT:
+            raise ReceiptError(
+                "malformed acceptance receipt: the checkpoint size must be an integer from 0 "
+                "to 2**53 - 1",
+                size=size,
+            )
+        try:
+            root = hex_strict(data["root"], 32, what="checkpoint root")
+        except DecodeError as exc:
+            raise ReceiptError(f"malformed acceptance receipt: {exc.message}") from exc
+        return cls(size=size, root=root)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,44 +139,43 @@ class AcceptanceReceipt:
     contest: str
     event_hash: bytes
     time: str
-    checkpoint_size: int
-    checkpoint_root: bytes
+    checkpoint: CheckpointRef
     blind: bytes
     key_id: bytes
     signature: bytes
+    """The Ed25519 signature of the receipt's batch, shared by the batch."""
     batch: BatchProof
     promise: str = PROMISE
+    event: dict[str, Any] | None = None
+    """Unsigned: the event object, which hashes to ``event_hash``."""
+    salt: bytes | None = None
+    """Unsigned, sealed contests only: the 32-byte salt of the commitment."""
 
     @property
     def code(self) -> str:
         return human_code(self.event_hash)
 
-    def fields(self) -> dict[str, Any]:
-        """The signed fields, as JSON values."""
-        return {
-            "blind": self.blind.hex(),
-            "checkpoint": {"root": self.checkpoint_root.hex(), "size": self.checkpoint_size},
-            "contest": self.contest,
-            "election": self.election,
-            "event_hash": self.event_hash.hex(),
-            "origin": self.origin,
-            "promise": self.promise,
-            "time": self.time,
-        }
-
     def message(self) -> bytes:
-        """``ACCEPTANCE_TAG || JCS(fields)``: what the receipt's batch leaf hashes."""
-        return ACCEPTANCE_TAG + canonical_bytes(self.fields())
+        return acceptance_message(
+            election=self.election,
+            origin=self.origin,
+            contest=self.contest,
+            event_hash=self.event_hash,
+            time=self.time,
+            checkpoint=self.checkpoint,
+            blind=self.blind,
+            promise=self.promise,
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "stage": STAGE,
             "election": self.election,
             "origin": self.origin,
             "contest": self.contest,
             "event_hash": self.event_hash.hex(),
             "time": self.time,
-            "checkpoint": {"size": self.checkpoint_size, "root": self.checkpoint_root.hex()},
+            "checkpoint": self.checkpoint.to_json(),
             "promise": self.promise,
             "blind": self.blind.hex(),
             "key_id": self.key_id.hex(),
@@ -108,15 +183,20 @@ class AcceptanceReceipt:
             "code": self.code,
             "batch": self.batch.to_json(),
         }
+        if self.event is not None:
+            data["event"] = self.event
+        if self.salt is not None:
+            data["salt"] = self.salt.hex()
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> AcceptanceReceipt:
-        """Parse an acceptance receipt (the unsigned extras ``event`` and ``salt`` are allowed
-        and ignored here); every member strict, one spelling per value."""
+        """Parse strictly: exactly the members above (``event`` and ``salt`` optional), each
+        in its one spelling; raises ``ReceiptError`` naming what is wrong."""
         if not isinstance(data, dict):
             raise ReceiptError("malformed acceptance receipt: it must be a JSON object")
-        missing = sorted(_MEMBERS - data.keys())
-        extra = sorted(data.keys() - _MEMBERS - _EXTRAS)
+        missing = sorted(_REQUIRED - data.keys())
+        extra = sorted(data.keys() - _REQUIRED - _OPTIONAL)
         if missing or extra:
             raise ReceiptError(
                 "malformed acceptance receipt: wrong members", missing=missing, unexpected=extra
@@ -125,16 +205,19 @@ class AcceptanceReceipt:
             raise ReceiptError('malformed acceptance receipt: "stage" must be "accepted"')
         if data["promise"] != PROMISE:
             raise ReceiptError(f'malformed acceptance receipt: "promise" must be "{PROMISE}"')
-        for member in ("election", "origin", "contest", "time"):
-            if not isinstance(data[member], str):
+        for member in ("election", "origin", "contest"):
+            if not isinstance(data[member], str) or not data[member]:
                 raise ReceiptError(f'malformed acceptance receipt: "{member}" must be a string')
-        cp = data["checkpoint"]
-        if not isinstance(cp, dict) or cp.keys() != {"size", "root"}:
+        if not isinstance(data["time"], str) or not _TIME.fullmatch(data["time"]):
             raise ReceiptError(
-                'malformed acceptance receipt: "checkpoint" must have exactly "size" and "root"'
+                'malformed acceptance receipt: "time" must be RFC 3339 UTC with microseconds',
+                time=str(data["time"])[:40],
             )
-        if type(cp["size"]) is not int or not 0 <= cp["size"] <= 2**53 - 1:
-            raise ReceiptError("malformed acceptance receipt: checkpoint size out of range")
+        event = data.get("event")
+        if "event" in data and not isinstance(event, dict):
+            raise ReceiptError('malformed acceptance receipt: "event" must be an object')
+        checkpoint = CheckpointRef.from_json(data["checkpoint"])
+        batch = BatchProof.from_json(data["batch"])
         try:
             receipt = cls(
                 election=data["election"],
@@ -142,68 +225,95 @@ class AcceptanceReceipt:
                 contest=data["contest"],
                 event_hash=hex_strict(data["event_hash"], 32, what="event_hash"),
                 time=data["time"],
-                checkpoint_size=cp["size"],
-                checkpoint_root=hex_strict(cp["root"], 32, what="checkpoint root"),
-                blind=hex_strict(data["blind"], 32, what="blind"),
+                checkpoint=checkpoint,
+                blind=hex_strict(data["blind"], BLIND_BYTES, what="blind"),
                 key_id=hex_strict(data["key_id"], 4, what="key_id"),
                 signature=b64_strict(data["signature"], 64, what="signature"),
-                batch=BatchProof.from_json(data["batch"]),
+                batch=batch,
+                event=event,
+                salt=hex_strict(data["salt"], 32, what="salt") if "salt" in data else None,
             )
         except DecodeError as exc:
             raise ReceiptError(f"malformed acceptance receipt: {exc.message}") from exc
         if data["code"] != receipt.code:
-            raise ReceiptError("receipt code does not match its event hash", code=data["code"])
-        if "event" in data and event_hash(data["event"]) != receipt.event_hash:
-            raise ReceiptError("the receipt's event does not hash to its event_hash")
+            raise ReceiptError(
+                "acceptance receipt code does not match its event hash", code=data["code"]
+            )
         return receipt
 
 
-def acceptance_batch_message(*, root: bytes, size: int) -> bytes:
-    """What an acceptance batch signature covers."""
-    return ACCEPTANCE_BATCH_TAG + canonical_bytes({"root": root.hex(), "size": size})
+def acceptance_message(
+    *,
+    election: str,
+    origin: str,
+    contest: str,
+    event_hash: bytes,
+    time: str,
+    checkpoint: SizedRoot,
+    blind: bytes,
+    promise: str = PROMISE,
+) -> bytes:
+    """``ACCEPTANCE_TAG || JCS(fields)``, the message an acceptance receipt's leaf hashes."""
+    if promise != PROMISE:
+        fields = {
+            "blind": blind.hex(),
+            "checkpoint": {"root": checkpoint.root.hex(), "size": checkpoint.size},
+            "contest": contest,
+            "election": election,
+            "event_hash": event_hash.hex(),
+            "origin": origin,
+            "promise": promise,
+            "time": time,
+        }
+        return ACCEPTANCE_TAG + canonical_bytes(fields)
+    return _message_writer(election, origin, checkpoint, time)(blind, contest, event_hash)
 
 
 def _message_writer(
-    *, election: str, origin: str, checkpoint: tuple[int, bytes], time: str
+    election: str, origin: str, checkpoint: SizedRoot, time: str
 ) -> Callable[[bytes, str, bytes], bytes]:
-    """``AcceptanceReceipt.message`` for one batch (its receipts share the election, origin,
-    checkpoint and time): the JCS members written in their order directly, each shared string
-    encoded once by ``canonical_bytes``; byte for byte ``ACCEPTANCE_TAG +
-    canonical_bytes(fields)`` (a test pins it), at a fraction of its cost."""
-    size, root = checkpoint
+    """``acceptance_message`` for one batch (its receipts share election, origin, checkpoint,
+    time and promise), written in JCS member order directly: byte for byte
+    ``canonical_bytes(fields)`` (a test pins it), each shared string encoded once."""
+    size = checkpoint.size
+    if type(size) is not int or not 0 <= size <= _SAFE_INT:
+        raise EncodingError("a checkpoint size is an integer from 0 to 2**53 - 1", size=size)
     middle = b"".join(
         (
             b'","checkpoint":{"root":"',
-            root.hex().encode(),
+            checkpoint.root.hex().encode(),
             b'","size":',
             str(size).encode(),
             b'},"contest":',
         )
     )
-    after_election = (
-        b',"event_hash":"',
-        b'","origin":' + canonical_bytes(origin) + b',"promise":' + canonical_bytes(PROMISE),
+    tail = b"".join(
+        (
+            b'","origin":',
+            canonical_bytes(origin),
+            b',"promise":"',
+            PROMISE.encode(),
+            b'","time":',
+            canonical_bytes(time),
+            b"}",
+        )
     )
-    tail = b',"time":' + canonical_bytes(time) + b"}"
-    election_json = canonical_bytes(election)
+    election_part = b',"election":' + canonical_bytes(election) + b',"event_hash":"'
     contests: dict[str, bytes] = {}
 
-    def write(blind: bytes, contest: str, ev: bytes) -> bytes:
-        cj = contests.get(contest)
-        if cj is None:
-            cj = contests[contest] = canonical_bytes(contest)
+    def write(blind: bytes, contest: str, event_hash: bytes) -> bytes:
+        contest_json = contests.get(contest)
+        if contest_json is None:
+            contest_json = contests[contest] = canonical_bytes(contest)
         return b"".join(
             (
                 ACCEPTANCE_TAG,
                 b'{"blind":"',
                 blind.hex().encode(),
                 middle,
-                cj,
-                b',"election":',
-                election_json,
-                after_election[0],
-                ev.hex().encode(),
-                after_election[1],
+                contest_json,
+                election_part,
+                event_hash.hex().encode(),
                 tail,
             )
         )
@@ -211,14 +321,72 @@ def _message_writer(
     return write
 
 
-class AcceptanceSigner:
-    """Signs acceptance receipts a batch at a time with one ledger key."""
+def sign_acceptances(
+    signer: Signer | ReceiptSigner,
+    *,
+    election: str,
+    origin: str,
+    checkpoint: SizedRoot,
+    items: Sequence[AcceptanceItem],
+    time: str | None = None,
+) -> list[AcceptanceReceipt]:
+    """Sign one batch of acceptance receipts, one per ``(contest, event_hash)`` of ``items``
+    (event hashes distinct), returned in the order of ``items``. Each leaf gets a fresh blind
+    (``secrets.token_bytes``); the leaves are placed in the batch tree in an order drawn with
+    ``secrets.SystemRandom``; one signature covers the batch root. ``time`` (RFC 3339 UTC with
+    microseconds) defaults to now; ``event`` and ``salt`` are for the caller to attach."""
+    if not items:
+        return []
+    if len({h for _, h in items}) != len(items):
+        raise ValueError("an event hash appears twice in one acceptance batch")
+    receipt_signer = signer if isinstance(signer, ReceiptSigner) else ReceiptSigner(signer)
+    stamp = time or utc_now()
+    ref = CheckpointRef(size=checkpoint.size, root=checkpoint.root)
+    write = _message_writer(election, origin, ref, stamp)
+    order = list(range(len(items)))  # order[p]: the item at batch position p
+    secrets.SystemRandom().shuffle(order)
+    # BLIND_BYTES random bytes per leaf, from one read of the operating system's generator.
+    pool = secrets.token_bytes(BLIND_BYTES * len(items))
+    blinds = [pool[k : k + BLIND_BYTES] for k in range(0, len(pool), BLIND_BYTES)]
+    tree = merkle.MemoryTree()
+    for n in order:
+        contest, hashed = items[n]
+        tree.append(merkle.leaf_hash(write(blinds[n], contest, hashed)))
+    size = tree.size
+    signature = receipt_signer.sign_message(
+        batch_message(root=tree.root(), size=size, tag=ACCEPTANCE_BATCH_TAG)
+    )
+    paths = batch_paths(tree)
+    signed: list[AcceptanceReceipt | None] = [None] * size
+    for position, n in enumerate(order):
+        contest, hashed = items[n]
+        signed[n] = AcceptanceReceipt(
+            election=election,
+            origin=origin,
+            contest=contest,
+            event_hash=hashed,
+            time=stamp,
+            checkpoint=ref,
+            blind=blinds[n],
+            key_id=receipt_signer.key_id,
+            signature=signature,
+            batch=BatchProof(size=size, position=position, path=tuple(paths[position])),
+        )
+    return [r for r in signed if r is not None]
 
-    __slots__ = ("_key", "key_id")
+
+class AcceptanceSigner:
+    """Signs batches of acceptance receipts with one ledger key, parsed once (a service keeps
+    one): ``sign_acceptances`` with the checkpoint given as ``(size, root)``."""
+
+    __slots__ = ("_signer",)
 
     def __init__(self, signer: Signer) -> None:
-        self._key = Ed25519PrivateKey.from_private_bytes(signer.seed)
-        self.key_id = signer.verifier.key_id
+        self._signer = ReceiptSigner(signer)
+
+    @property
+    def key_id(self) -> bytes:
+        return self._signer.key_id
 
     def sign_batch(
         self,
@@ -226,57 +394,81 @@ class AcceptanceSigner:
         election: str,
         origin: str,
         checkpoint: tuple[int, bytes],
-        time: str,
-        items: Sequence[tuple[str, bytes]],
+        items: Sequence[AcceptanceItem],
+        time: str | None = None,
     ) -> list[AcceptanceReceipt]:
-        """Sign ``items`` (``(contest, event_hash)``) as one batch, each with a fresh blind,
-        the leaves in a random order; the receipts come back in the order of ``items``."""
-        if not items:
-            return []
-        order = list(range(len(items)))
-        secrets.SystemRandom().shuffle(order)
-        # 32 random bytes per receipt from one read of the operating system's generator.
-        pool = secrets.token_bytes(32 * len(items))
-        blinds = [pool[k : k + 32] for k in range(0, len(pool), 32)]
-        message = _message_writer(
-            election=election, origin=origin, checkpoint=checkpoint, time=time
-        )
-        tree = merkle.MemoryTree()
-        for n in order:
-            contest, ev = items[n]
-            tree.append(merkle.leaf_hash(message(blinds[n], contest, ev)))
-        signature = self._key.sign(acceptance_batch_message(root=tree.root(), size=tree.size))
-        paths = batch_paths(tree)
         size, root = checkpoint
-        out: list[AcceptanceReceipt | None] = [None] * len(items)
-        for position, n in enumerate(order):
-            contest, ev = items[n]
-            out[n] = AcceptanceReceipt(
-                election=election,
-                origin=origin,
-                contest=contest,
-                event_hash=ev,
-                time=time,
-                checkpoint_size=size,
-                checkpoint_root=root,
-                blind=blinds[n],
-                key_id=self.key_id,
-                signature=signature,
-                batch=BatchProof(size=tree.size, position=position, path=tuple(paths[position])),
+        return sign_acceptances(
+            self._signer,
+            election=election,
+            origin=origin,
+            checkpoint=CheckpointRef(size=size, root=root),
+            items=items,
+            time=time,
+        )
+
+
+def verify_acceptance(receipt: AcceptanceReceipt, keyring: Keyring) -> None:
+    """Raise ``ReceiptError`` unless the receipt is in a batch signed by a trusted ledger key
+    (its leaf, folded up its batch path, gives the root the signature covers) and its
+    ``event``, if it carries one, hashes to its ``event_hash``."""
+    verify_batch_signature(
+        keyring,
+        message=receipt.message(),
+        batch=receipt.batch,
+        key_id=receipt.key_id,
+        signature=receipt.signature,
+        tag=ACCEPTANCE_BATCH_TAG,
+        what="acceptance receipt",
+        election=receipt.election,
+        contest=receipt.contest,
+        code=receipt.code,
+    )
+    if receipt.event is not None:
+        try:
+            found = event_hash(receipt.event)
+        except EncodingError as exc:
+            raise ReceiptError(f"the receipt's event is not canonical JSON: {exc}") from exc
+        if found != receipt.event_hash:
+            raise ReceiptError(
+                "the receipt's event does not hash to its event_hash",
+                event_hash=receipt.event_hash.hex(),
+                found=found.hex(),
             )
-        return [r for r in out if r is not None]
 
 
-def acceptance_texts(receipts: Sequence[AcceptanceReceipt], events: Sequence[str]) -> list[str]:
-    """``json.dumps`` of each receipt's ``to_json()`` with its unsigned extras, byte for byte
-    (a test pins it), written directly: the members a batch shares are encoded once.
-    ``events`` holds, for each receipt, the extras' text already written: ``, "event": {...}``
-    and, for a sealed contest, ``, "salt": "..."``."""
+def acceptance_texts(
+    receipts: Sequence[AcceptanceReceipt],
+    event_texts: Sequence[str | None] | None = None,
+    salts: Sequence[bytes | None] | None = None,
+) -> list[str]:
+    """``json.dumps(r.to_json())`` of each receipt, written directly (a test pins the
+    equality): the members a batch shares are encoded once.
+
+    The cast path attaches the unsigned extras here rather than to the receipts:
+    ``event_texts[n]``, if given and not None, is the JSON text of receipt ``n``'s event (e.g.
+    its canonical bytes, decoded) and ``salts[n]`` its salt; the text is then that of the
+    receipt with ``event`` and ``salt`` set, as JSON (the event's spelling is the one given)."""
+    n_receipts = len(receipts)
+    if (event_texts is not None and len(event_texts) != n_receipts) or (
+        salts is not None and len(salts) != n_receipts
+    ):
+        raise ValueError("one event text and one salt per receipt")
     hexes: dict[bytes, str] = {}
-    common: dict[tuple[str, str, str, bytes], tuple[str, str, str]] = {}
+    common: dict[tuple[Any, ...], tuple[str, str, str]] = {}
+    contests: dict[str, str] = {}
     out: list[str] = []
-    for r, extra in zip(receipts, events, strict=True):
-        key = (r.election, r.origin, r.time, r.signature)
+    for n, r in enumerate(receipts):
+        key = (
+            r.election,
+            r.origin,
+            r.time,
+            r.checkpoint,
+            r.promise,
+            r.key_id,
+            r.signature,
+            r.batch.size,
+        )
         shared = common.get(key)
         if shared is None:
             shared = (
@@ -288,9 +480,9 @@ def acceptance_texts(receipts: Sequence[AcceptanceReceipt], events: Sequence[str
                 ', "time": '
                 + json.dumps(r.time)
                 + ', "checkpoint": {"size": '
-                + str(r.checkpoint_size)
+                + str(r.checkpoint.size)
                 + ', "root": "'
-                + r.checkpoint_root.hex()
+                + r.checkpoint.root.hex()
                 + '"}, "promise": '
                 + json.dumps(r.promise)
                 + ', "blind": "',
@@ -301,35 +493,21 @@ def acceptance_texts(receipts: Sequence[AcceptanceReceipt], events: Sequence[str
                 + '", "code": "',
             )
             common[key] = shared
-        path = []
-        for node in r.batch.path:
-            h = hexes.get(node)
-            if h is None:
-                h = hexes[node] = node.hex()
-            path.append(h)
-        out.append(
-            f'{shared[0]}{json.dumps(r.contest)}, "event_hash": "{r.event_hash.hex()}"'
-            f'{shared[1]}{r.blind.hex()}{shared[2]}{r.code}", "batch": '
-            f'{{"size": {r.batch.size}, "position": {r.batch.position}, "path": '
-            + ('["' + '", "'.join(path) + '"]' if path else "[]")
-            + f"}}{extra}}}"
+        contest = contests.get(r.contest)
+        if contest is None:
+            contest = contests[r.contest] = json.dumps(r.contest)
+        text = (
+            f'{shared[0]}{contest}, "event_hash": "{r.event_hash.hex()}"{shared[1]}'
+            f'{r.blind.hex()}{shared[2]}{human_code(r.event_hash)}", "batch": '
+            + batch_text(r.batch, hexes)
         )
+        event = event_texts[n] if event_texts is not None else None
+        if event is None and r.event is not None:
+            event = json.dumps(r.event)
+        if event is not None:
+            text += ', "event": ' + event
+        salt = salts[n] if salts is not None else r.salt
+        if salt is not None:
+            text += f', "salt": "{salt.hex()}"'
+        out.append(text + "}")
     return out
-
-
-def verify_acceptance(receipt: AcceptanceReceipt, keyring: Keyring) -> None:
-    """Raise ``ReceiptError`` unless the receipt is in a batch signed by a trusted ledger key."""
-    verifier = keyring.by_id(receipt.key_id)
-    if verifier is None:
-        raise ReceiptError("receipt signed by an unknown key", key_id=receipt.key_id.hex())
-    root = batch_root(merkle.leaf_hash(receipt.message()), receipt.batch)
-    try:
-        verifier.verify(
-            acceptance_batch_message(root=root, size=receipt.batch.size), receipt.signature
-        )
-    except SignatureError as exc:
-        raise ReceiptError(
-            "acceptance receipt signature does not verify over its batch root",
-            election=receipt.election,
-            code=receipt.code,
-        ) from exc

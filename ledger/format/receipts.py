@@ -233,10 +233,12 @@ def _message_writer(election: str, time: str) -> Callable[[int, bytes, bytes], b
     return write
 
 
-def batch_message(*, root: bytes, size: int) -> bytes:
-    """What a batch signature covers: ``RECEIPT_BATCH_TAG || JCS({"root": hex, "size": int})``
-    with ``root`` the RFC 9162 root of the batch's ``size`` receipt leaves."""
-    return RECEIPT_BATCH_TAG + canonical_bytes({"root": root.hex(), "size": size})
+def batch_message(*, root: bytes, size: int, tag: bytes = RECEIPT_BATCH_TAG) -> bytes:
+    """What a batch signature covers: ``tag || JCS({"root": hex, "size": int})`` with ``root``
+    the RFC 9162 root of the batch's ``size`` receipt leaves; ``tag`` is ``RECEIPT_BATCH_TAG``
+    for receipts, ``ACCEPTANCE_BATCH_TAG`` for acceptance receipts
+    (``ledger.format.acceptance``)."""
+    return tag + canonical_bytes({"root": root.hex(), "size": size})
 
 
 def batch_root(leaf: bytes, batch: BatchProof) -> bytes:
@@ -313,20 +315,29 @@ def receipt_texts(receipts: Sequence[Receipt]) -> list[str]:
                 + '", "code": "',
             )
             common[key] = shared
-        path = []
-        for node in r.batch.path:
-            h = hexes.get(node)
-            if h is None:
-                h = hexes[node] = node.hex()
-            path.append(h)
         out.append(
             f'{shared[0]}{r.index}, "leaf_hash": "{r.leaf_hash.hex()}", "chain_hash": '
             f'"{r.chain_hash.hex()}"{shared[1]}{human_code(r.leaf_hash)}", "batch": '
-            f'{{"size": {r.batch.size}, "position": {r.batch.position}, "path": '
-            + ('["' + '", "'.join(path) + '"]' if path else "[]")
-            + "}}"
+            + batch_text(r.batch, hexes)
+            + "}"
         )
     return out
+
+
+def batch_text(batch: BatchProof, hexes: dict[bytes, str]) -> str:
+    """``json.dumps(batch.to_json())``, written directly; ``hexes`` caches the hex of the path
+    hashes, which the receipts of a batch mostly share (the top of the batch tree)."""
+    path = []
+    for node in batch.path:
+        h = hexes.get(node)
+        if h is None:
+            h = hexes[node] = node.hex()
+        path.append(h)
+    return (
+        f'{{"size": {batch.size}, "position": {batch.position}, "path": '
+        + ('["' + '", "'.join(path) + '"]' if path else "[]")
+        + "}"
+    )
 
 
 class ReceiptSigner:
@@ -338,6 +349,10 @@ class ReceiptSigner:
     def __init__(self, signer: Signer) -> None:
         self._key = Ed25519PrivateKey.from_private_bytes(signer.seed)
         self.key_id = signer.verifier.key_id
+
+    def sign_message(self, message: bytes) -> bytes:
+        """The Ed25519 signature of ``message`` by this key (a batch message)."""
+        return self._key.sign(message)
 
     def sign_batch(
         self, election: str, items: Sequence[ReceiptItem], time: str | None = None
@@ -404,12 +419,39 @@ def sign_receipt(
     )
 
 
+def verify_batch_signature(
+    keyring: Keyring,
+    *,
+    message: bytes,
+    batch: BatchProof,
+    key_id: bytes,
+    signature: bytes,
+    tag: bytes = RECEIPT_BATCH_TAG,
+    what: str = "receipt",
+    **evidence: Any,
+) -> None:
+    """Raise ``ReceiptError`` unless ``message``'s leaf, folded up ``batch``'s path, gives the
+    root that ``signature`` by the trusted key ``key_id`` covers (with ``tag``); ``what`` and
+    ``evidence`` name the receipt in the error."""
+    verifier = keyring.by_id(key_id)
+    if verifier is None:
+        raise ReceiptError(f"{what} signed by an unknown key", key_id=key_id.hex())
+    root = batch_root(merkle.leaf_hash(message), batch)
+    try:
+        verifier.verify(batch_message(root=root, size=batch.size, tag=tag), signature)
+    except SignatureError as exc:
+        raise ReceiptError(
+            f"{what} signature does not verify over its batch root",
+            **evidence,
+            key_id=key_id.hex(),
+            batch_size=batch.size,
+            position=batch.position,
+        ) from exc
+
+
 def verify_receipt(receipt: Receipt, keyring: Keyring) -> None:
     """Raise ``ReceiptError`` unless the receipt is in a batch signed by a trusted ledger key:
     its message's leaf, folded up its batch path, gives the root the signature covers."""
-    verifier = keyring.by_id(receipt.key_id)
-    if verifier is None:
-        raise ReceiptError("receipt signed by an unknown key", key_id=receipt.key_id.hex())
     message = receipt_message(
         election=receipt.election,
         index=receipt.index,
@@ -417,15 +459,12 @@ def verify_receipt(receipt: Receipt, keyring: Keyring) -> None:
         chain_hash=receipt.chain_hash,
         time=receipt.time,
     )
-    root = batch_root(merkle.leaf_hash(message), receipt.batch)
-    try:
-        verifier.verify(batch_message(root=root, size=receipt.batch.size), receipt.signature)
-    except SignatureError as exc:
-        raise ReceiptError(
-            "receipt signature does not verify over its batch root",
-            election=receipt.election,
-            index=receipt.index,
-            key_id=receipt.key_id.hex(),
-            batch_size=receipt.batch.size,
-            position=receipt.batch.position,
-        ) from exc
+    verify_batch_signature(
+        keyring,
+        message=message,
+        batch=receipt.batch,
+        key_id=receipt.key_id,
+        signature=receipt.signature,
+        election=receipt.election,
+        index=receipt.index,
+    )

@@ -27,6 +27,9 @@ from ledger.errors import LedgerError
 from ledger.http import problems
 
 log = structlog.get_logger(__name__)
+PAGE = web.ResponseKey("ballot_ledger_page", bool)
+"""Marks a response the application made on purpose (``response[PAGE] = True``): an error page
+of the booth's is sent as it is, not replaced by a problem."""
 
 
 class Protocol(RequestHandler):
@@ -102,6 +105,7 @@ class Protocol(RequestHandler):
             resp.status >= 400
             and not resp.prepared
             and resp.content_type != "application/problem+json"
+            and not resp.get(PAGE)
         ):
             log.info("http_refused", status=resp.status, reason=resp.reason)
             resp = _problem(request, resp.status, f"the request was refused ({resp.reason})")

@@ -78,7 +78,8 @@ def list_setting(value: Any) -> tuple[str, ...]:
     return tuple(x.strip() for x in str(value).split(",") if x.strip())
 
 
-def _bool(value: Any) -> bool:
+def bool_setting(value: Any) -> bool:
+    """A boolean setting: 1/true/yes/on or 0/false/no/off, any case."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -90,7 +91,7 @@ def _bool(value: Any) -> bool:
 
 
 _CONVERT: dict[str, Callable[[Any], Any]] = {
-    "migrate": _bool,
+    "migrate": bool_setting,
     "port": int,
     "metrics_port": int,
     "max_body_bytes": int,

@@ -92,15 +92,13 @@ def ballot_items(
     for contest_id, chosen in selections.items():
         salt: bytes | None = None
         if sealed:
-            salt = drawn = secrets.token_bytes(32)
-            body, text = el.ballot_event(eid, contest_id, chosen, salt=drawn)
-            # The event in JCS order (as the answer's JSON shows it), and the salt: what the
-            # voter's app checks at once.
-            extra = f', "event": {text}, "salt": "{drawn.hex()}"'
+            salt = secrets.token_bytes(32)
+            body, text = el.ballot_event(eid, contest_id, chosen, salt=salt)
         else:
             body, text = el.ballot_event(eid, contest_id, chosen, nonce=secrets.token_bytes(32))
-            extra = f', "event": {text}'
-        items.append((contest_id, body, hashlib.sha256(body).digest(), chosen, salt, extra))
+        # ``text``: the event as the answer's JSON shows it (JCS order, json.dumps spacing),
+        # what the voter's app checks at once, with the salt.
+        items.append((contest_id, body, hashlib.sha256(body).digest(), chosen, salt, text))
     return items
 
 
@@ -336,7 +334,9 @@ class Casting(LedgerBase):
         )
         receipts: dict[int, list[str]] = defaultdict(list)
         rows: list[tuple[str, bytes, bytes, str | None, bytes | None]] = []
-        texts = acceptance_texts(signed, [item[5] for _, item in items])
+        texts = acceptance_texts(
+            signed, [item[5] for _, item in items], [item[4] for _, item in items]
+        )
         for (i, (contest_id, body, _, chosen, salt, _)), receipt, text in zip(
             items, signed, texts, strict=True
         ):

@@ -47,7 +47,7 @@ class CastJob:
 
 BallotItem = tuple[str, bytes, bytes, tuple[str, ...], bytes | None, str]
 """(contest, the event's canonical bytes, its event hash, selections, salt of a sealed ballot,
-the answer's unsigned extras: ``, "event": {...}`` and the salt, as ``json.dumps`` writes them)."""
+the event's JSON text as the answer shows it)."""
 
 
 @dataclass(slots=True)

@@ -106,23 +106,33 @@ def prepare_append(
     )
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
-    """Apply the migrations not yet applied, in order; return the versions applied."""
+async def apply_migrations(
+    conn: asyncpg.Connection, files: sql.SqlFiles, table: str, lock: str
+) -> list[str]:
+    """Apply the migrations of ``files`` not yet recorded in ``table``, in order, in one
+    transaction under the advisory lock ``hashtext(lock)``; return the versions applied. The
+    ledger's, the counter's and the booth's stores each call it with their own files, table and
+    lock."""
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('ballot-ledger:migrate'))")
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock)
         await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            f"CREATE TABLE IF NOT EXISTS {table} ("
             " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        done = {r["version"] for r in await conn.fetch(f"SELECT version FROM {table}")}
         applied = []
-        for version, text in sql.migrations():
+        for version, text in files.migrations():
             if version in done:
                 continue
             await conn.execute(text)
-            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+            await conn.execute(f"INSERT INTO {table} (version) VALUES ($1)", version)
             applied.append(version)
     return applied
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply the ledger's migrations not yet applied, in order; return the versions applied."""
+    return await apply_migrations(conn, sql.FILES, "schema_migrations", "ballot-ledger:migrate")
 
 
 def data_fault(exc: asyncpg.DataError) -> str | None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from booth.runtime.settings import Settings as BoothSettings
 from counter.runtime.settings import Settings as CounterSettings
 from ledger.format.keys import Signer, Verifier
 from ledger.runtime.settings import Settings as LedgerSettings
@@ -495,7 +496,12 @@ def _default_text(field: dataclasses.Field[Any]) -> str | None:
 
 
 @pytest.mark.parametrize(
-    ("settings", "prefix"), [(LedgerSettings, "BALLOT_"), (CounterSettings, "BALLOT_COUNTER_")]
+    ("settings", "prefix"),
+    [
+        (LedgerSettings, "BALLOT_"),
+        (CounterSettings, "BALLOT_COUNTER_"),
+        (BoothSettings, "BALLOT_BOOTH_"),
+    ],
 )
 def test_configuration_reference_lists_every_setting(settings: type, prefix: str) -> None:
     """docs/configuration.md has a row per setting, with the code's default."""

@@ -34,7 +34,7 @@ ALLOWED, PURE = _rules()
 
 def _modules() -> dict[str, Path]:
     found = {}
-    for top in ("ledger", "counter", "ballot"):
+    for top in ("ledger", "counter", "ballot", "booth"):
         for path in (ROOT / top).rglob("*.py"):
             parts = list(path.relative_to(ROOT).with_suffix("").parts)
             if parts[-1] == "__init__":
@@ -79,7 +79,8 @@ def test_every_package_has_a_rule() -> None:
     loose = [
         m
         for m in MODULES
-        if _package_of(m) in (None, "ledger", "counter") and m not in ("ledger", "counter")
+        if _package_of(m) in (None, "ledger", "counter", "booth")
+        and m not in ("ledger", "counter", "booth")
     ]
     assert not loose, f"modules outside every layer: {loose}"
 
@@ -110,11 +111,16 @@ def test_pure_packages_do_no_io(module: str) -> None:
 
 
 def test_no_core_imports_the_tools() -> None:
-    """Neither the ledger nor the counter imports ``ballot`` (the tools sit outside the cores),
-    and the ledger never imports the counter."""
+    """Neither the ledger, the counter nor the booth imports ``ballot`` (the tools sit outside
+    the cores); the ledger imports neither the counter nor the booth (which holds the members'
+    codes), and the counter and the booth do not import each other."""
     for module, path in MODULES.items():
         tops = {n.split(".")[0] for n in _imports(path, module)}
-        if module.startswith(("ledger", "counter")):
+        if module.startswith(("ledger", "counter", "booth")):
             assert "ballot" not in tops, module
         if module.startswith("ledger"):
+            assert not tops & {"counter", "booth"}, module
+        if module.startswith("counter"):
+            assert "booth" not in tops, module
+        if module.startswith("booth"):
             assert "counter" not in tops, module

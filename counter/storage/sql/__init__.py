@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ledger.storage.sql import SqlFiles
 
-_FILES = SqlFiles(__package__)
-read = _FILES.read
-schema = _FILES.schema
-migrations = _FILES.migrations
-queries = _FILES.queries
+FILES = SqlFiles(__package__)
+read = FILES.read
+schema = FILES.schema
+migrations = FILES.migrations
+queries = FILES.queries

@@ -39,8 +39,8 @@ class SqlFiles:
         return self._queries[filename]
 
 
-_FILES = SqlFiles(__package__)
-read = _FILES.read
-schema = _FILES.schema
-migrations = _FILES.migrations
-queries = _FILES.queries
+FILES = SqlFiles(__package__)
+read = FILES.read
+schema = FILES.schema
+migrations = FILES.migrations
+queries = FILES.queries

@@ -35,10 +35,10 @@ def test_the_event_writer_is_its_definition(
 
 
 def test_ballot_items_carry_the_event_its_hash_and_the_salt() -> None:
-    """Each item of a sealed paper holds the event's canonical bytes, their SHA-256, and the
-    answer's extras showing that event and the salt that opens its commitment."""
+    """Each item of a sealed paper holds the event's canonical bytes, their SHA-256, the salt
+    that opens its commitment, and the event's text for the answer."""
     (item,) = ballot_items("e-2026", {"members": ("ann", "bob")}, True)
-    contest, body, digest, chosen, salt, extra = item
+    contest, body, digest, chosen, salt, text = item
     assert salt is not None
     event = json.loads(body)
     assert event == {
@@ -47,4 +47,4 @@ def test_ballot_items_carry_the_event_its_hash_and_the_salt() -> None:
     }
     assert (contest, chosen, body) == ("members", ("ann", "bob"), canonical_bytes(event))
     assert digest == hashlib.sha256(body).digest()
-    assert json.loads("{" + extra[2:] + "}") == {"event": event, "salt": salt.hex()}
+    assert text == json.dumps(dict(sorted(event.items())))

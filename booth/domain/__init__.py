@@ -1,0 +1,1 @@
+"""The booth's pure core: voting codes, the ballot form, throttles and sessions."""

@@ -1,0 +1,1 @@
+"""The booth's process plumbing: settings and its secret."""

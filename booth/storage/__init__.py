@@ -1,0 +1,1 @@
+"""The booth's PostgreSQL tables (all named ``booth_*``)."""
