@@ -45,7 +45,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from ballot.bench.ledger import durability, durable_cluster, machine
+from ballot.bench.ledger import add_round_options, durability, durable_cluster, machine
 from ballot.bench.pipeline import (
     ADMIN,
     FRONTEND,
@@ -86,15 +86,9 @@ def add_parser(bench_sub: Any) -> None:
     p = bench_sub.add_parser(
         "lag", help="release-round-to-counter-tallies lag under steady open-loop load"
     )
-    p.add_argument("--rate", type=float, default=300.0, help="offered casts per second")
-    p.add_argument("--seconds", type=float, default=60.0, help="duration of the load")
-    p.add_argument(
-        "--release-every",
-        type=float,
-        default=1.0,
-        help="BALLOT_RELEASE_EVERY: mean seconds of the ledger's jittered release timer",
-    )
-    p.add_argument("--round-size", type=int, default=50, help="the definition's round_size K")
+    p.add_argument("--rate", type=float, default=100.0, help="offered casts per second")
+    p.add_argument("--seconds", type=float, default=30.0, help="duration of the load")
+    add_round_options(p)
     p.add_argument("--connections", type=int, default=256, help="keep-alive connections")
     p.add_argument("--poll", type=float, default=0.005, help="seconds between tallies polls")
     p.add_argument("--counter-batch", type=int, default=1000, help="BALLOT_COUNTER_BATCH")

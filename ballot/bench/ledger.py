@@ -90,19 +90,24 @@ DEFINITION: dict[str, Any] = {
 }
 
 
+def add_round_options(parser: Any) -> None:
+    """``--release-every`` (the ledger's release timer) and ``--round-size`` (K)."""
+    parser.add_argument(
+        "--release-every",
+        type=float,
+        default=1.0,
+        help="BALLOT_RELEASE_EVERY: mean seconds of the ledger's jittered release timer",
+    )
+    parser.add_argument("--round-size", type=int, default=50, help="the definition's round_size K")
+
+
 def add_parser(bench_sub: Any) -> None:
     a = bench_sub.add_parser("append", help="durable casts/s over HTTP beside the HTTP ceiling")
     a.add_argument("--casts", type=int, default=40_000, help="measured casts per run")
     a.add_argument("--warmup", type=int, default=3_000, help="casts before measuring")
     a.add_argument("--clients", type=int, default=64, help="concurrent connections")
     a.add_argument("--max-batch", type=int, default=1000, help="the ledger's max_batch")
-    a.add_argument(
-        "--release-every",
-        type=float,
-        default=1.0,
-        help="BALLOT_RELEASE_EVERY: mean seconds of the ledger's jittered release timer",
-    )
-    a.add_argument("--round-size", type=int, default=50, help="the definition's round_size K")
+    add_round_options(a)
     a.set_defaults(func=run_append)
     s = bench_sub.add_parser("sequencer", help="the batch path in-process beside raw COPY")
     s.add_argument("--casts", type=int, default=40_000, help="measured casts")
