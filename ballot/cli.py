@@ -51,6 +51,11 @@ COMMANDS = (
             ("keys", "signing keys"),
         ),
     ),
+    Registrar(
+        "ballot.officer",
+        "add_parser",
+        (("election", "the returning officer's commands (create, roll, open, …)"),),
+    ),
     Registrar("ballot.count", "add_service_parser", (("counter", "the counter service"),)),
     Registrar(
         "ballot.count", "add_count_parser", (("count", "count a BLT ballot file by a named rule"),)

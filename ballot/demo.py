@@ -157,11 +157,18 @@ YOUTH = _candidates(
 )
 
 
-def definition() -> dict[str, Any]:
+AFFILIATES = 12
+"""Affiliated organisations: they nominate in the members' section beside the branches."""
+GROUPS = 20
+"""Councillors' groups: the only bodies that nominate in the councillors' section."""
+
+
+def definition(branches: int = 300) -> dict[str, Any]:
     return {
         "title": "National Executive Committee 2026",
         "sealed": True,
         "nomination_threshold": 8,
+        "nominating_bodies": {"branch": branches, "affiliate": AFFILIATES, "group": GROUPS},
         "reporting_dimensions": ["region"],
         "min_group_size": 10,
         "turnout": {"every": 2},
@@ -173,6 +180,7 @@ def definition() -> dict[str, Any]:
                 "method": {"type": "stv", "rule": "scottish"},
                 "candidates": MEMBERS,
                 "constraints": [{"attribute": "gender", "value": "woman", "min": 5}],
+                "nominations": {"share": "0.05", "by": ["branch", "affiliate"]},
             },
             {
                 "id": "councillors",
@@ -182,6 +190,7 @@ def definition() -> dict[str, Any]:
                 "candidates": COUNCILLORS,
                 "eligibility": {"attr": "role", "eq": "councillor"},
                 "constraints": [{"attribute": "gender", "value": "woman", "min": 1}],
+                "nominations": {"threshold": 3, "by": ["group"]},
             },
             {
                 "id": "disabled",
@@ -315,14 +324,26 @@ async def _nominate(
         "disabled": (DISABLED, 1),
         "youth": (YOUTH, 1),
     }
-    for b in range(branches):
-        branch = f"{rng.choice(REGIONS).lower().replace(' ', '-')}-branch-{b:03d}"
+    # Which kinds of body nominate where (the definition's nominations.by): branches in every
+    # section but the councillors'; affiliates in the members'; councillors' groups only there.
+    bodies = [
+        (f"{rng.choice(REGIONS).lower().replace(' ', '-')}-branch-{b:03d}", "branch")
+        for b in range(branches)
+    ]
+    bodies += [(f"affiliate-{a:02d}", "affiliate") for a in range(AFFILIATES)]
+    bodies += [(f"councillors-group-{g:02d}", "group") for g in range(GROUPS)]
+    takes = {"members": {"branch", "affiliate"}, "councillors": {"group"}}
+    for body, kind in bodies:
         for contest, (cands, k) in contests.items():
+            if kind not in takes.get(contest, {"branch"}):
+                continue
             weights = [appeal[contest][c["id"]] ** 3 for c in cands]
             chosen: set[str] = set()
             while len(chosen) < k:
                 chosen.add(rng.choices(cands, weights)[0]["id"])
-            jobs += [{"contest": contest, "candidate": c, "body": branch} for c in chosen]
+            jobs += [
+                {"contest": contest, "candidate": c, "body": body, "kind": kind} for c in chosen
+            ]
     queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     for j in jobs:
         queue.put_nowait(j)
@@ -344,7 +365,10 @@ async def _nominate(
                 bar.advance(task)
 
         await asyncio.gather(*(worker() for _ in range(8)))
-    console.print(f"{len(jobs):,} nominations from {branches:,} branches")
+    console.print(
+        f"{len(jobs):,} nominations from {branches:,} branches, {AFFILIATES} affiliates and "
+        f"{GROUPS} councillors' groups"
+    )
     return len(jobs)
 
 
@@ -469,8 +493,17 @@ def _print_result(r: dict[str, Any], title: str) -> None:
 def result_words(doc: dict[str, Any]) -> list[str]:
     """A counted contest's figures and margin in sentences (the margin is the counter's own:
     the result document's ``runner_up``)."""
+    returned = [
+        r["name"] + (f" (under the {r['under'].split('=')[0]} requirement)" if r["under"] else "")
+        for r in doc.get("returned_unopposed", [])
+    ]
+    if doc.get("outcome") == "returned unopposed":
+        head = f"Returned unopposed at the close of nominations: {', '.join(returned)}; no poll."
+        return [head, *(f"{note}." for note in doc.get("constraints_adjusted", []))]
     valid, rejected = doc["valid_ballots"], doc["invalid_ballots"]
     papers = f"{valid:,} valid ballot{'s' if valid != 1 else ''}, {rejected:,} rejected"
+    if returned:
+        papers = f"Returned unopposed: {', '.join(returned)}. {papers}"
     if doc["rule"] != "bloc":
         papers += f"; quota {thousands(doc['quota'])}"
     lines = [papers + "."]
@@ -620,7 +653,7 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             public = Api(session, counter.url, "")
 
             _step(1, "define the election")
-            await admin.call("PUT", f"/v1/elections/{ELECTION}", json=definition())
+            await admin.call("PUT", f"/v1/elections/{ELECTION}", json=definition(args.branches))
             for c in definition()["contests"]:
                 console.print(f"  {contest_words(c)}")
 
@@ -663,11 +696,30 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             state = await admin.call("GET", f"/v1/elections/{ELECTION}")
             tallies = await _wait_tallies(public, state["size"])
             _nomination_table(tallies)
-            standing = {c: set(v) for c, v in state["standing"].items()}
+            returns = state["returns"]
+            for contest, ret in returns.items():
+                for note in (u for u in ret["unmet"]):
+                    console.print(
+                        f"  [yellow]{contest}: minimum {note['attribute']}="
+                        f"{note['value']}:{note['min']} cannot be met in full "
+                        f"({note['standing']} standing, policy {note['policy']})[/]"
+                    )
+                for r in ret["unopposed"]:
+                    under = f" under the {r['under']} requirement" if r["under"] else ""
+                    console.print(f"  {contest}: {r['candidate']} returned unopposed{under}")
+                if ret["polled_seats"] == 0:
+                    console.print(f"  {contest}: no poll (off the ballot paper)")
+            # On the ballot paper: the contests polled, less those returned unopposed.
+            standing = {
+                c: set(v) - {r["candidate"] for r in returns.get(c, {}).get("unopposed", [])}
+                for c, v in state["standing"].items()
+                if returns.get(c, {}).get("polled_seats", 1) > 0
+            }
 
             _step(4, "open the poll and vote")
             await admin.call("POST", f"/v1/elections/{ELECTION}/poll/open")
-            papers = list(_papers(people, rng, standing, appeal))
+            marks = returns.get("councillors", {}).get("polled_seats", 2) or 2
+            papers = list(_papers(people, rng, standing, appeal, marks))
             n_ballots = sum(len(p["selections"]) for p in papers)
             receipts: dict[str, dict[str, Any]] = {}
             t_cast = await _cast_all(front, ledger.url, papers, args.clients, receipts)
@@ -687,9 +739,20 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             t_close = time.perf_counter() - t0
             figures.add("close + openings", f"{closed['opened']:,} openings in {t_close:.1f} s")
             t0 = time.perf_counter()
-            results = await _wait_declared(public, 4)
+            provisional = await _wait_counted(public, admin, 4)
             t_count = time.perf_counter() - t0
-            figures.add("counter: follow + count + declare", f"{t_count:.1f} s after close")
+            figures.add("counter: follow + count", f"{t_count:.1f} s after close")
+            # Declaration on approval: the officer reviews each provisional result, then
+            # approves it (what `ballot election declare ID CONTEST` calls).
+            for r in provisional:
+                console.print(
+                    f"provisional result, {r['contest']}: {', '.join(r['result']['elected'])}; "
+                    "approved by the returning officer"
+                )
+                await admin.call(
+                    "POST", f"/v1/elections/{ELECTION}/contests/{r['contest']}/declare"
+                )
+            results = await _wait_declared(public, 4)
             titles = {c["id"]: c["title"] for c in definition()["contests"]}
             for r in results:
                 _print_result(r, titles[r["contest"]])
@@ -879,21 +942,27 @@ def _papers(
     rng: random.Random,
     standing: dict[str, set[str]],
     appeal: dict[str, dict[str, float]],
+    councillor_marks: int = 2,
 ) -> Iterator[dict[str, Any]]:
     turnout = {r: 0.30 + 0.3 * ((i * 7) % 12) / 11 for i, r in enumerate(REGIONS)}
     for m in people:
         if rng.random() >= turnout[m.region]:
             continue
         sel: dict[str, list[str]] = {}
-        if rng.random() < 0.97:
+        if "members" in standing and rng.random() < 0.97:
             sel["members"] = ranking(m, MEMBERS, appeal["members"], standing["members"], rng)
-        if m.councillor and rng.random() < 0.9:
+        if "councillors" in standing and m.councillor and rng.random() < 0.9:
             sel["councillors"] = ranking(
-                m, COUNCILLORS, appeal["councillors"], standing["councillors"], rng, bloc=2
+                m,
+                COUNCILLORS,
+                appeal["councillors"],
+                standing["councillors"],
+                rng,
+                bloc=councillor_marks,
             )
-        if m.disabled and rng.random() < 0.85:
+        if "disabled" in standing and m.disabled and rng.random() < 0.85:
             sel["disabled"] = ranking(m, DISABLED, appeal["disabled"], standing["disabled"], rng)
-        if m.age < 27 and rng.random() < 0.8:
+        if "youth" in standing and m.age < 27 and rng.random() < 0.8:
             sel["youth"] = ranking(m, YOUTH, appeal["youth"], standing["youth"], rng)
         if sel:
             yield {
@@ -913,6 +982,20 @@ async def _wait_tallies(public: Api, size: int) -> dict[str, Any]:
             return tallies
         await asyncio.sleep(0.1)
     raise CliError("the counter did not catch up with the ledger")
+
+
+async def _wait_counted(public: Api, admin: Api, n: int) -> list[dict[str, Any]]:
+    """Until the counter has counted every contest and the ledger holds its declarations as
+    the provisional results, awaiting approval."""
+    for _ in range(3000):
+        body = await public.call("GET", f"/v1/elections/{ELECTION}/results", expect=(200, 404, 409))
+        results: list[dict[str, Any]] = body.get("results", [])
+        held = (await admin.call("GET", f"/v1/elections/{ELECTION}"))["provisional"]
+        if len(results) == n and len(held) == n:
+            order = ["members", "councillors", "disabled", "youth"]
+            return sorted(results, key=lambda r: order.index(r["contest"]))
+        await asyncio.sleep(0.2)
+    raise CliError("the counter did not count every contest in time")
 
 
 async def _wait_declared(public: Api, n: int) -> list[dict[str, Any]]:

@@ -427,6 +427,11 @@ def _print_audit(r: dict[str, Any]) -> None:
             if res.get("vacant"):
                 elected += f" ({res['outcome']}: {res['vacant']} seat(s) vacant)"
             out.print(f"  {contest}: elected {elected} ({match})")
+            for ret in res.get("returned_unopposed", []):
+                under = f" under the {ret['under']} requirement" if ret["under"] else ""
+                out.print(f"    returned unopposed{under}: {ret['name']}")
+            for note in res.get("notes", []):
+                out.print(f"    {note}")
     if r["rounds"] is not None:
         k = r["round_size"]
         for contest, rounds in r["rounds"].items():

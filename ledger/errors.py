@@ -14,7 +14,7 @@ class LedgerError(Exception):
     """The ledger could not complete the operation."""
 
     def __init__(self, message: str | None = None, **evidence: Any) -> None:
-        self.message = message or (self.__doc__ or type(self).__name__).strip()
+        self.message = message or " ".join((self.__doc__ or type(self).__name__).split())
         self.evidence: dict[str, Any] = evidence
         super().__init__(self.message)
 
@@ -139,6 +139,11 @@ class InvalidBallotData(LedgerError):
 
 class InvalidDeclaration(LedgerError):
     """The result declaration does not verify."""
+
+
+class ResultNotCounted(LedgerError):
+    """The counter has not yet sent this contest's counted result: there is nothing to
+    approve yet."""
 
 
 class ProofUnavailable(LedgerError):

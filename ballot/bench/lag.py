@@ -63,6 +63,7 @@ EID = "lag-2026"
 TARGET_P99 = 0.5
 DEFINITION: dict[str, Any] = {
     "title": "Lag benchmark election",
+    "declare": "automatic",
     "sealed": True,
     "nomination_threshold": 0,
     "reporting_dimensions": ["region"],

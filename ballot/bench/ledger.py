@@ -74,6 +74,7 @@ SEQ_RATIO_TARGET = 0.5
 CANDIDATES = ("ann", "bob", "cat", "dan", "eve")
 DEFINITION: dict[str, Any] = {
     "title": "Benchmark election",
+    "declare": "automatic",
     "sealed": True,
     "nomination_threshold": 0,
     "reporting_dimensions": ["region"],

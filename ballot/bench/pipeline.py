@@ -56,6 +56,7 @@ MEMBERS = ("ann", "bob", "cat", "dan", "eve", "fay", "gus", "hal")
 OFFICERS = ("ola", "pip", "quy", "rae")
 DEFINITION: dict[str, Any] = {
     "title": "Pipeline benchmark election",
+    "declare": "automatic",
     "sealed": True,
     "nomination_threshold": 0,
     "reporting_dimensions": ["region"],

@@ -38,6 +38,7 @@ def definition(
     return {
         **extra,
         "title": "Synthetic executive election",
+        "declare": "automatic",
         "sealed": sealed,
         "nomination_threshold": 1,
         "reporting_dimensions": ["region"],

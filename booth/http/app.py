@@ -290,7 +290,11 @@ async def _member_and_contests(
     if state.get("phase") != "poll_open":
         raise PollNotOpen()
     contests = ballot.contests_for(
-        state["definition"], state.get("standing"), state.get("withdrawn", {}), row.attributes
+        state["definition"],
+        state.get("standing"),
+        state.get("withdrawn", {}),
+        row.attributes,
+        state.get("returns"),
     )
     if not contests:
         raise PollNotOpen("There is no contest in this election that you may vote in.")

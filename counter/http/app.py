@@ -12,7 +12,7 @@ import csv
 import io
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from counter.http import pages
 from counter.runtime.settings import Settings
 from counter.service import Counter, LedgerClient
 from counter.storage.store import CounterStore, migrate
+from counter.tally import summary as sm
 from ledger.domain import election as el
 from ledger.errors import LedgerError
 from ledger.format.keys import Signer
@@ -113,9 +114,34 @@ def _result_json(r: Any) -> dict[str, Any]:
         "counted_size": r.counted_size,
         "counted_root": r.counted_root.hex(),
         "declared": r.declared,
+        "status": "declared" if r.declared else "provisional",
         "declared_index": r.declared_index,
         "result": r.document,
     }
+
+
+async def _summary(request: web.Request, eid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The election's projection and its summary (``counter.tally.summary``)."""
+    async with request.app[POOL].acquire() as conn:
+        running = await STORE.projection(conn, eid) or {}
+        rows = await STORE.results(conn, eid)
+    return running, sm.summary(running, {r.contest_id: r.document for r in rows})
+
+
+async def _comparison(request: web.Request, running: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The comparison with the predecessor the definition names, if any: an election this
+    counter follows, or the imported summary the definition carries."""
+    predecessor = running.get("definition", {}).get("predecessor")
+    if not predecessor:
+        return None
+    if "results" in predecessor:
+        previous = {**predecessor["results"], "title": predecessor["title"]}
+    else:
+        pid = predecessor["election"]
+        _, previous = await _summary(request, pid)
+        previous["election"] = pid
+    _, current = await _summary(request, running["election"])
+    return sm.compare(current, previous)
 
 
 async def _contest_result(request: web.Request) -> Any:
@@ -183,10 +209,38 @@ async def results(request: web.Request) -> web.Response:
     return web.json_response({"election": eid, "results": [_result_json(r) for r in rows]})
 
 
+@routes.get("/v1/elections/{election}/summary")
+async def summary(request: web.Request) -> web.Response:
+    """Each contest's candidates with place, share and nominations; turnout: the form a
+    later election's definition imports as its predecessor."""
+    eid = _id(request, "election")
+    await _progress(request, eid)
+    _, body = await _summary(request, eid)
+    return web.json_response({"election": eid, **body})
+
+
+@routes.get("/v1/elections/{election}/comparison")
+async def comparison(request: web.Request) -> web.Response:
+    """The election against its predecessor (404 when the definition names none)."""
+    eid = _id(request, "election")
+    await _progress(request, eid)
+    async with request.app[POOL].acquire() as conn:
+        running = await STORE.projection(conn, eid) or {}
+    body = await _comparison(request, running)
+    if body is None:
+        raise problems.NotFound("the election names no predecessor", election=eid)
+    return web.json_response({"election": eid, "against": body})
+
+
 @routes.get("/v1/elections/{election}/results/{contest}")
 async def contest_result(request: web.Request) -> web.Response:
     r = await _contest_result(request)
-    body = {**r.document, "declared": r.declared, "result_hash": r.result_hash}
+    body = {
+        **r.document,
+        "declared": r.declared,
+        "status": "declared" if r.declared else "provisional",
+        "result_hash": r.result_hash,
+    }
     return web.json_response(body)
 
 
@@ -247,7 +301,10 @@ async def election_page(request: web.Request) -> web.Response:
         rows = await STORE.results(conn, eid)
         found = await STORE.alerts(conn, eid)
     model = pages.page_model(eid, running or {}, [_result_json(r) for r in rows])
-    return _html(request, "election.html", page=model, progress=progress, alerts=found)
+    against = await _comparison(request, running) if running else None
+    return _html(
+        request, "election.html", page=model, progress=progress, alerts=found, against=against
+    )
 
 
 @routes.get("/elections/{election}/contests/{contest}")

@@ -16,6 +16,7 @@ from typing import Any
 
 from counter.rules.margins import ordinal
 from counter.rules.report import decimal_string, thousands
+from counter.tally import summary as sm
 
 BAR_WIDTH = 240
 """Pixels of the longest bar in a transfer chart."""
@@ -24,17 +25,12 @@ ORDERS = ("first", "place")
 """How a stage sheet orders its candidates: by first preferences, or by final place."""
 
 
-def _fraction(text: Any) -> Fraction:
-    try:
-        return Fraction(str(text))
-    except (ValueError, ZeroDivisionError):
-        return Fraction(0)
+_fraction = sm.fraction
 
 
 def percent(share: Fraction) -> str:
     """A share as a percentage with one decimal, rounded half up (exact arithmetic)."""
-    tenths = (share.numerator * 2000 + share.denominator) // (2 * share.denominator)
-    return f"{tenths // 10}.{tenths % 10}"
+    return sm.percent_text(share).removesuffix("%")
 
 
 def shown(text: Any, decimals: int | None, sign: bool = False) -> str:
@@ -329,6 +325,24 @@ def contest_model(
             for c in doc.get("candidates", [])
             if c.get("withdrawn")
         ],
+        **returns_model(doc),
+    }
+
+
+def returns_model(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What the page says of returns at the close of nominations, unmet minimums and seats
+    per slate (the same words as the result document and ``ballot audit``)."""
+    returned = [
+        f"{r['name']} (under the {r['under'].split('=')[0]} requirement)"
+        if r.get("under")
+        else r["name"]
+        for r in document.get("returned_unopposed", [])
+    ]
+    return {
+        "returned": returned,
+        "polled_seats": document.get("polled_seats"),
+        "unmet": list(document.get("constraints_adjusted", [])),
+        "slate_seats": sorted(document.get("slates", {}).items()),
     }
 
 
@@ -410,6 +424,10 @@ def page_model(
                 for row in n.get("candidates", [])
             ],
             "slates": sorted(n.get("slates", {}).items()),
+            "full_slates": sorted(n.get("full_slates", {}).items()),
+            "by": n.get("by"),
+            "returns": n.get("returns"),
+            "notes": n.get("notes", []),
         }
         for cid in _in_order(list(nominations_view), order)
         for n in [nominations_view[cid]]

@@ -64,6 +64,8 @@ def projection(state: fl.FoldState) -> dict[str, Any]:
         out["definition"] = {
             "title": d.title,
             "sealed": d.sealed,
+            "declare": d.declare,
+            "predecessor": d.document.get("predecessor"),
             # jsonb keeps no key order: the definition's order of contests is stated.
             "order": [c.id for c in d.contests],
             "contests": {
@@ -418,6 +420,11 @@ class Follower:
         if status in (200, 201):
             self.posted.add(contest)
             self.log.info("result_declared", contest=contest, result_hash=body["result_hash"])
+        elif status == 202:
+            # Held by the ledger as the provisional result until the returning officer
+            # approves it; the feed brings the declaration then.
+            self.posted.add(contest)
+            self.log.info("result_awaiting_approval", contest=contest)
         elif status == 409:
             self.posted.add(contest)  # declared already: the feed will bring it, then compare
             self.log.info("result_already_declared", contest=contest)

@@ -266,16 +266,20 @@ def _recount(state: fl.FoldState, counters: Keyring, report: AuditReport) -> Non
                 raise _fail("a result was declared before the count could run", contest=c.id)
             continue
         try:
-            result, document = fl.count_contest(state, c.id)
+            _, document = fl.count_contest(state, c.id)
         except CounterError as exc:  # e.g. a minimum no count can meet: a finding, not a crash
             raise _fail("the contest cannot be recounted", contest=c.id, error=str(exc)) from exc
         digest = fl.result_hash(document)
         entry: dict[str, Any] = {
             "counted": True,
-            "elected": list(result.elected_names),
+            "elected": list(document["elected"]),
             "elected_ids": document["elected_ids"],
             "outcome": document["outcome"],
             "vacant": document["vacant"],
+            "returned_unopposed": document["returned_unopposed"],
+            "notes": document["constraints_adjusted"],
+            "minimums_unmet": document["minimums_unmet"],
+            "approved": state.phase.approved.get(c.id),
             "result_hash": digest,
             "counted_size": document["counted_size"],
             "declared": declared is not None,

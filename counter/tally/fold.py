@@ -28,16 +28,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from typing import Any
 
 from rpds import HashTrieMap
 
 from counter.rules import count as count_profile
 from counter.rules import report
+from counter.rules import resolve as resolve_rule
 from counter.rules.model import Candidate, Constraint, CountResult, Profile
 from ledger.domain import election as el
+from ledger.domain import returns as rt
 from ledger.domain import schemas
 from ledger.errors import LedgerError, VerificationError
 from ledger.format import merkle
@@ -242,6 +245,8 @@ def _fold_event(
     if kind == "ballot_cast":
         assert d is not None
         contest = d.contest(ev["contest"])
+        if not phase.polled(contest.id):
+            raise _fail(index, "a ballot in a contest that goes to no poll", contest=contest.id)
         tally = _tally(state, contest.id)
         eligible = phase.eligible.get(contest.id, 0)
         if tally.cast + 1 > eligible:
@@ -329,7 +334,8 @@ def fold(state: FoldState, entries: Iterable[tuple[int, bytes]]) -> FoldState:
 
 def nominations(state: FoldState) -> dict[str, Any]:
     """Per contest: each candidate's nominations, share of nominating bodies, whether validly
-    nominated, and totals per slate."""
+    nominated (the contest's own threshold), totals per slate, how many bodies nominated each
+    slate's whole combination, and what the close of nominations returned."""
     ps = state.phase
     d = ps.definition
     if d is None:
@@ -337,18 +343,17 @@ def nominations(state: FoldState) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for c in d.contests:
         counts = ps.nomination_counts(c.id)
-        bodies = (
-            set().union(*ps.nominations.get(c.id, {}).values())
-            if ps.nominations.get(c.id)
-            else set()
-        )
+        by_cand = ps.nominations.get(c.id, {})
+        bodies = set().union(*by_cand.values()) if by_cand else set()
         total = len(bodies)
         slates: dict[str, int] = {}
+        members: dict[str, list[str]] = {}
         rows = []
         for cand in c.candidates:
             n = counts[cand.id]
             if cand.slate:
                 slates[cand.slate] = slates.get(cand.slate, 0) + n
+                members.setdefault(cand.slate, []).append(cand.id)
             rows.append(
                 {
                     "candidate": cand.id,
@@ -356,15 +361,26 @@ def nominations(state: FoldState) -> dict[str, Any]:
                     "slate": cand.slate,
                     "nominations": n,
                     "share": f"{n / total:.4f}" if total else "0.0000",
-                    "valid": n >= d.nomination_threshold,
+                    "valid": n >= c.nomination_threshold,
                 }
             )
-        out[c.id] = {
+        entry: dict[str, Any] = {
             "bodies": total,
-            "threshold": d.nomination_threshold,
+            "threshold": c.nomination_threshold,
             "candidates": rows,
             "slates": slates,
+            "full_slates": {
+                slate: len(frozenset.intersection(*(by_cand.get(x, frozenset()) for x in ids)))
+                for slate, ids in members.items()
+            },
         }
+        if c.nominators is not None:
+            entry["by"] = list(c.nominators)
+        ret = ps.returns.get(c.id)
+        if ret is not None:
+            entry["returns"] = ret.to_json()
+            entry["notes"] = [u.note() for u in ret.unmet]
+        out[c.id] = entry
     return out
 
 
@@ -416,10 +432,11 @@ class NotReady(LedgerError):
 
 
 def profile_of(state: FoldState, contest_id: str) -> Profile:
-    """The contest's ballots as a grouped counting profile (candidates in definition order)."""
+    """The contest's ballots as a grouped counting profile (candidates in definition order;
+    those not on the ballot paper, returned unopposed included, marked withdrawn)."""
     d = state.phase.require_definition()
     c = d.contest(contest_id)
-    gone = state.phase.not_standing(contest_id)
+    gone = state.phase.off_the_paper(contest_id)
     index: dict[str, int] = {x.id: i for i, x in enumerate(c.candidates)}
     candidates = tuple(
         Candidate(id=x.id, name=x.name, gender=x.gender, slate=x.slate, withdrawn=x.id in gone)
@@ -431,37 +448,86 @@ def profile_of(state: FoldState, contest_id: str) -> Profile:
     return Profile(candidates=candidates, ballots=tuple(ballots), seats=c.seats, title=c.title)
 
 
-def standing_constraints(
-    contest: el.Contest, profile: Profile
-) -> tuple[list[Constraint], list[str]]:
-    """The contest's minimums as they apply to the candidates actually standing.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollPlan:
+    """What the poll of a contest counts for: its seats, its minimums as they apply."""
 
-    The election's rule (docs/counting.md): a minimum applies as far as the candidates
-    standing allow. When fewer of a group stand (after nominations, withdrawals and
-    disqualifications) than its minimum, the minimum becomes the number standing: every one of
-    them must be elected. Each such change is stated in the result document.
+    seats: int
+    constraints: tuple[Constraint, ...]
+    unmet: tuple[rt.Unmet, ...]
+    reserved_vacant: int
+
+    @property
+    def notes(self) -> list[str]:
+        return [u.note() for u in self.unmet]
+
+
+def poll_plan(
+    contest: el.Contest,
+    profile: Profile,
+    returned: Collection[str] = frozenset(),
+    policy: rt.Policy = rt.DEFAULT_POLICY,
+) -> PollPlan:
+    """The contest's minimums as they apply to the poll (docs/counting.md, "Unopposed returns
+    and unmeetable minimums"), for the candidates standing now.
+
+    Each minimum counts those of its group returned unopposed towards it; the rest must come
+    from the candidates standing in the poll. When fewer of the group stand in all (returned
+    or polled) than the minimum, it is unmet: under ``vacant`` the seats it cannot fill stay
+    vacant; under ``as_far_as_standing`` the minimum becomes the number standing. Each is
+    stated in the result document. The poll's seats are the contest's, less those returned,
+    less the reserved seats left vacant.
     """
     out: list[Constraint] = []
-    notes: list[str] = []
+    unmet: list[rt.Unmet] = []
+    vacant = 0
     for k in contest.constraints:
-        standing = sum(
-            1 for x in profile.candidates if not x.withdrawn and x.attribute(k.attribute) == k.value
-        )
-        minimum = min(k.min, standing)
-        if minimum < k.min:
-            notes.append(
-                f"minimum {k.attribute}={k.value}:{k.min} applied as {minimum}: only "
-                f"{standing} such candidate(s) standing"
+        group = [x for x in profile.candidates if x.attribute(k.attribute) == k.value]
+        already = sum(1 for x in group if x.id in returned)
+        polled = sum(1 for x in group if not x.withdrawn)
+        need = k.min - already
+        if already + polled < k.min:
+            u = rt.Unmet(
+                attribute=k.attribute,
+                value=k.value,
+                min=k.min,
+                standing=already + polled,
+                policy=policy,
             )
-        if minimum > 0:
-            out.append(Constraint(attribute=k.attribute, value=k.value, minimum=minimum))
-    return out, notes
+            unmet.append(u)
+            vacant += u.vacant
+            need = polled
+        if need > 0:
+            out.append(Constraint(attribute=k.attribute, value=k.value, minimum=need))
+    seats = max(0, contest.seats - len(returned) - vacant)
+    return PollPlan(seats=seats, constraints=tuple(out), unmet=tuple(unmet), reserved_vacant=vacant)
+
+
+def _no_poll(rule: str, profile: Profile, seats: int, root: bytes) -> CountResult:
+    """The result of a contest that went to no poll: no ballots, no rounds, no one elected
+    by a count (those returned unopposed are added by ``count_contest``)."""
+    chosen = resolve_rule(rule)
+    return CountResult(
+        rule=chosen.name,
+        rule_title=chosen.title,
+        candidates=profile.candidates,
+        seats=seats,
+        valid_ballots=0,
+        invalid_ballots=0,
+        quota=Fraction(0),
+        decimals=chosen.decimals,
+        elected=(),
+        rounds=(),
+        seed=root.hex(),
+    )
 
 
 def count_contest(state: FoldState, contest_id: str) -> tuple[CountResult, dict[str, Any]]:
     """Count one contest by its rule and constraints, the lot seeded by the counted root.
 
-    Returns the result and its JSON report, which carries ``counted_size``/``counted_root``.
+    Those returned unopposed at the close of nominations come first among the elected; the
+    poll, if any, fills the seats left. Returns the result and its JSON report, which carries
+    ``counted_size``/``counted_root``.
     """
     if state.counted_at is None:
         raise NotReady(contest=contest_id, phase=state.phase.phase, sealed=len(state.pending))
@@ -470,15 +536,51 @@ def count_contest(state: FoldState, contest_id: str) -> tuple[CountResult, dict[
     c = d.contest(contest_id)
     rule = "bloc" if c.method == "bloc" else (c.rule or "scottish")
     profile = profile_of(state, contest_id)
-    constraints, adjusted = standing_constraints(c, profile)
-    result = count_profile(profile, rule, c.seats, constraints, root)
+    ret = state.phase.returns.get(contest_id)
+    unopposed = ret.unopposed if ret is not None else ()
+    returned = frozenset(cid for cid, _ in unopposed)
+    plan = poll_plan(c, profile, returned, d.unmet_minimum)
+    polled = state.phase.polled(contest_id) and plan.seats > 0
+    if polled:
+        result = count_profile(profile, rule, plan.seats, plan.constraints, root)
+    else:
+        result = _no_poll(rule, profile, plan.seats, root)
+    index: dict[str, int] = {x.id: i for i, x in enumerate(c.candidates)}
+    first = tuple(index[cid] for cid, _ in unopposed)
+    result = replace(
+        result,
+        seats=c.seats,
+        elected=first + result.elected,
+        candidates=tuple(
+            replace(x, withdrawn=False) if x.id in returned else x for x in result.candidates
+        ),
+    )
     document = report.to_json(result)
-    document["constraints_adjusted"] = adjusted
+    if not polled:
+        document["outcome"] = "returned unopposed" if returned else document["outcome"]
+    document["constraints_adjusted"] = plan.notes
+    document["minimums_unmet"] = [u.to_json() for u in plan.unmet]
+    document["returned_unopposed"] = [
+        {"candidate": cid, "name": c.candidates[index[cid]].name, "under": under}
+        for cid, under in unopposed
+    ]
+    document["polled_seats"] = plan.seats if polled else 0
+    document["slates"] = _slate_seats(c, result)
     document["contest"] = contest_id
     document["elected_ids"] = [result.candidates[i].id for i in result.elected]
     document["counted_size"] = size
     document["counted_root"] = root.hex()
     return result, document
+
+
+def _slate_seats(contest: el.Contest, result: CountResult) -> dict[str, int]:
+    """Seats won per slate, every slate of the contest listed (0 when it won none)."""
+    won = {x.slate: 0 for x in contest.candidates if x.slate}
+    for i in result.elected:
+        slate = result.candidates[i].slate
+        if slate:
+            won[slate] += 1
+    return won
 
 
 def result_hash(document: Mapping[str, Any]) -> str:

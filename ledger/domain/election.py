@@ -8,18 +8,22 @@ Phases::
     setup --nominations_opened--> nominations --nominations_closed--> ready
     setup | ready --poll_opened--> poll_open --poll_closed--> poll_closed
     poll_closed --result_declared (every contest)--> declared
+    (with ``declare: on_approval``, each contest's ``result_approved`` comes first)
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any, Literal, NewType
 
+from ledger.domain import returns as rt
 from ledger.domain import rules, schemas, turnout
 from ledger.errors import LedgerError
 from ledger.format.canonical import canonical_bytes
@@ -77,6 +81,19 @@ class AlreadyDeclared(LedgerError):
     """A result has already been declared for this contest."""
 
 
+class ContestNotPolled(LedgerError):
+    """This contest goes to no poll: every seat was returned unopposed or left vacant at the
+    close of nominations, so it is not on the ballot paper."""
+
+
+class NominatorNotAllowed(LedgerError):
+    """Bodies of this kind may not nominate in this contest."""
+
+
+class NotApproved(LedgerError):
+    """The returning officer has not approved this result: it cannot be declared yet."""
+
+
 class RollMissing(LedgerError):
     """The poll cannot open before a voter roll is published."""
 
@@ -111,6 +128,10 @@ class Contest:
     candidates: tuple[Candidate, ...]
     eligibility: Mapping[str, Any] | None
     constraints: tuple[Constraint, ...]
+    nomination_threshold: int = 0
+    """Distinct nominating bodies a candidate needs in this contest to stand."""
+    nominators: tuple[str, ...] | None = None
+    """The kinds of body that may nominate in this contest (None: any)."""
 
     def candidate(self, cid: str) -> Candidate | None:
         for c in self.candidates:
@@ -138,6 +159,11 @@ class Definition:
     schedule: Mapping[str, str]
     contests: tuple[Contest, ...]
     document: Mapping[str, Any]
+    declare: Literal["on_approval", "automatic"] = "on_approval"
+    """``on_approval``: a counted result is declared only after the returning officer approves
+    it (``result_approved``); ``automatic``: as soon as the counter declares it."""
+    unmet_minimum: rt.Policy = rt.DEFAULT_POLICY
+    """What a minimum fewer candidates stand for than it asks does (``ledger.domain.returns``)."""
     """The definition as published, with defaults filled in."""
 
     def contest(self, cid: str) -> Contest:
@@ -234,7 +260,10 @@ def parse_definition(doc: Any) -> Definition:
                     value=k["value"],
                 )
             constraints.append(Constraint(**k))
+        threshold, nominators, nominations = _contest_nominations(doc, c)
         filled = dict(c, method=method)
+        if "nominations" in c:
+            filled["nominations"] = nominations
         filled_contests.append(filled)
         contests.append(
             Contest(
@@ -256,6 +285,8 @@ def parse_definition(doc: Any) -> Definition:
                 ),
                 eligibility=c.get("eligibility"),
                 constraints=tuple(constraints),
+                nomination_threshold=threshold,
+                nominators=nominators,
             )
         )
     document = {
@@ -268,8 +299,13 @@ def parse_definition(doc: Any) -> Definition:
         "turnout": {"every": doc.get("turnout", {}).get("every", turnout.DEFAULT_EVERY)},
         "round_size": doc.get("round_size", DEFAULT_ROUND_SIZE),
         "schedule": dict(doc.get("schedule", {})),
+        "declare": doc.get("declare", "on_approval"),
+        "unmet_minimum": doc.get("unmet_minimum", rt.DEFAULT_POLICY),
         "contests": filled_contests,
     }
+    for optional in ("nominating_bodies", "predecessor"):
+        if optional in doc:
+            document[optional] = doc[optional]
     return Definition(
         title=document["title"],
         sealed=document["sealed"],
@@ -282,7 +318,43 @@ def parse_definition(doc: Any) -> Definition:
         schedule=document["schedule"],
         contests=tuple(contests),
         document=document,
+        declare=document["declare"],
+        unmet_minimum=document["unmet_minimum"],
     )
+
+
+def _contest_nominations(
+    doc: Mapping[str, Any], contest: Mapping[str, Any]
+) -> tuple[int, tuple[str, ...] | None, dict[str, Any]]:
+    """A contest's nomination rule: (threshold, kinds of body allowed, the rule filled in).
+
+    ``threshold`` (absolute) or ``share`` (of the nominating bodies of the allowed kinds that
+    the definition's ``nominating_bodies`` counts, rounded up), else the election's
+    ``nomination_threshold``; ``by`` limits the kinds of body that may nominate."""
+    given = dict(contest.get("nominations", {}))
+    bodies: Mapping[str, int] = doc.get("nominating_bodies", {})
+    by = given.get("by")
+    if by is not None and bodies and set(by) - set(bodies):
+        raise InvalidDefinition(
+            "a contest names a kind of nominating body the definition does not count",
+            contest=contest["id"],
+            kinds=sorted(set(by) - set(bodies)),
+        )
+    if "share" in given:
+        if not bodies:
+            raise InvalidDefinition(
+                "a threshold as a share needs nominating_bodies", contest=contest["id"]
+            )
+        total = sum(n for kind, n in bodies.items() if by is None or kind in by)
+        threshold = math.ceil(Fraction(given["share"]) * total)
+        if given.get("threshold", threshold) != threshold:
+            raise InvalidDefinition(
+                "a contest's threshold and share disagree", contest=contest["id"]
+            )
+    else:
+        threshold = given.get("threshold", doc.get("nomination_threshold", 0))
+    filled = {**given, "threshold": threshold}
+    return threshold, (tuple(by) if by is not None else None), filled
 
 
 # --- eligibility -------------------------------------------------------------------------------
@@ -492,6 +564,7 @@ ALLOWED: dict[str, tuple[Phase, ...]] = {
     "turnout_reported": ("poll_open", "poll_closed"),
     "poll_closed": ("poll_open",),
     "ballot_opened": ("poll_closed",),
+    "result_approved": ("poll_closed", "declared"),
     "result_declared": ("poll_closed", "declared"),
 }
 
@@ -512,6 +585,11 @@ class ElectionState:
     """Per contest, the candidates not standing when the poll opened (set by ``poll_opened``):
     what a ballot entry may not select, released before or after a later withdrawal."""
     declared: Mapping[str, str] = field(default_factory=dict)
+    returns: Mapping[str, rt.ContestReturn] = field(default_factory=dict)
+    """Contest -> what the close of nominations returned (only contests it decided something
+    for: someone returned unopposed, a minimum unmet or a seat left vacant)."""
+    approved: Mapping[str, str] = field(default_factory=dict)
+    """Contest -> the result hash the returning officer approved (``result_approved``)."""
 
     def require_definition(self) -> Definition:
         if self.definition is None:
@@ -519,8 +597,25 @@ class ElectionState:
         return self.definition
 
     def not_standing(self, contest: str) -> frozenset[str]:
-        """Candidates a ballot may not select: withdrawn, or not validly nominated."""
+        """Candidates a ballot may not select: withdrawn, not validly nominated, or returned
+        unopposed. Raises ``ContestNotPolled`` for a contest that goes to no poll: there is no
+        ballot paper for it, so no selection at all."""
+        if not self.polled(contest):
+            raise ContestNotPolled(contest=contest)
+        return self.off_the_paper(contest)
+
+    def polled(self, contest: str) -> bool:
+        """Whether the contest goes to a poll (the close of nominations may have decided it)."""
+        ret = self.returns.get(contest)
+        return ret is None or ret.polled_seats > 0
+
+    def off_the_paper(self, contest: str) -> frozenset[str]:
+        """The contest's candidates who are not on its ballot paper: withdrawn, not validly
+        nominated, or returned unopposed."""
         out = set(self.withdrawn.get(contest, frozenset()))
+        ret = self.returns.get(contest)
+        if ret is not None:
+            out |= ret.returned
         if self.standing is not None:
             c = self.require_definition().contest(contest)
             out |= {x.id for x in c.candidates} - self.standing.get(contest, frozenset())
@@ -530,7 +625,10 @@ class ElectionState:
         """Candidates a ballot entry (``ballot_cast`` or ``ballot_opened``) may not select:
         those not standing at ``poll_opened`` (docs/log-format.md §10). A ballot accepted
         before a ``candidate_withdrawn`` may be released after it, so a later withdrawal does
-        not make it invalid; the count treats that candidate as withdrawn."""
+        not make it invalid; the count treats that candidate as withdrawn. Raises
+        ``ContestNotPolled`` for a contest that goes to no poll."""
+        if not self.polled(contest):
+            raise ContestNotPolled(contest=contest)
         if self.not_standing_at_open is None:
             return self.not_standing(contest)
         return self.not_standing_at_open.get(contest, frozenset())
@@ -546,17 +644,52 @@ def _standing(state: ElectionState) -> dict[str, frozenset[str]]:
     out: dict[str, frozenset[str]] = {}
     for c in d.contests:
         counts = state.nomination_counts(c.id)
-        out[c.id] = frozenset(k for k, n in counts.items() if n >= d.nomination_threshold)
+        out[c.id] = frozenset(k for k, n in counts.items() if n >= c.nomination_threshold)
+    return out
+
+
+def _returns(state: ElectionState) -> dict[str, rt.ContestReturn]:
+    """Each contest's return at the close of nominations, over the candidates standing and
+    not withdrawn (``ledger.domain.returns``)."""
+    d = state.require_definition()
+    out = {}
+    for c, standing in _standing(state).items():
+        present = standing - state.withdrawn.get(c, frozenset())
+        ret = rt.contest_return(d.contest(c), present, d.unmet_minimum)
+        if ret is not None:
+            out[c] = ret
     return out
 
 
 def standing_event(state: ElectionState) -> dict[str, Any]:
     """The ``nominations_closed`` event the current nominations call for."""
     d = state.require_definition()
-    return {
+    event: dict[str, Any] = {
         "threshold": d.nomination_threshold,
         "standing": {c: sorted(s) for c, s in _standing(state).items()},
     }
+    if any(c.nomination_threshold != d.nomination_threshold for c in d.contests):
+        event["thresholds"] = {c.id: c.nomination_threshold for c in d.contests}
+    decided = _returns(state)
+    if decided:
+        event["returns"] = {c: r.to_json() for c, r in decided.items()}
+    return event
+
+
+def _ballot_papers(d: Definition, decided: Mapping[str, rt.ContestReturn]) -> Definition:
+    """The definition as the ballot paper stands after the close of nominations: a bloc
+    contest polled for fewer seats than it has takes at most that many marks."""
+    contests = []
+    for c in d.contests:
+        ret = decided.get(c.id)
+        if ret is not None and c.method == "bloc" and 0 < ret.polled_seats < c.max_selections:
+            c = replace(
+                c,
+                max_selections=ret.polled_seats,
+                min_selections=min(c.min_selections, ret.polled_seats),
+            )
+        contests.append(c)
+    return replace(d, contests=tuple(contests))
 
 
 def apply(state: ElectionState, kind: str, event: Mapping[str, Any]) -> ElectionState:
@@ -595,6 +728,11 @@ def apply(state: ElectionState, kind: str, event: Mapping[str, Any]) -> Election
         contest = d.contest(event["contest"])
         if contest.candidate(event["candidate"]) is None:
             raise UnknownCandidate(contest=contest.id, candidate=event["candidate"])
+        kind_ = event.get("kind")
+        if contest.nominators is not None and kind_ not in contest.nominators:
+            raise NominatorNotAllowed(
+                contest=contest.id, kind=kind_, allowed=list(contest.nominators)
+            )
         by_cand = dict(state.nominations.get(contest.id, {}))
         bodies = by_cand.get(event["candidate"], frozenset())
         if event["body"] in bodies:
@@ -607,13 +745,26 @@ def apply(state: ElectionState, kind: str, event: Mapping[str, Any]) -> Election
         expected = standing_event(state)
         if dict(event) != expected:
             raise InvalidDefinition("nominations_closed disagrees with the nominations")
-        return replace(state, phase="ready", standing=_standing(state))
+        decided = _returns(state)
+        return replace(
+            state,
+            phase="ready",
+            standing=_standing(state),
+            returns=decided,
+            definition=_ballot_papers(d, decided),
+        )
     if kind == "candidate_withdrawn":
         contest = d.contest(event["contest"])
         if contest.candidate(event["candidate"]) is None:
             raise UnknownCandidate(contest=contest.id, candidate=event["candidate"])
         if event["candidate"] in state.withdrawn.get(contest.id, frozenset()):
             raise WrongPhase("the candidate has already withdrawn", candidate=event["candidate"])
+        ret = state.returns.get(contest.id)
+        if ret is not None and event["candidate"] in ret.returned:
+            raise WrongPhase(
+                "the candidate was returned unopposed: elected at the close of nominations",
+                candidate=event["candidate"],
+            )
         gone = state.withdrawn.get(contest.id, frozenset()) | {event["candidate"]}
         return replace(state, withdrawn={**state.withdrawn, contest.id: gone})
     if kind == "poll_opened":
@@ -621,14 +772,29 @@ def apply(state: ElectionState, kind: str, event: Mapping[str, Any]) -> Election
             raise RollMissing(election=state.election_id)
         if state.phase == "setup" and d.nomination_threshold > 0:
             raise WrongPhase("nominations must run before the poll opens", phase=state.phase)
-        at_open: dict[str, frozenset[str]] = {c.id: state.not_standing(c.id) for c in d.contests}
+        at_open: dict[str, frozenset[str]] = {c.id: state.off_the_paper(c.id) for c in d.contests}
         return replace(state, phase="poll_open", not_standing_at_open=at_open)
     if kind == "poll_closed":
         return replace(state, phase="poll_closed")
+    if kind == "result_approved":
+        d.contest(event["contest"])
+        if d.declare != "on_approval":
+            raise WrongPhase("this election declares its results without approval")
+        if event["contest"] in state.declared or event["contest"] in state.approved:
+            raise AlreadyDeclared(contest=event["contest"])
+        return replace(state, approved={**state.approved, event["contest"]: event["result_hash"]})
     if kind == "result_declared":
         d.contest(event["contest"])
         if event["contest"] in state.declared:
             raise AlreadyDeclared(contest=event["contest"])
+        if d.declare == "on_approval" and (
+            state.approved.get(event["contest"]) != event["result_hash"]
+        ):
+            raise NotApproved(
+                contest=event["contest"],
+                approved=state.approved.get(event["contest"]),
+                declared=event["result_hash"],
+            )
         declared = {**state.declared, event["contest"]: event["result_hash"]}
         phase: Phase = "declared" if len(declared) == len(d.contests) else state.phase
         return replace(state, declared=declared, phase=phase)

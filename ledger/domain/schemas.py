@@ -34,6 +34,7 @@ EVENT_TYPES = (
     "turnout_reported",
     "poll_closed",
     "ballot_opened",
+    "result_approved",
     "result_declared",
 )
 

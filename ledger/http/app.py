@@ -262,8 +262,18 @@ async def pending(request: web.Request) -> web.Response:
 @routes.post("/v1/elections/{election}/results")
 async def declare(request: web.Request) -> web.Response:
     _auth(request, "admin", "counter")
-    receipt = await request.app[LEDGER].declare(_election(request), await _json(request))
-    return _receipt(receipt, 201)
+    done = await request.app[LEDGER].declare(_election(request), await _json(request))
+    if isinstance(done, Receipt):
+        return _receipt(done, 201)
+    return web.json_response(done, status=202)  # held for the returning officer's approval
+
+
+@routes.post("/v1/elections/{election}/contests/{contest}/declare")
+async def approve(request: web.Request) -> web.Response:
+    """The returning officer approves a contest's provisional result: it is declared."""
+    _auth(request, "admin")
+    receipt = await request.app[LEDGER].approve(_election(request), request.match_info["contest"])
+    return _receipt(receipt, 200)
 
 
 # --- front-ends --------------------------------------------------------------------------------
@@ -306,6 +316,10 @@ async def get_election(request: web.Request) -> web.Response:
             else {c: sorted(s) for c, s in state.standing.items()},
             "withdrawn": {c: sorted(s) for c, s in state.withdrawn.items()},
             "declared": dict(state.declared),
+            "declare": d.declare,
+            "approved": dict(state.approved),
+            "provisional": await ledger.provisional(eid),
+            "returns": {c: r.to_json() for c, r in state.returns.items()},
             "unopened": await ledger.unopened(eid) if state.phase == "poll_closed" else 0,
         }
     )

@@ -102,6 +102,8 @@ class Administration(LedgerBase):
     async def nominate(self, eid: str, body: Mapping[str, Any]) -> Receipt:
         schemas.validate(schemas.NOMINATION, body)
         event = {"contest": body["contest"], "candidate": body["candidate"], "body": body["body"]}
+        if "kind" in body:
+            event["kind"] = body["kind"]
         receipt, _ = await self.append_event(eid, "nomination_recorded", lambda s: event)
         return receipt
 

@@ -1,6 +1,8 @@
 """Closing the poll: every contest's final release round and ``poll_closed`` in one
 transaction, then every sealed ballot opened (``ballot_opened``) in
-batches, resumable after a crash at any point; then the counter's signed declarations."""
+batches, resumable after a crash at any point; then the counter's signed declarations (held
+for the returning officer's approval where the definition says ``declare: on_approval``:
+``ledger.service.approval``)."""
 
 from __future__ import annotations
 
@@ -21,14 +23,14 @@ from ledger.format.entry import template
 from ledger.format.keys import Verifier
 from ledger.format.receipts import Receipt
 from ledger.runtime import metrics
+from ledger.service.approval import Approval
 from ledger.service.base import Q, log
-from ledger.service.reads import Reads
 from ledger.service.rounds import Rounds
 
 OPEN_BATCH = 2000
 
 
-class Closing(Reads, Rounds):
+class Closing(Approval, Rounds):
     """The close of the poll (after every contest's final release round), the openings of
     sealed ballots, and the counter's declarations."""
 
@@ -113,8 +115,9 @@ class Closing(Reads, Rounds):
 
     # --- results ----------------------------------------------------------------------------
 
-    async def declare(self, eid: str, body: Any) -> Receipt:
-        """Append a counter-signed result declaration (DESIGN §3 ``result_declared``)."""
+    async def declare(self, eid: str, body: Any) -> Receipt | dict[str, Any]:
+        """Append a counter-signed result declaration (DESIGN §3 ``result_declared``), or,
+        in an election declared on approval, hold it as the provisional result."""
         schemas.validate(schemas.DECLARATION, body)
         try:
             key = Verifier.parse(body["key"])
@@ -128,7 +131,8 @@ class Closing(Reads, Rounds):
             raise InvalidDeclaration("the declaration signature does not verify") from exc
         if await self.unopened(eid):
             raise el.WrongPhase("sealed ballots are still being opened")
-        contest = (await self.state(eid)).require_definition().contest(body["contest"])
+        state = await self.state(eid)
+        contest = state.require_definition().contest(body["contest"])
         elected = body.get("elected", [])
         if len(elected) > contest.seats or any(contest.candidate(c) is None for c in elected):
             raise InvalidDeclaration(
@@ -142,6 +146,10 @@ class Closing(Reads, Rounds):
             root = await self.store.root_at(conn, eid, body["counted_size"])
         if root.hex() != body["counted_root"]:
             raise InvalidDeclaration("counted root is not the log's root at that size")
+        if state.require_definition().declare == "on_approval":
+            if contest.id in state.declared:
+                raise el.AlreadyDeclared(contest=contest.id)
+            return await self.hold(eid, body)
         receipt, _ = await self.append_event(eid, "result_declared", lambda s: dict(body))
         return receipt
 

@@ -28,6 +28,7 @@ AUTH_COUNTER = {"Authorization": f"Bearer {COUNTER}"}
 
 DEFINITION: dict[str, Any] = {
     "title": "National Executive Committee 2026",
+    "declare": "automatic",
     "sealed": True,
     "nomination_threshold": 2,
     "reporting_dimensions": ["region"],

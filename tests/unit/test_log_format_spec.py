@@ -217,13 +217,32 @@ def test_nominations_closed_lists_every_contest_sorted_withdrawn_included() -> N
         "candidate_withdrawn",
         {"contest": "members", "candidate": "c01", "reason": "withdrawn"},
     )
-    expected = {"threshold": 1, "standing": {"members": ["c00", "c01", "c03"], "youth": []}}
+    # Two stand (c01 withdrew) for 3 seats, and no one in the youth seat: both are returned
+    # at the close (the one woman under the minimum), with no poll.
+    returns = {
+        "members": {
+            "unopposed": [
+                {"candidate": "c00", "under": "gender=woman"},
+                {"candidate": "c03", "under": None},
+            ],
+            "polled_seats": 0,
+            "vacant": 1,
+            "unmet": [],
+        },
+        "youth": {"unopposed": [], "polled_seats": 0, "vacant": 1, "unmet": []},
+    }
+    expected = {
+        "threshold": 1,
+        "standing": {"members": ["c00", "c01", "c03"], "youth": []},
+        "returns": returns,
+    }
     assert el.standing_event(state) == expected
     for wrong in (
         {"threshold": 1, "standing": {"members": ["c03", "c01", "c00"], "youth": []}},
         {"threshold": 1, "standing": {"members": ["c00", "c03"], "youth": []}},
         {"threshold": 1, "standing": {"members": ["c00", "c01", "c03"]}},
         {"threshold": 0, "standing": expected["standing"]},
+        {"threshold": 1, "standing": expected["standing"]},
     ):
         with pytest.raises(el.InvalidDefinition):
             el.apply(state, "nominations_closed", wrong)
@@ -241,6 +260,8 @@ def test_definition_defaults_are_the_documented_ones() -> None:
         "`turnout.every` 600",
         "`round_size` 50",
         "`schedule` `{}`",
+        '`declare` `"on_approval"`',
+        '`unmet_minimum` `"vacant"`',
         "bloc `max_marks` = the seats and `min_marks` = 1",
         "`max_rankings` = the number of the contest's candidates",
         "`min_rankings` = 1",
@@ -278,6 +299,8 @@ def test_definition_defaults_are_the_documented_ones() -> None:
         "turnout": {"every": 600},
         "round_size": 50,
         "schedule": {},
+        "declare": "on_approval",
+        "unmet_minimum": "vacant",
     }
     bloc, stv = d.document["contests"]
     assert bloc["method"] == {"type": "bloc", "max_marks": 2, "min_marks": 1}

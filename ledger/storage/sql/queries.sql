@@ -244,3 +244,15 @@ ORDER BY event_hash LIMIT 2
 -- name: polls_with_pending
 SELECT DISTINCT e.election_id FROM elections e
 WHERE e.phase = 'poll_open' AND EXISTS (SELECT 1 FROM pending p WHERE p.election_id = e.election_id)
+
+-- name: insert_provisional
+INSERT INTO provisional_results (election_id, contest_id, result_hash, declaration)
+VALUES ($1, $2, $3, $4) ON CONFLICT (election_id, contest_id) DO NOTHING
+
+-- name: provisional
+SELECT contest_id, result_hash, declaration, received_at
+FROM provisional_results WHERE election_id = $1 AND contest_id = $2
+
+-- name: provisionals
+SELECT contest_id, result_hash, received_at FROM provisional_results WHERE election_id = $1
+ORDER BY contest_id

@@ -47,6 +47,7 @@ def _candidates(prefix: str, n: int) -> list[dict[str, Any]]:
 
 DEFINITION: dict[str, Any] = {
     "title": "National Executive Committee 2027",
+    "declare": "automatic",
     "sealed": True,
     "nomination_threshold": 2,
     "reporting_dimensions": ["region"],
@@ -267,6 +268,7 @@ async def test_counter_follows_counts_and_declares_what_ballot_count_says(
         assert ballot(args) == 0
         counted = json.loads(capsys.readouterr().out)
         extra = {"contest", "elected_ids", "counted_size", "counted_root", "constraints_adjusted"}
+        extra |= {"minimums_unmet", "returned_unopposed", "polled_seats", "slates"}
         assert counted == {k: v for k, v in document.items() if k not in extra}
         assert document["constraints_adjusted"] == []  # every minimum had enough standing
         assert len(document["elected"]) == c["seats"]

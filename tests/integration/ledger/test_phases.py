@@ -89,8 +89,11 @@ def check_events(entries: list[tuple[dict[str, Any], Entry]], eid: str) -> list[
     return [entry.kind for _, entry in entries]
 
 
-async def declare(client: AppClient, eid: str, contest: str, elected: list[str]) -> None:
-    """Declare a result over the latest checkpoint, signed by the counter key."""
+async def declare(
+    client: AppClient, eid: str, contest: str, elected: list[str], status: int = 201
+) -> None:
+    """Declare a result over the latest checkpoint, signed by the counter key (202: held for
+    the returning officer's approval)."""
     r = await client.get(f"/v1/elections/{eid}/checkpoint")
     cp = open_checkpoint(await r.text(), KEYRING, origin=f"ballot-ledger.test/elections/{eid}")
     body: dict[str, Any] = {
@@ -104,7 +107,7 @@ async def declare(client: AppClient, eid: str, contest: str, elected: list[str])
     message = b"ballot-ledger/result/v1\n" + canonical_bytes(body)
     body["signature"] = base64.b64encode(COUNTER_SIGNER.sign(message)).decode()
     await ok(
-        await client.post(f"/v1/elections/{eid}/results", json=body, headers=AUTH_COUNTER), 201
+        await client.post(f"/v1/elections/{eid}/results", json=body, headers=AUTH_COUNTER), status
     )
 
 
@@ -114,7 +117,8 @@ async def checkpoint_sizes(client: AppClient, eid: str) -> set[int]:
 
 
 async def test_every_phase_and_every_event_type_sealed(client: AppClient) -> None:
-    """setup→nominations→ready→poll_open→poll_closed→declared appends all twelve event types."""
+    """setup→nominations→ready→poll_open→poll_closed→declared appends every event type; the
+    results are declared on the returning officer's approval."""
     eid = "nec-2026"
     base = f"/v1/elections/{eid}"
     seen: list[str] = []
@@ -123,7 +127,8 @@ async def test_every_phase_and_every_event_type_sealed(client: AppClient) -> Non
         assert await phase(client, eid) == expected
         seen.append(expected)
 
-    await ok(await client.put(base, json=DEFINITION, headers=AUTH_ADMIN), 201)
+    doc = {**DEFINITION, "declare": "on_approval"}
+    await ok(await client.put(base, json=doc, headers=AUTH_ADMIN), 201)
     await step("setup")
     await ok(await client.put(f"{base}/roll", data=ROLL_CSV, headers=CSV))
     await step("setup")
@@ -137,21 +142,23 @@ async def test_every_phase_and_every_event_type_sealed(client: AppClient) -> Non
                 r = await client.post(f"{base}/nominations", json=nomination, headers=AUTH_ADMIN)
                 await ok(r, 201)
     await step("nominations")
+    await ok(await client.post(f"{base}/nominations/close", headers=AUTH_ADMIN))
+    await step("ready")
+    r = await client.get(base)
+    state = await r.json()
+    assert state["standing"]["members"] == ["ann", "bob", "cat", "eve"]  # dan: one nomination
+    await ok(await client.post(f"{base}/poll/open", headers=AUTH_ADMIN))
+    await step("poll_open")
+    # Withdrawn after the close (before it, three would stand for three seats: returned
+    # unopposed, with no poll).
     r = await client.post(
         f"{base}/contests/members/candidates/eve/withdraw",
         json={"reason": "withdrawn", "note": "moved abroad"},
         headers=AUTH_ADMIN,
     )
     await ok(r, 201)
-    await step("nominations")
-    await ok(await client.post(f"{base}/nominations/close", headers=AUTH_ADMIN))
-    await step("ready")
-    r = await client.get(base)
-    state = await r.json()
-    assert state["standing"]["members"] == ["ann", "bob", "cat", "eve"]  # dan: one nomination
-    assert state["withdrawn"] == {"members": ["eve"]}
-    await ok(await client.post(f"{base}/poll/open", headers=AUTH_ADMIN))
     await step("poll_open")
+    assert (await (await client.get(base)).json())["withdrawn"] == {"members": ["eve"]}
     papers = [
         paper("v000", members=["ann", "cat"], youth=["yvo"]),
         paper("v001", members=["bob"], youth=["yan"]),
@@ -165,9 +172,12 @@ async def test_every_phase_and_every_event_type_sealed(client: AppClient) -> Non
     closed = await ok(await client.post(f"{base}/poll/close", headers=AUTH_ADMIN))
     assert closed["opened"] == 5
     await step("poll_closed")
-    await declare(client, eid, "members", ["ann", "bob", "cat"])
+    await declare(client, eid, "members", ["ann", "bob", "cat"], 202)
     await step("poll_closed")
-    await declare(client, eid, "youth", ["yvo"])
+    await ok(await client.post(f"{base}/contests/members/declare", headers=AUTH_ADMIN))
+    await step("poll_closed")
+    await declare(client, eid, "youth", ["yvo"], 202)
+    await ok(await client.post(f"{base}/contests/youth/declare", headers=AUTH_ADMIN))
     await step("declared")
     assert list(dict.fromkeys(seen)) == [
         "setup",
@@ -184,7 +194,7 @@ async def test_every_phase_and_every_event_type_sealed(client: AppClient) -> Non
     counts = Counter(kinds)
     assert counts["ballot_cast"] == counts["ballot_opened"] == 5
     assert counts["nomination_recorded"] == 13
-    assert counts["result_declared"] == 2
+    assert counts["result_declared"] == counts["result_approved"] == 2
     assert kinds[:3] == ["election_defined", "roll_published", "nominations_opened"]
     # every event was legal in the phase it was appended in (ledger.domain.election.ALLOWED)
     current = "setup"
@@ -347,6 +357,8 @@ async def test_every_illegal_transition_is_refused_in_every_phase(client: AppCli
             return await client.post(f"{base}/ballots", json=paper("v050"), headers=AUTH_FRONTEND)
         if kind == "poll_closed":
             return await client.post(f"{base}/poll/close", headers=AUTH_ADMIN)
+        if kind == "result_approved":
+            return await client.post(f"{base}/contests/members/declare", headers=AUTH_ADMIN)
         assert kind == "result_declared"
         return await client.post(f"{base}/results", json=await declaration(), headers=AUTH_COUNTER)
 

@@ -765,6 +765,70 @@ async def test_already_declared(client: AppClient) -> None:
     await refused(r, "already-declared")  # also once every contest is declared
 
 
+async def test_not_approved(client: AppClient) -> None:
+    """A result_declared the officer has not approved cannot be appended: with ``declare:
+    on_approval`` the counter's declaration is held (202), and an approval of a contest
+    already declared is refused; the fold refuses a declaration with no approval."""
+    from ledger.domain import election as el
+
+    await setup_election(client, EID, definition(nomination_threshold=0, declare="on_approval"))
+    await accepted(await client.post(f"{BASE}/poll/close", headers=AUTH_ADMIN), 200)
+    held = await declaration(client, "members")
+    r = await client.post(f"{BASE}/results", json=held, headers=AUTH_COUNTER)
+    assert r.status == 202 and (await r.json())["status"] == "awaiting_approval"
+    assert (await snapshot(client))["state"]["declared"] == {}
+    state = await client.app[LEDGER].state(EID)
+    with pytest.raises(el.NotApproved) as refusal:
+        el.apply(state, "result_declared", held)
+    assert problems.problem_type(refusal.value).slug == "not-approved"
+
+
+async def test_result_not_counted(client: AppClient) -> None:
+    """Approving a contest the counter has sent no result for is 409 result-not-counted."""
+    await setup_election(client, EID, definition(nomination_threshold=0, declare="on_approval"))
+    await accepted(await client.post(f"{BASE}/poll/close", headers=AUTH_ADMIN), 200)
+    before = await snapshot(client)
+    r = await client.post(f"{BASE}/contests/members/declare", headers=AUTH_ADMIN)
+    body = await refused(r, "result-not-counted")
+    assert body["contest"] == "members"
+    assert await snapshot(client) == before
+
+
+async def test_contest_not_polled(client: AppClient) -> None:
+    """A ballot in a contest returned unopposed at the close of nominations (no poll, not on
+    the ballot paper) is 422 contest-not-polled; nothing is accepted."""
+    doc = definition()
+    doc["contests"][1]["candidates"] = doc["contests"][1]["candidates"][:1]  # one for one seat
+    doc["contests"][1]["constraints"] = []
+    await setup_election(client, EID, doc)
+    before = await snapshot(client)
+    r = await cast(client, paper("v000", youth=["yan"]))
+    body = await refused(r, "contest-not-polled")
+    assert body["contest"] == "youth"
+    assert await snapshot(client) == before
+    assert before["state"]["returns"]["youth"]["unopposed"] == [{"candidate": "yan", "under": None}]
+
+
+async def test_nominator_not_allowed(client: AppClient) -> None:
+    """A nomination by a kind of body the contest does not take is 422 nominator-not-allowed;
+    a kind it takes is recorded."""
+    doc = definition()
+    doc["contests"][0]["nominations"] = {"threshold": 1, "by": ["branch"]}
+    await accepted(await client.put(BASE, json=doc, headers=AUTH_ADMIN))
+    await accepted(await client.post(f"{BASE}/nominations/open", headers=AUTH_ADMIN), 200)
+    before = await snapshot(client)
+    for kind in ("affiliate", None):
+        nomination = {"contest": "members", "candidate": "ann", "body": "unite"}
+        if kind:
+            nomination["kind"] = kind
+        r = await client.post(f"{BASE}/nominations", json=nomination, headers=AUTH_ADMIN)
+        body = await refused(r, "nominator-not-allowed")
+        assert body["allowed"] == ["branch"]
+    assert await snapshot(client) == before
+    nomination = {"contest": "members", "candidate": "ann", "body": "b-1", "kind": "branch"}
+    await accepted(await client.post(f"{BASE}/nominations", json=nomination, headers=AUTH_ADMIN))
+
+
 async def test_invalid_declaration(client: AppClient) -> None:
     """Declarations that do not verify (signature, key, size, root) are 422; nothing changes."""
     before = await closed_election(client)

@@ -73,6 +73,23 @@ def test_withdrawn_and_not_standing_candidates_are_not_shown() -> None:
     assert ex.max_selections == 2
 
 
+def test_contests_and_candidates_returned_unopposed_are_off_the_paper() -> None:
+    """The close of nominations' returns: a contest with no poll is not shown; a candidate
+    returned unopposed is not on the paper; a bloc contest takes its polled seats' marks."""
+    returns = {
+        "exec": {"unopposed": [], "polled_seats": 0, "vacant": 0, "unmet": []},
+        "board": {
+            "unopposed": [{"candidate": "fay", "under": "gender=woman"}],
+            "polled_seats": 1,
+            "vacant": 0,
+            "unmet": [],
+        },
+    }
+    (board,) = ballot.contests_for(DEFINITION, None, {}, {"age": 30}, returns)
+    assert board.id == "board" and [c.id for c in board.candidates] == ["gus", "hal"]
+    assert board.max_selections == 1
+
+
 def test_instructions_say_up_to_and_at_least_in_plain_words() -> None:
     """Bloc: 'Choose up to N'; STV: number 1, 2, ..., 'Rank at least N', 'up to M'."""
     ex, board = _views()

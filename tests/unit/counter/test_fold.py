@@ -161,8 +161,9 @@ def test_an_open_ballot_needs_its_nonce() -> None:
 
 
 def test_minimum_applies_as_far_as_candidates_stand() -> None:
-    """When fewer women stand than a contest's minimum, the minimum becomes the number
-    standing, and the result document says so; with enough standing it is unchanged."""
+    """Under ``as_far_as_standing``, when fewer women stand than a contest's minimum, the
+    minimum becomes the number standing, and the result document says so; with enough
+    standing it is unchanged."""
     from counter.rules.model import Candidate, Profile
     from ledger.domain import election as el
 
@@ -173,10 +174,31 @@ def test_minimum_applies_as_far_as_candidates_stand() -> None:
         Candidate(id=c.id, name=c.name, gender=c.gender, withdrawn=c.gender == "woman")
         for c in contest.candidates
     )
-    capped, notes = fl.standing_constraints(contest, Profile(candidates=women_gone, ballots=()))
-    assert capped == [] and notes == [
-        "minimum gender=woman:1 applied as 0: only 0 such candidate(s) standing"
-    ]
+    plan = fl.poll_plan(
+        contest, Profile(candidates=women_gone, ballots=()), policy="as_far_as_standing"
+    )
+    assert plan.constraints == () and plan.seats == 3
+    assert plan.notes == ["minimum gender=woman:1 applied as 0: only 0 such candidate(s) standing"]
     everyone = tuple(Candidate(id=c.id, name=c.name, gender=c.gender) for c in contest.candidates)
-    kept, notes = fl.standing_constraints(contest, Profile(candidates=everyone, ballots=()))
-    assert [k.minimum for k in kept] == [1] and notes == []
+    plan = fl.poll_plan(contest, Profile(candidates=everyone, ballots=()))
+    assert [k.minimum for k in plan.constraints] == [1] and plan.notes == []
+
+
+def test_unmet_minimum_leaves_the_reserved_seats_vacant_by_default() -> None:
+    """Under the default ``vacant`` policy, a minimum too few stand for leaves its unfilled
+    reserved seats vacant: the poll is for fewer seats, and the document says so."""
+    from counter.rules.model import Candidate, Profile
+    from ledger.domain import election as el
+
+    d = el.parse_definition(synthetic.definition(seats=3, candidates=6))
+    contest = d.contest("members")
+    women_gone = tuple(
+        Candidate(id=c.id, name=c.name, gender=c.gender, withdrawn=c.gender == "woman")
+        for c in contest.candidates
+    )
+    plan = fl.poll_plan(contest, Profile(candidates=women_gone, ballots=()))
+    assert plan.seats == 2 and plan.reserved_vacant == 1 and plan.constraints == ()
+    assert plan.notes == [
+        "minimum gender=woman:1 cannot be met: only 0 such candidate(s) standing; "
+        "1 reserved seat(s) left vacant"
+    ]
