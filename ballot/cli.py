@@ -82,7 +82,7 @@ BENCHES = (
     Registrar(
         "ballot.bench.lag",
         "add_parser",
-        (("lag", "receipt-to-counter-turnout lag under open-loop load"),),
+        (("lag", "release-round-to-counter-tallies lag under steady open-loop load"),),
     ),
     Registrar(
         "ballot.bench.booth",

@@ -281,8 +281,19 @@ def cmd_declare(client: Client, args: argparse.Namespace) -> int:
     if args.contest not in contests:
         raise CliError(f"{args.id} has no contest {args.contest!r} (it has {', '.join(contests)})")
     path = _path(args.id, "contests", args.contest, "declare")
+    deadline = time.monotonic() + args.wait
     try:
-        answer = client.request("POST", path)
+        while True:
+            try:
+                answer = client.request("POST", path)
+                break
+            except Refused as exc:
+                waiting = exc.status == 409 and str(exc.problem.get("type", "")).endswith(
+                    "result-not-counted"
+                )
+                if not waiting or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.5)  # the counter has not counted it yet
     except Refused as exc:
         if exc.status in (404, 405) and exc.problem.get("detail") in (
             None,
@@ -550,9 +561,18 @@ def add_parser(sub: Any) -> None:
     w.add_argument("--reason", choices=("withdrawn", "disqualified"), default="withdrawn")
     w.add_argument("--note", help="a public note, e.g. why")
 
-    d = command("declare", "ask the ledger to declare a contest's counted result", cmd_declare)
+    d = command(
+        "declare", "approve a contest's counted (provisional) result: it is declared", cmd_declare
+    )
     d.add_argument("id", type=election_id)
     d.add_argument("contest")
+    d.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to SECONDS for the counter's provisional result (just after the close)",
+    )
 
     s = command(
         "status", "phase, turnout, what waits to be released, counted, declared", cmd_status

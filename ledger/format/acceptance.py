@@ -345,7 +345,9 @@ def sign_acceptances(
     write = _message_writer(election, origin, ref, stamp)
     order = list(range(len(items)))  # order[p]: the item at batch position p
     secrets.SystemRandom().shuffle(order)
-    blinds = [secrets.token_bytes(BLIND_BYTES) for _ in items]
+    # BLIND_BYTES random bytes per leaf, from one read of the operating system's generator.
+    pool = secrets.token_bytes(BLIND_BYTES * len(items))
+    blinds = [pool[k : k + BLIND_BYTES] for k in range(0, len(pool), BLIND_BYTES)]
     tree = merkle.MemoryTree()
     for n in order:
         contest, hashed = items[n]

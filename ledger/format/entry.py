@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -84,6 +85,15 @@ def template_of(election: str, kind: str, event: bytes) -> EntryTemplate:
     _plain(kind, "event type")
     head = b'{"election":' + json.dumps(election).encode() + b',"event":' + event + b',"index":'
     return EntryTemplate(kind=kind, head=head)
+
+
+def templates_of(election: str, kind: str, events: Sequence[bytes]) -> list[EntryTemplate]:
+    """``[template_of(election, kind, e) for e in events]``, the envelope's ids checked and
+    encoded once for the whole round rather than once per ballot."""
+    _plain(election, "election id")
+    _plain(kind, "event type")
+    prefix = b'{"election":' + json.dumps(election).encode() + b',"event":'
+    return [EntryTemplate(kind=kind, head=prefix + event + b',"index":') for event in events]
 
 
 def entry_time(moment: datetime | None = None) -> str:

@@ -90,24 +90,14 @@ def ballot_items(
     fresh 32-byte nonce otherwise (either makes the event, and so its hash, unique)."""
     items: list[BallotItem] = []
     for contest_id, chosen in selections.items():
-        salt: bytes | None
+        salt: bytes | None = None
         if sealed:
             salt = secrets.token_bytes(32)
-            event: dict[str, Any] = {
-                "contest": contest_id,
-                "commitment": el.commitment(eid, contest_id, chosen, salt),
-            }
+            body, text = el.ballot_event(eid, contest_id, chosen, salt=salt)
         else:
-            salt = None
-            event = {
-                "contest": contest_id,
-                "selections": list(chosen),
-                "nonce": secrets.token_bytes(32).hex(),
-            }
-        body = canonical_bytes(event)
-        # The event as the answer's JSON shows it (JCS order, json.dumps spacing): what the
-        # voter's app checks at once, with the salt.
-        text = json.dumps(dict(sorted(event.items())))
+            body, text = el.ballot_event(eid, contest_id, chosen, nonce=secrets.token_bytes(32))
+        # ``text``: the event as the answer's JSON shows it (JCS order, json.dumps spacing),
+        # what the voter's app checks at once, with the salt.
         items.append((contest_id, body, hashlib.sha256(body).digest(), chosen, salt, text))
     return items
 
@@ -130,13 +120,13 @@ class Casting(LedgerBase):
         # batch and every event this process appends); the batch checks again under the lock.
         cached = self._states.get(eid)
         state = cached[1] if cached is not None else await self.state(eid)
+        # Who stands is left to the batch, after its look-up of the submission id: a paper
+        # accepted before its candidate withdrew, sent again, gets its first answer back.
         selections: dict[str, tuple[str, ...]] = {}
         for contest_id, chosen in body["selections"].items():
             contest = state.require_definition().contest(contest_id)
-            selections[contest_id] = el.validate_selections(
-                contest, chosen, state.not_standing(contest_id)
-            )
-        mac = hmac.new(self._mac_key, canonical_bytes(body), hashlib.sha256).digest()
+            selections[contest_id] = el.validate_selections(contest, chosen, frozenset())
+        mac = hmac.digest(self._mac_key, canonical_bytes(body), "sha256")
         job = CastJob(
             election=eid,
             submission_id=body["submission_id"],

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 
 from ledger.domain import election as el
-from ledger.format.entry import template_of
+from ledger.format.entry import templates_of
 from ledger.runtime import metrics
 from ledger.service.base import LedgerBase, Prelude, Q, log
 from ledger.storage.store import Appended
@@ -78,7 +78,8 @@ class Rounds(LedgerBase):
                     if len(rows) < 2 * k:
                         return 0
                     chosen = draw(rows, len(rows) - k)
-                    templates = [template_of(eid, "ballot_cast", bytes(r["event"])) for r in chosen]
+                    events = [bytes(r["event"]) for r in chosen]
+                    templates = templates_of(eid, "ballot_cast", events)
                     appended = await self.store.append(
                         conn,
                         eid,
@@ -122,7 +123,7 @@ class Rounds(LedgerBase):
                 log.info("final_rounds_released", election_id=eid, size=len(ordered))
 
         return Prelude(
-            templates=[template_of(eid, "ballot_cast", bytes(r["event"])) for r in ordered],
+            templates=templates_of(eid, "ballot_cast", [bytes(r["event"]) for r in ordered]),
             event_hashes=[bytes(r["event_hash"]) for r in ordered],
             finish=finish,
         )

@@ -84,6 +84,7 @@ def settings(db_url: str) -> Settings:
         counter_keys=(COUNTER_SIGNER.verifier.text(),),
         origin_prefix="ballot-ledger.test",
         checkpoint_interval=3600.0,
+        release_every=3600.0,  # the release timer is the test's: it calls release_all()
         max_body_bytes=64 * 1024,
     )
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -185,11 +185,17 @@ async def create_database(admin_url: str, name: str = "ballot_ledger") -> str:
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
-async def open_election(url: str, eid: str, voters: int) -> None:
-    """Define a sealed election without nominations, upload the roll, open the poll."""
+async def open_election(
+    url: str, eid: str, voters: int, *, young: Collection[int] = (), **changes: Any
+) -> None:
+    """Define a sealed election without nominations (with ``changes`` to the definition),
+    upload the roll (the members numbered in ``young`` are 20, so eligible for the youth
+    contest; the others 30), open the poll."""
     async with aiohttp.ClientSession(headers=AUTH) as s:
-        roll = "voter_id,age\n" + "".join(f"member-{i:05d},30\n" for i in range(voters))
-        doc = definition(nomination_threshold=0)
+        roll = "voter_id,age\n" + "".join(
+            f"member-{i:05d},{20 if i in young else 30}\n" for i in range(voters)
+        )
+        doc = definition(nomination_threshold=0, **changes)
         r = await s.put(f"{url}/v1/elections/{eid}", json=doc)
         assert r.status == 201, await r.text()
         r = await s.put(
@@ -210,38 +216,72 @@ def paper(i: int) -> dict[str, Any]:
     }
 
 
-class Load:
-    """Clients casting papers from a shared queue; what each learned about each paper."""
+REFUSALS = {409, 422}
+"""Definite refusals (wrong phase, candidate not standing): a client does not resend them."""
 
-    def __init__(self, url: str, eid: str, papers: range) -> None:
-        self.url, self.eid = url, eid
+
+class Load:
+    """Clients casting papers from a shared queue; what each learned about each paper.
+
+    ``patient`` clients resend a paper refused with 503 after its Retry-After, in the same run
+    (otherwise it waits, unknown, for :func:`retry_until_answered`)."""
+
+    def __init__(
+        self,
+        url: str,
+        eid: str,
+        papers: range,
+        *,
+        make: Callable[[int], dict[str, Any]] = paper,
+        patient: bool = False,
+    ) -> None:
+        self.url, self.eid, self.make, self.patient = url, eid, make, patient
         self.todo: asyncio.Queue[int] = asyncio.Queue()
         for i in papers:
             self.todo.put_nowait(i)
         self.receipts: dict[int, dict[str, Any]] = {}
+        """Each paper's acceptance receipt for the contest ``members``."""
+        self.acceptances: dict[tuple[int, str], dict[str, Any]] = {}
+        """Every acceptance receipt, by paper and contest."""
         self.unknown: set[int] = set()
         """Sent without a definite answer (connection lost, 503): to retry."""
         self.statuses: dict[int, int] = {}
         self.refusals: list[tuple[int, str | None]] = []
         """(status, Retry-After) of every non-2xx answer."""
+        self.refused: dict[int, str] = {}
+        """Papers definitely refused (409, 422): the problem type."""
 
     async def client(self, *, stop_on_error: bool = True) -> None:
         """Cast until the queue is empty, or (``stop_on_error``) the server is gone."""
         async with aiohttp.ClientSession() as session:
             while not self.todo.empty():
                 i = self.todo.get_nowait()
+                if i in self.receipts or i in self.refused:
+                    continue  # queued twice (resent after a 503, and retried): answered
                 try:
                     async with session.post(
-                        f"{self.url}/v1/elections/{self.eid}/ballots", json=paper(i), headers=FRONT
+                        f"{self.url}/v1/elections/{self.eid}/ballots",
+                        json=self.make(i),
+                        headers=FRONT,
                     ) as r:
                         body = await r.json()
                         self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
                         if r.status in (200, 201):
                             self.receipts[i] = body["receipts"]["members"]
+                            for contest, receipt in body["receipts"].items():
+                                self.acceptances[i, contest] = receipt
                             self.unknown.discard(i)
-                        else:
-                            self.refusals.append((r.status, r.headers.get("Retry-After")))
-                            self.unknown.add(i)
+                            continue
+                        retry_after = r.headers.get("Retry-After")
+                        self.refusals.append((r.status, retry_after))
+                        if r.status in REFUSALS:
+                            self.refused[i] = body["type"]
+                            self.unknown.discard(i)
+                            continue
+                        self.unknown.add(i)
+                    if self.patient and r.status == 503:
+                        await asyncio.sleep(float(retry_after or 1))
+                        self.todo.put_nowait(i)
                 except (aiohttp.ClientError, TimeoutError):
                     self.unknown.add(i)
                     if stop_on_error:
@@ -327,7 +367,7 @@ async def close_election(url: str, eid: str, seconds: float = SECONDS) -> None:
 
 
 def verify_log(
-    entries: list[dict[str, Any]], note: str, key: Signer, receipts: dict[int, dict[str, Any]]
+    entries: list[dict[str, Any]], note: str, key: Signer, receipts: Mapping[Any, dict[str, Any]]
 ) -> None:
     """Chain and tree recomputed from the entries match the signed checkpoint; every acceptance
     receipt verifies and its event is in the log exactly once, before ``poll_closed``; no ballot

@@ -170,6 +170,23 @@ async def test_a_ballot_accepted_before_a_withdrawal_is_released_after_it(
     assert before["receipts"]["members"]["event"] in released
 
 
+async def test_a_retry_after_a_withdrawal_replays_the_receipt(client: AppClient) -> None:
+    """A client that resends (same submission id, same paper) a ballot accepted before its
+    candidate withdrew, its first answer lost, gets that answer again, not a refusal."""
+    await setup_election(client, doc=definition(round_size=2))
+    body = paper("v001", members=["dan", "ann"])
+    first = await cast(client, body)
+    r = await client.post(
+        f"/v1/elections/{EID}/contests/members/candidates/dan/withdraw",
+        json={"reason": "withdrawn"},
+        headers=AUTH_ADMIN,
+    )
+    assert r.status == 201, await r.text()
+    r = await client.post(f"/v1/elections/{EID}/ballots", json=body, headers=AUTH_FRONTEND)
+    assert r.status == 200 and r.headers["Idempotent-Replayed"] == "true", await r.text()
+    assert await r.json() == first
+
+
 async def test_no_ballot_is_accepted_once_the_poll_has_closed(client: AppClient) -> None:
     """Casts racing the close: every one accepted is in the log before poll_closed; every one
     after it is refused (409 wrong-phase); none is lost or appended twice."""

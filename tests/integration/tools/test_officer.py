@@ -261,15 +261,16 @@ async def test_status_with_an_unreachable_counter_says_so(
     assert f"  counter: cannot reach the counter at {counter}" in out
 
 
-async def test_declare_without_the_ledgers_endpoint_is_a_clear_error(
+async def test_declare_before_the_close_is_a_clear_refusal(
     client: AppClient, capsys: pytest.CaptureFixture[str], files: Path
 ) -> None:
-    """declare against a ledger without POST …/contests/{c}/declare: a plain message, exit 2;
-    an unknown contest is refused before anything is sent."""
+    """declare before there is a result to approve: the ledger's refusal in plain words, exit
+    2; an unknown contest is refused before anything is sent. (The approval itself is run by
+    the walk-through test, against a real counter.)"""
     await setup(client, capsys, files)
     code, _, err = await ballot(client, capsys, "election", "declare", "nec-2026", "members")
     assert code == 2
-    assert "this ledger cannot declare on request" in err and "answered 404" in err
+    assert "409 wrong-phase: a result cannot be approved in phase" in err
     code, _, err = await ballot(client, capsys, "election", "declare", "nec-2026", "chair")
     assert code == 2 and "nec-2026 has no contest 'chair' (it has members, youth)" in err
 

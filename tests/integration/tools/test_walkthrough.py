@@ -15,7 +15,7 @@ from ledger.runtime.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "running-an-election.md"
-VOTING = re.compile(r"<!-- voting:.*?-->(.*?)<!-- end of voting -->", re.S)
+VOTING = re.compile(r"<!-- simulated voting:.*?-->(.*?)<!-- end of simulated voting -->", re.S)
 
 
 def shell_blocks(text: str) -> list[str]:
@@ -23,26 +23,36 @@ def shell_blocks(text: str) -> list[str]:
     return re.findall(r"^```sh\n(.*?)^```$", text, re.S | re.M)
 
 
-def test_the_voting_step_is_one_marked_block() -> None:
-    """The curl voting step is one block between its markers, to be replaced by the booth."""
-    (marked,) = VOTING.findall(DOC.read_text())
+def test_members_vote_only_at_the_booth() -> None:
+    """The simulated members' votes are one marked block that drives the booth's pages (sign-in,
+    ballot, cast) and never the ledger's front-end API; the officer's blocks start the booth."""
+    text = DOC.read_text()
+    (marked,) = VOTING.findall(text)
     (block,) = shell_blocks(marked)
-    assert "/ballots" in block and "FRONTEND_TOKEN" in block
+    assert all(f'"$BOOTH_URL/{page}"' in block for page in ("sign-in", "ballot", "cast"))
+    assert "/ballots" not in text and "$BALLOT_URL" not in block and "TOKEN" not in block
+    officer = "\n".join(shell_blocks(VOTING.sub("", text)))
+    assert "ballot booth codes --election riverside-2027 --roll roll.csv" in officer
+    assert "ballot booth serve --ledger" in officer
 
 
 def test_the_walkthrough_runs_as_written(tmp_path: Path, fresh_database: Any) -> None:
     """Every shell block of the walk-through runs in one shell (services on free ports, own
-    databases): the election is defined, voted, closed, counted and declared as it says."""
+    databases): the election is defined, voted at the booth with the codes issued, closed,
+    counted and declared as it says."""
     script = "\n".join(shell_blocks(DOC.read_text()))
     env = {k: v for k, v in os.environ.items() if not k.startswith("BALLOT_")}
     env.update(
         PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
         LEDGER_PORT=str(free_port()),
         COUNTER_PORT=str(free_port()),
+        BOOTH_PORT=str(free_port()),
         BALLOT_METRICS_PORT=str(free_port()),
         BALLOT_COUNTER_METRICS_PORT=str(free_port()),
+        BALLOT_BOOTH_METRICS_PORT=str(free_port()),
         DATABASE_URL=fresh_database(),
         BALLOT_COUNTER_DATABASE_URL=fresh_database(),
+        BALLOT_BOOTH_DATABASE_URL=fresh_database(),
     )
     bash = shutil.which("bash")
     assert bash is not None, "the walk-through is bash"
@@ -69,7 +79,9 @@ def test_the_walkthrough_runs_as_written(tmp_path: Path, fresh_database: Any) ->
     assert "roll of riverside-2027 published" in out and "officers: 12 eligible" in out
     assert "11 recorded, 0 already recorded, 0 refused" in out
     assert "Dev Sharma (dev): 1 nomination(s), not standing (needs 2)" in out
-    assert "M1012 has voted" in out
+    assert "12 code(s) written to codes.csv" in out
+    assert all(f"M{n} has voted" in out for n in (1001, 1002, 1003, 1004, 1005, 1006, 1007))
+    assert "M1009 has voted" in out and "M1012 has voted" in out
     assert (
         "waiting to be released to the public log: 12 accepted ballot(s) (officers 9, youth 3)"
         in out

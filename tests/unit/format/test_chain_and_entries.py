@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ledger.errors import EncodingError, EntryTooLarge
 from ledger.format.canonical import MAX_ENTRY_BYTES, canonical_bytes, parse_canonical
 from ledger.format.chain import CHAIN_TAG, GENESIS, chain_fold, chain_next
-from ledger.format.entry import entry_time, parse_entry, template
+from ledger.format.entry import entry_time, parse_entry, template, template_of, templates_of
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=20),
@@ -166,3 +166,16 @@ def test_envelope_members_have_the_form_of_section_2(changes: dict[str, Any]) ->
     assert parse_entry(_envelope()).index == 1
     with pytest.raises(EncodingError):
         parse_entry(_envelope(**changes))
+
+
+def test_a_rounds_templates_are_each_ballots_template() -> None:
+    """``templates_of`` renders every event exactly as ``template_of`` does, and refuses an
+    election id that is not plain ASCII as ``template_of`` does."""
+    events = [canonical_bytes({"contest": "c", "commitment": f"{n:064x}"}) for n in range(3)]
+    one_by_one = [template_of("e-2026", "ballot_cast", e) for e in events]
+    together = templates_of("e-2026", "ballot_cast", events)
+    assert [t.render(7, "2026-01-01T00:00:00.000Z") for t in together] == [
+        t.render(7, "2026-01-01T00:00:00.000Z") for t in one_by_one
+    ]
+    with pytest.raises(EncodingError):
+        templates_of("e 2026", "ballot_cast", events)
