@@ -172,30 +172,25 @@ class Casting(LedgerBase):
         pending: dict[int, int] = {}
         try:
             async with self.pool.acquire() as conn:
-                for _attempt in range(4):
-                    results.clear()
-                    deferred.clear()
-                    checked = await self._check_batch(conn, eid, jobs, results, base, deferred)
-                    accepted, pending = checked.accepted, checked.pending
-                    if (
-                        checked.rests_on_base
-                        and base is not None
-                        and not await asyncio.shield(base.committed)
-                    ):
-                        base = None
-                        continue  # what the refusals rested on did not commit
-                    if not accepted:
-                        mine.sent.set()
+                for attempt in range(8):
+                    if attempt == 0:
+                        done = await self._attempt(conn, eid, jobs, results, base, deferred, mine)
+                    else:
+                        # Checked again, this time holding the election's acceptance lock
+                        # exclusively: every other acceptance statement takes it shared, so
+                        # none can write between this check and this write.
+                        async with conn.transaction():
+                            await conn.execute(Q["lock_acceptance"], eid)
+                            done = await self._attempt(
+                                conn, eid, jobs, results, base, deferred, mine
+                            )
+                    if done is None:
+                        base = None  # what the refusals rested on did not commit
+                        continue
+                    pending = done
+                    if done is not _CHANGED:
                         break
-                    try:
-                        if await self._accept(conn, eid, checked, jobs, results, mine):
-                            break
-                    except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
-                        # Another ledger process took the same voter or submission first and
-                        # has committed (or the two writes met in a deadlock and this one was
-                        # rolled back): checked again, the batch sees what it wrote.
-                        pass
-                    log.info("batch_checked_again", election_id=eid)
+                    log.info("batch_checked_again", election_id=eid, attempt=attempt)
                 else:
                     raise Unavailable("the election kept changing under a batch")
             mine.committed.set_result(True)
@@ -218,6 +213,42 @@ class Casting(LedgerBase):
         metrics.BATCH_SIZE.observe(len(jobs) - len(deferred))
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         return [jobs[i] for i in deferred]
+
+    async def _attempt(
+        self,
+        conn: asyncpg.Connection,
+        eid: str,
+        jobs: list[CastJob],
+        results: dict[int, tuple[str, bool] | LedgerError],
+        base: InFlight | None,
+        deferred: list[int],
+        mine: InFlight,
+    ) -> dict[int, int] | None:
+        """Check the batch and write what it accepts: the duplicates in the batch (mapped to
+        the job whose answer they share) once done; ``_CHANGED`` if nothing was written because
+        the election changed or another writer took a voter or submission first (check again);
+        None if a refusal rested on ``base`` and it did not commit (check again without it)."""
+        results.clear()
+        deferred.clear()
+        checked = await self._check_batch(conn, eid, jobs, results, base, deferred)
+        if checked.rests_on_base and base is not None and not await asyncio.shield(base.committed):
+            return None
+        if not checked.accepted:
+            mine.sent.set()
+            return checked.pending
+        if conn.is_in_transaction():
+            # Checked again under the exclusive acceptance lock: no other acceptance can write
+            # meanwhile, so a unique violation here is a fault, not a race (it is raised).
+            written = await self._accept(conn, eid, checked, jobs, results, mine)
+            return checked.pending if written else _CHANGED
+        try:
+            if await self._accept(conn, eid, checked, jobs, results, mine):
+                return checked.pending
+        except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+            # Another ledger process took the same voter or submission first and has
+            # committed (or the two writes met in a deadlock and this one was rolled back).
+            pass
+        return _CHANGED
 
     async def _check_batch(
         self,
@@ -378,6 +409,10 @@ class Casting(LedgerBase):
             return False  # the poll closed or the election changed: nothing was written
         metrics.ACCEPTED.inc(len(rows))
         return True
+
+
+_CHANGED: dict[int, int] = {}
+"""``Casting._attempt``'s answer when nothing was written and the batch must be checked again."""
 
 
 @dataclass(slots=True, kw_only=True)

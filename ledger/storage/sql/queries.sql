@@ -193,10 +193,15 @@ UNION ALL
 -- finds no row), and only then insert the pending ballots, who voted where and the answers
 -- kept for retries. Returns one row if written; none if the election moved on (nothing was
 -- written; the batch is checked again).
-WITH open_election AS (
-    SELECT election_id FROM elections
-    WHERE election_id = $1 AND phase = 'poll_open' AND version = $2
-    FOR SHARE
+WITH acceptance_lock AS (
+    -- Shared: acceptances write side by side; a batch checked again after losing a race
+    -- takes it exclusively (lock_acceptance), so nothing is written between its check and
+    -- its write, and it cannot lose twice.
+    SELECT pg_advisory_xact_lock_shared(hashtext('ballot-ledger:accept:' || $1)) AS held
+), open_election AS (
+    SELECT e.election_id FROM elections e, acceptance_lock
+    WHERE e.election_id = $1 AND e.phase = 'poll_open' AND e.version = $2
+    FOR SHARE OF e
 ), new_pending AS (
     INSERT INTO pending (election_id, contest_id, event_hash, event, selections, salt)
     SELECT o.election_id, c, h, ev, s::jsonb, salt
@@ -211,6 +216,10 @@ WITH open_election AS (
     FROM open_election o, unnest($10::text[], $11::bytea[], $12::text[]) AS t(i, mac, r)
 )
 SELECT true AS accepted FROM open_election
+
+-- name: lock_acceptance
+-- A batch checked again: the election's acceptance lock, exclusively, for its transaction.
+SELECT pg_advisory_xact_lock(hashtext('ballot-ledger:accept:' || $1))
 
 -- name: pending_counts
 SELECT contest_id, count(*) AS n FROM pending WHERE election_id = $1 GROUP BY 1
