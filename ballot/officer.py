@@ -282,30 +282,17 @@ def cmd_declare(client: Client, args: argparse.Namespace) -> int:
         raise CliError(f"{args.id} has no contest {args.contest!r} (it has {', '.join(contests)})")
     path = _path(args.id, "contests", args.contest, "declare")
     deadline = time.monotonic() + args.wait
-    try:
-        while True:
-            try:
-                answer = client.request("POST", path)
-                break
-            except Refused as exc:
-                waiting = exc.status == 409 and str(exc.problem.get("type", "")).endswith(
-                    "result-not-counted"
-                )
-                if not waiting or time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.5)  # the counter has not counted it yet
-    except Refused as exc:
-        if exc.status in (404, 405) and exc.problem.get("detail") in (
-            None,
-            "Not Found",
-            "Method Not Allowed",
-        ):
-            raise CliError(
-                f"this ledger cannot declare on request (POST {client.url}{path} answered "
-                f"{exc.status}): it has no declare endpoint yet. The counter declares each "
-                "result itself when it has a counter token (BALLOT_COUNTER_LEDGER_TOKEN)"
-            ) from exc
-        raise
+    while True:
+        try:
+            answer = client.request("POST", path)
+            break
+        except Refused as exc:
+            waiting = exc.status == 409 and str(exc.problem.get("type", "")).endswith(
+                "result-not-counted"
+            )
+            if not waiting or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)  # the counter has not counted it yet
     body = answer.body if isinstance(answer.body, dict) else {}
     receipt = body.get("receipt")
     done = f" ({_entry(receipt)})" if isinstance(receipt, dict) else ""
