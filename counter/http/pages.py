@@ -111,6 +111,12 @@ def stage_label(r: Mapping[str, Any]) -> str:
     return str(action).capitalize()
 
 
+def off_the_paper(candidate: Mapping[str, Any]) -> bool:
+    """Whether a result document's candidate was not on the ballot paper: withdrawn, or not
+    validly nominated (``status``; a document without it marks both ``withdrawn``)."""
+    return bool(candidate.get("withdrawn")) or candidate.get("status") == "not validly nominated"
+
+
 def stage_sheet(
     document: Mapping[str, Any], constraints: Sequence[Mapping[str, Any]], order: str = "first"
 ) -> dict[str, Any]:
@@ -119,7 +125,7 @@ def stage_sheet(
     place; gender and slate columns where a minimum or a slate exists."""
     d = document.get("decimals")
     rounds = list(document.get("rounds", []))
-    candidates = [c for c in document.get("candidates", []) if not c.get("withdrawn")]
+    candidates = [c for c in document.get("candidates", []) if not off_the_paper(c)]
     places: Mapping[str, int] = document.get("places", {})
     first = rounds[0].get("tallies", {}) if rounds else {}
     if order == "place":
@@ -321,9 +327,9 @@ def contest_model(
         "sheet": None if is_bloc else stage_sheet(doc, constraints, order),
         "bloc": bloc_rows(doc) if is_bloc else None,
         "not_standing": [
-            {"name": c["name"], "why": not_standing.get(c["name"], "withdrawn")}
+            {"name": c["name"], "why": c.get("status") or not_standing.get(c["name"], "withdrawn")}
             for c in doc.get("candidates", [])
-            if c.get("withdrawn")
+            if off_the_paper(c)
         ],
         **returns_model(doc),
     }

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
@@ -556,6 +556,7 @@ def count_contest(state: FoldState, contest_id: str) -> tuple[CountResult, dict[
         ),
     )
     document = report.to_json(result)
+    document["candidates"] = candidate_statuses(state, c, document["candidates"], returned)
     if not polled:
         document["outcome"] = "returned unopposed" if returned else document["outcome"]
     document["constraints_adjusted"] = plan.notes
@@ -571,6 +572,50 @@ def count_contest(state: FoldState, contest_id: str) -> tuple[CountResult, dict[
     document["counted_size"] = size
     document["counted_root"] = root.hex()
     return result, document
+
+
+CANDIDATE_STATUSES = ("standing", "returned unopposed", "withdrawn", "not validly nominated")
+"""A candidate's ``status`` in a result document (docs/counting.md, "The ledger's result")."""
+
+
+def candidate_statuses(
+    state: FoldState,
+    contest: el.Contest,
+    rows: Sequence[Mapping[str, Any]],
+    returned: Collection[str],
+) -> list[dict[str, Any]]:
+    """The result document's candidates, each with its ``status``: ``standing`` (on the
+    ballot paper), ``returned unopposed``, ``withdrawn`` (a ``candidate_withdrawn``) or
+    ``not validly nominated`` (left out at the close of nominations); ``withdrawn`` is true
+    for the withdrawn alone. Rows are in the definition's order, as the count's candidates."""
+    ps = state.phase
+    gone = ps.withdrawn.get(contest.id, frozenset())
+    standing = None if ps.standing is None else ps.standing.get(contest.id, frozenset())
+    out = []
+    for x, row in zip(contest.candidates, rows, strict=True):
+        if x.id in returned:
+            status = "returned unopposed"
+        elif x.id in gone:
+            status = "withdrawn"
+        elif standing is not None and x.id not in standing:
+            status = "not validly nominated"
+        else:
+            status = "standing"
+        out.append({**row, "withdrawn": status == "withdrawn", "status": status})
+    return out
+
+
+def before_status(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The result document in the form counters wrote before candidates had a ``status``
+    (every candidate off the ballot paper ``withdrawn``, returned unopposed included only as
+    not withdrawn): ``ballot audit`` accepts a declaration of either form, so a log declared
+    by an older counter still audits."""
+    rows = [
+        {k: v for k, v in c.items() if k != "status"}
+        | {"withdrawn": c.get("status") in ("withdrawn", "not validly nominated")}
+        for c in document.get("candidates", [])
+    ]
+    return {**document, "candidates": rows}
 
 
 def _slate_seats(contest: el.Contest, result: CountResult) -> dict[str, int]:

@@ -284,6 +284,10 @@ async def test_results_pages_render_in_headless_chromium_wide_and_narrow(
                     assert chart["width"] is None and chart["viewBox"], where
                     assert chart["svg"] <= chart["box"] <= inner, where
             if cid == "members":
+                status = {c["name"]: (c["status"], c["withdrawn"]) for c in doc["candidates"]}
+                assert status[_name(WITHDRAWN)] == ("withdrawn", True)
+                assert status[_name(UNNOMINATED)] == ("not validly nominated", False)
+                assert status[_name("a01")] == ("standing", False)
                 shown_out = seen[f"members/first@{width}"]["page"]["notStanding"]
                 assert shown_out == [
                     f"{_name(WITHDRAWN)}: withdrawn",
@@ -298,7 +302,7 @@ def _check_sheet(
     transfer and total as the JSON's figures to two decimals (exact values in data-exact),
     the outcome with its stage, the place; then non-transferable and quota rows."""
     rounds = doc["rounds"]
-    standing = [c for c in doc["candidates"] if not c["withdrawn"]]
+    standing = [c for c in doc["candidates"] if c["status"] == "standing"]
     # A gender column where a minimum is on gender; a slate column (every candidate has one).
     extra = 1 + any(k["attribute"] == "gender" for k in contest.get("constraints", []))
     if order == "place":

@@ -202,3 +202,32 @@ def test_unmet_minimum_leaves_the_reserved_seats_vacant_by_default() -> None:
         "minimum gender=woman:1 cannot be met: only 0 such candidate(s) standing; "
         "1 reserved seat(s) left vacant"
     ]
+
+
+def test_result_candidates_say_why_they_are_off_the_paper() -> None:
+    """A result document's candidates each carry a ``status``: ``withdrawn`` (the only ones
+    with ``withdrawn`` true), ``not validly nominated``, ``returned unopposed`` or
+    ``standing``; a counted contest's document says the same."""
+    from dataclasses import replace
+
+    log = open_log()
+    state = from_scratch(log, len(log.entries))
+    contest = state.phase.require_definition().contest("members")
+    ids = [x.id for x in contest.candidates]
+    phase = replace(
+        state.phase,
+        withdrawn={"members": frozenset({ids[0]})},
+        standing={"members": frozenset(ids) - {ids[1]}},
+    )
+    rows = [{"name": x.name, "withdrawn": True} for x in contest.candidates]
+    out = fl.candidate_statuses(replace(state, phase=phase), contest, rows, {ids[2]})
+    assert [(r["status"], r["withdrawn"]) for r in out[:4]] == [
+        ("withdrawn", True),
+        ("not validly nominated", False),
+        ("returned unopposed", False),
+        ("standing", False),
+    ]
+    assert {r["status"] for r in out[3:]} == {"standing"}
+    _, document = fl.count_contest(state, "members")
+    assert {c["status"] for c in document["candidates"]} <= set(fl.CANDIDATE_STATUSES)
+    assert all(c["status"] == "standing" for c in document["candidates"])

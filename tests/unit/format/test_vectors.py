@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -22,6 +23,8 @@ from ledger.format.checkpoint import Checkpoint, open_checkpoint, sign_checkpoin
 from ledger.format.export import parse_lines
 from ledger.format.keys import Keyring, Verifier
 from ledger.format.receipts import Receipt, verify_receipt
+
+DATA = Path(__file__).parent / "data"
 
 
 def _load() -> dict[str, Any]:
@@ -438,3 +441,27 @@ def test_audit_refuses_an_origin_that_is_not_the_elections_log() -> None:
     report = audit(parse_lines(out), **keys)
     assert not report.ok and report.failure is not None
     assert report.failure["origin"] == origin
+
+
+def test_a_log_declared_before_candidate_status_still_audits() -> None:
+    """The v2 election as the vectors held it before result documents gave each candidate a
+    ``status`` (data/v2-before-status.export, declared by that counter) audits: the recount
+    matches its declarations in their older form, and the report says which form it was."""
+    v2 = _load()["v2"]
+    lines = (DATA / "v2-before-status.export").read_bytes().splitlines(keepends=True)
+    report = audit(
+        parse_lines(lines),
+        ledger_keys=[_load()["key"]["verifier"]],
+        counter_keys=[v2["counter_key"]["verifier"]],
+    )
+    assert report.ok, report.failure
+    for contest in ("board", "youth"):
+        result = report.results[contest]
+        assert result["matches_declaration"]
+        assert result["document_form"] == "before candidate status"
+    current = audit(
+        parse_lines(v2["export"].encode().splitlines(keepends=True)),
+        ledger_keys=[_load()["key"]["verifier"]],
+        counter_keys=[v2["counter_key"]["verifier"]],
+    )
+    assert current.ok and "document_form" not in current.results["board"]
