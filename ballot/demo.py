@@ -14,7 +14,8 @@ starts itself under ``--data-dir``:
    ledger publishes it (a report every 2 s);
 5. close, open the sealed ballots, let the counter count and declare;
 6. export and audit the log, and check one voter's receipt;
-7. print the results page's place and the figures of the run.
+7. print the results against the last election (an imported summary of invented figures, named
+   as the definition's ``predecessor``), the results page's place and the figures of the run.
 
 With ``--keep-running`` a second, small election is opened for voting by hand: its members get
 voting codes (``ballot booth codes``), a booth (``ballot booth serve``) is started, and the demo
@@ -163,8 +164,81 @@ GROUPS = 20
 """Councillors' groups: the only bodies that nominate in the councillors' section."""
 
 
-def definition(branches: int = 300) -> dict[str, Any]:
+PREVIOUS_TITLE = "National Executive Committee 2024 (the demo's invented figures)"
+"""The predecessor the demo's definition imports: its figures are made up from the seed (a
+real election would import the last counter's ``/summary``, or name an election on the same
+ledger)."""
+
+
+def _eligible(contest: str, m: Member) -> bool:
+    """Whether a member is in a contest's electorate (the definition's eligibility rules)."""
     return {
+        "members": True,
+        "councillors": m.councillor,
+        "disabled": m.disabled,
+        "youth": m.age < 27,
+    }[contest]
+
+
+def previous_summary(people: list[Member], branches: int, seed: int) -> dict[str, Any]:
+    """The last election's results in brief, in the form a definition's ``predecessor.results``
+    imports (``schemas/definition.schema.json#/$defs/summary``): invented from ``seed``, for
+    the same candidates (most stood last time) and regions (a little smaller then)."""
+    rng = random.Random(seed)
+    contests: dict[str, Any] = {}
+    turnout: dict[str, Any] = {}
+    sections = (
+        ("members", "Members' section", MEMBERS, 9),
+        ("councillors", "Councillors' section", COUNCILLORS, 2),
+        ("disabled", "Disabled members' seat", DISABLED, 1),
+        ("youth", "Youth seat", YOUTH, 1),
+    )
+    for cid, title, cands, seats in sections:
+        stood = [c for c in cands if rng.random() < 0.8] or cands[:1]
+        weights = {c["id"]: rng.uniform(0.3, 2.0) for c in stood}
+        total = sum(weights.values())
+        ranked = sorted(stood, key=lambda c: -weights[c["id"]])
+        rows = [
+            {
+                "id": c["id"],
+                "name": c["name"],
+                "place": i + 1,
+                "share": f"{weights[c['id']] / total:.4f}",
+                "nominations": rng.randint(3, max(4, branches // 6)),
+                "elected": i < seats,
+            }
+            for i, c in enumerate(ranked)
+        ]
+        contests[cid] = {
+            "title": title,
+            "bodies": int(branches * 1.3),
+            "nominations": sum(r["nominations"] for r in rows),
+            "candidates": rows,
+        }
+        eligible = Counter(m.region for m in people if _eligible(cid, m))
+        by: dict[str, int | None] = {}
+        eligible_by: dict[str, int | None] = {}
+        for region in sorted(eligible):
+            then = int(eligible[region] * rng.uniform(0.9, 1.05))
+            voted = int(then * rng.uniform(0.2, 0.45))
+            shown = voted >= 10 and then - voted >= 10
+            by[region] = voted if shown else None
+            eligible_by[region] = then if shown else None
+        all_eligible = int(sum(eligible.values()) * 0.97)
+        turnout[cid] = {
+            "eligible": all_eligible,
+            "cast": int(all_eligible * rng.uniform(0.25, 0.4)),
+            "by": {"region": by},
+            "eligible_by": {"region": eligible_by},
+        }
+    return {"title": PREVIOUS_TITLE, "results": {"contests": contests, "turnout": turnout}}
+
+
+def definition(branches: int = 300, predecessor: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The demo's election; ``predecessor`` (``previous_summary``) names the last one."""
+    extra = {"predecessor": predecessor} if predecessor else {}
+    return {
+        **extra,
         "title": "National Executive Committee 2026",
         "sealed": True,
         "nomination_threshold": 8,
@@ -518,6 +592,32 @@ def result_words(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def against_words(against: dict[str, Any], titles: dict[str, str]) -> list[str]:
+    """The results against the last election in sentences, as the seeds read them: each
+    elected candidate's share and place with the change, nominations and turnout against
+    last time (the counter's ``/comparison``)."""
+    lines = [f"Against {against['title']}:"]
+    for cid, c in against["contests"].items():
+        elected = [
+            f"{r['name']} {r['percent']}, {r['change']}"
+            for r in sorted(c["candidates"], key=lambda r: r.get("place") or 0)
+            if r.get("elected") and r.get("percent")
+        ]
+        t = against["turnout"].get(cid, {})
+        nominations = (
+            f"{c['nominations']:,} nominations from {c['bodies']:,} bodies, against "
+            f"{c['previous_nominations']:,} from {c['previous_bodies']:,}"
+            if c.get("previous_nominations") is not None
+            else f"{c['nominations']:,} nominations"
+        )
+        turnout = f"; turnout {t['change']}" if t.get("change") else ""
+        lines.append(
+            f"  {titles.get(cid, cid)}: {nominations}{turnout}"
+            + (f". Elected: {'; '.join(elected)}." if elected else ".")
+        )
+    return lines
+
+
 def _people(n: int, value: str) -> str:
     """ "1 woman", "5 women", "2 men", "3 nonbinary candidates"."""
     plural = {"woman": "women", "man": "men"}
@@ -653,12 +753,15 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             public = Api(session, counter.url, "")
 
             _step(1, "define the election")
-            await admin.call("PUT", f"/v1/elections/{ELECTION}", json=definition(args.branches))
+            people = members(args.members, rng)
+            previous = previous_summary(people, args.branches, args.seed - 2)
+            await admin.call(
+                "PUT", f"/v1/elections/{ELECTION}", json=definition(args.branches, previous)
+            )
             for c in definition()["contests"]:
                 console.print(f"  {contest_words(c)}")
 
             _step(2, f"publish the roll of {args.members:,} members")
-            people = members(args.members, rng)
             t0 = time.perf_counter()
             body = await admin.call(
                 "PUT",
@@ -756,6 +859,9 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             titles = {c["id"]: c["title"] for c in definition()["contests"]}
             for r in results:
                 _print_result(r, titles[r["contest"]])
+            against = (await public.call("GET", f"/v1/elections/{ELECTION}/comparison"))["against"]
+            for line in against_words(against, titles):
+                console.print(line)
 
             _step(6, "audit the log and check a receipt")
             export_path = run_dir / f"{ELECTION}.export.ndjson"

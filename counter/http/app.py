@@ -300,11 +300,9 @@ async def election_page(request: web.Request) -> web.Response:
         running = await STORE.projection(conn, eid)
         rows = await STORE.results(conn, eid)
         found = await STORE.alerts(conn, eid)
-    model = pages.page_model(eid, running or {}, [_result_json(r) for r in rows])
     against = await _comparison(request, running) if running else None
-    return _html(
-        request, "election.html", page=model, progress=progress, alerts=found, against=against
-    )
+    model = pages.page_model(eid, running or {}, [_result_json(r) for r in rows], against)
+    return _html(request, "election.html", page=model, progress=progress, alerts=found)
 
 
 @routes.get("/elections/{election}/contests/{contest}")
@@ -317,7 +315,8 @@ async def contest_page(request: web.Request) -> web.Response:
     order = request.query.get("order", "first")
     if order not in pages.ORDERS:
         raise problems.BadRequest("order must be 'first' or 'place'", order=order)
-    contest = pages.contest_model(running, _result_json(r), order)
+    against = await _comparison(request, running) if running else None
+    contest = pages.contest_model(running, _result_json(r), order, against)
     title = running.get("definition", {}).get("title", eid)
     return _html(request, "contest.html", election=eid, title=title, c=contest)
 

@@ -281,10 +281,39 @@ def bloc_rows(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def against_rows(against: Mapping[str, Any] | None, contest: str) -> list[dict[str, Any]]:
+    """A contest's candidates against the predecessor (``counter.tally.summary.compare``), as
+    the results tables show them: place and share of the first count now and last time, the
+    nominations, and the change in words; [] without a predecessor."""
+    if not against:
+        return []
+    rows = []
+    for r in against.get("contests", {}).get(contest, {}).get("candidates", []):
+        before = r.get("previous") or {}
+        rows.append(
+            {
+                "name": r["name"],
+                "place": ordinal(r["place"]) if r.get("place") else "",
+                "percent": r.get("percent") or "",
+                "nominations": _count(r.get("nominations")),
+                "previous_place": ordinal(before["place"]) if before.get("place") else "",
+                "previous_percent": before.get("percent") or "",
+                "previous_nominations": _count(before.get("nominations")),
+                "change": r.get("change", ""),
+                "elected": bool(r.get("elected")),
+            }
+        )
+    return rows
+
+
 def contest_model(
-    running: Mapping[str, Any], result: Mapping[str, Any], order: str = "first"
+    running: Mapping[str, Any],
+    result: Mapping[str, Any],
+    order: str = "first",
+    against: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One contest's declaration sheet."""
+    """One contest's declaration sheet (with the predecessor's figures when ``against``, the
+    comparison, is given)."""
     doc = result["result"]
     contest = result["contest"]
     info = running.get("definition", {}).get("contests", {}).get(contest, {})
@@ -332,6 +361,8 @@ def contest_model(
             if off_the_paper(c)
         ],
         **returns_model(doc),
+        "against": against_rows(against, contest),
+        "against_title": (against or {}).get("title") or "the last election",
     }
 
 
@@ -370,15 +401,51 @@ def _count(value: Any) -> str:
     return str(value)
 
 
+def _group_rows(
+    values: Mapping[str, int | None],
+    eligible: Mapping[str, int | None],
+    cast: int,
+    before: Mapping[str, Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """A turnout dimension's rows: each group's eligible, voted, turnout and share of the
+    section's voters (null where the final report suppressed it), and last time's."""
+    rows = []
+    for value, n in sorted(values.items(), key=lambda kv: kv[0]):
+        e = eligible.get(value)
+        old = before.get(value, {})
+        rows.append(
+            {
+                "value": value,
+                "eligible": _count(e),
+                "cast": None if n is None else f"{n:,}",
+                "percent": percent(Fraction(n, e)) if n is not None and e else "",
+                "share": None if n is None or not cast else percent(Fraction(n, cast)),
+                "previous": _count(old.get("previous")),
+                "previous_percent": (old.get("previous_percent") or "").removesuffix("%"),
+                "change": old.get("change", ""),
+            }
+        )
+    return rows
+
+
 def page_model(
-    eid: str, running: Mapping[str, Any], results: Sequence[Mapping[str, Any]]
+    eid: str,
+    running: Mapping[str, Any],
+    results: Sequence[Mapping[str, Any]],
+    against: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything the election's overview shows, from the projection and the results."""
+    """Everything the election's overview shows, from the projection and the results; with
+    ``against`` (``counter.tally.summary.compare``), last time's figures beside this time's in
+    the results, turnout and nominations tables."""
     definition = running.get("definition", {})
     titles = definition.get("contests", {})
     order = contest_order(running)
     by_id = {r["contest"]: r for r in results}
-    contests = [contest_model(running, by_id[c]) for c in _in_order(list(by_id), order)]
+    contests = [
+        contest_model(running, by_id[c], against=against) for c in _in_order(list(by_id), order)
+    ]
+    then_turnout = (against or {}).get("turnout", {})
+    then_contests = (against or {}).get("contests", {})
     counted = {c["id"]: c for c in contests}
     by_dimension = running.get("turnout_by_dimension", {})
     running_contests = running.get("contests", {})
@@ -387,7 +454,8 @@ def page_model(
         c = running_contests[cid]
         eligible = int(c.get("eligible", 0))
         cast = int(c.get("cast", 0))
-        dims = by_dimension.get(cid, {}).get("by", {})
+        report = by_dimension.get(cid, {})
+        then = then_turnout.get(cid, {})
         turnout.append(
             {
                 "id": cid,
@@ -397,16 +465,16 @@ def page_model(
                 "percent": percent(Fraction(cast, eligible) if eligible else Fraction(0)),
                 "valid": counted[cid]["valid"] if cid in counted else "",
                 "rejected": counted[cid]["rejected"] if cid in counted else "",
+                "previous_percent": (then.get("previous_percent") or "").removesuffix("%"),
+                "change": then.get("change", ""),
                 "dimensions": {
-                    dim: [
-                        (
-                            value,
-                            None if n is None else f"{n:,}",
-                            None if n is None or not cast else percent(Fraction(n, cast)),
-                        )
-                        for value, n in sorted(values.items(), key=lambda kv: kv[0])
-                    ]
-                    for dim, values in dims.items()
+                    dim: _group_rows(
+                        values,
+                        report.get("eligible_by", {}).get(dim, {}),
+                        cast,
+                        {r["value"]: r for r in then.get("by", {}).get(dim, [])},
+                    )
+                    for dim, values in report.get("by", {}).items()
                 },
             }
         )
@@ -418,6 +486,8 @@ def page_model(
             "title": titles.get(cid, {}).get("title", cid),
             "bodies": n.get("bodies", 0),
             "threshold": n.get("threshold", 0),
+            "previous_nominations": _count(then_contests.get(cid, {}).get("previous_nominations")),
+            "previous_bodies": _count(then_contests.get(cid, {}).get("previous_bodies")),
             "candidates": [
                 {
                     **row,
@@ -426,6 +496,7 @@ def page_model(
                         row["name"],
                         "validly nominated" if row.get("valid") else "not validly nominated",
                     ),
+                    **_nominations_then(then_contests.get(cid, {}), row["name"]),
                 }
                 for row in n.get("candidates", [])
             ],
@@ -448,4 +519,18 @@ def page_model(
         "contests": contests,
         "turnout": turnout,
         "nominations": nominations,
+        "against": bool(against),
+        "against_title": (against or {}).get("title") or "the last election",
     }
+
+
+def _nominations_then(contest: Mapping[str, Any], name: str) -> dict[str, str]:
+    """A candidate's nominations last time and the change, by name in the comparison."""
+    for r in contest.get("candidates", []):
+        if r["name"] == name:
+            before = r.get("previous") or {}
+            return {
+                "previous_nominations": _count(before.get("nominations")),
+                "nominations_change": r.get("nominations_change", ""),
+            }
+    return {"previous_nominations": "", "nominations_change": ""}

@@ -9,7 +9,8 @@ Pure: a function of a :class:`~counter.rules.model.CountResult` alone (no ballot
    the latest excluded first (excluded at the same stage: the one with more votes at the
    stage before first). Left over equal: the definition's order.
 2. **The last seat** is seat number k (k elected); its holder is the elected candidate with
-   the fewest votes (bloc) or the last elected (STV).
+   the fewest votes in the poll (bloc) or the last elected (STV). Candidates returned unopposed
+   before the poll hold the first seats and places; they are never the holder.
 3. **The runner-up** is the best-placed candidate not elected (STV: place k + 1, k elected).
    Their margin is the votes they stood behind the holder of the last seat: bloc, in the
    poll; STV, at the *last stage where both were continuing*: the last stage after which the
@@ -184,8 +185,11 @@ def analyse(result: CountResult) -> Places:
     if not result.rounds:
         return Places(places=(None,) * n, runner_up=None)
     if bloc:
-        order = _bloc_order(result)
-        rest = [c for c in order if c not in result.elected]
+        polled = _bloc_order(result)
+        # Elected with no tally in the poll: returned unopposed before it, first in place.
+        returned = [c for c in result.elected if result.rounds[0].tallies[c] is None]
+        order = [*returned, *polled]
+        rest = [c for c in polled if c not in result.elected]
     else:
         rest = _stv_order(result)
         order = [*result.elected, *rest]
@@ -197,7 +201,10 @@ def analyse(result: CountResult) -> Places:
     runner = rest[0]
     if bloc:
         tallies = result.rounds[0].tallies
-        holder = min(result.elected, key=lambda c: (tallies[c] or 0, -result.elected.index(c)))
+        won = [c for c in result.elected if tallies[c] is not None]
+        if not won:  # every seat was returned unopposed or left vacant: no seat was polled
+            return Places(places=tuple(places), runner_up=None)
+        holder = min(won, key=lambda c: (tallies[c] or 0, -result.elected.index(c)))
         stage = 1
     else:
         holder = result.elected[-1]

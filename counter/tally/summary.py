@@ -84,6 +84,7 @@ def contest_summary(
         )
     out: dict[str, Any] = {
         "title": definition.get("title", ""),
+        "polled": int((document or {}).get("polled_seats", 1)) > 0,
         "bodies": int((nominations or {}).get("bodies", 0)),
         "nominations": sum(nominated.values()),
         "ballots": int(valid),
@@ -106,15 +107,23 @@ def summary(
             "eligible": int(c.get("eligible", 0)),
             "cast": int(c.get("cast", 0)),
             "by": dict(by_dimension.get(cid, {}).get("by", {})),
+            "eligible_by": dict(by_dimension.get(cid, {}).get("eligible_by", {})),
         }
+    order = [c for c in definition.get("order") or contests if c in contests]
     return {
         "title": definition.get("title", ""),
         "contests": {
-            cid: contest_summary(info, nominations.get(cid), documents.get(cid))
-            for cid, info in contests.items()
+            cid: contest_summary(contests[cid], nominations.get(cid), documents.get(cid))
+            for cid in order
         },
-        "turnout": turnout,
+        "turnout": {cid: turnout[cid] for cid in sorted(turnout, key=_rank(order))},
     }
+
+
+def _rank(order: list[str]) -> Any:
+    """A sort key: the definition's order, then any other id by name."""
+    rank = {c: i for i, c in enumerate(order)}
+    return lambda c: (rank.get(c, len(rank)), c)
 
 
 def _percent(share: Any) -> str | None:
@@ -152,9 +161,40 @@ def phrase(now: Mapping[str, Any], before: Mapping[str, Any] | None) -> str:
     return ", ".join(parts) or "stood last time"
 
 
+def _turnout(cast: Any, eligible: Any) -> Fraction | None:
+    """Turnout as a fraction: ``cast`` of ``eligible``; None when either is unknown."""
+    if cast is None or not eligible:
+        return None
+    return Fraction(int(cast), int(eligible))
+
+
+def turnout_change(now: Fraction | None, before: Fraction | None) -> str:
+    """A turnout against last time, in percentage points: "up 4.0% to 36.0%", "down 2.5% to
+    30.0%", "unchanged at 31.0%"; "" when either is unknown."""
+    if now is None or before is None:
+        return ""
+    if now > before:
+        return f"up {percent_text(now - before)} to {percent_text(now)}"
+    if now < before:
+        return f"down {percent_text(before - now)} to {percent_text(now)}"
+    return f"unchanged at {percent_text(now)}"
+
+
+def count_change(now: int, before: int | None) -> str:
+    """A count against last time: "+12", "\u22123" (a minus sign, U+2212), "0"; "new" without one."""
+    if before is None:
+        return "new"
+    delta = now - before
+    return f"+{delta:,}" if delta > 0 else (f"\u2212{-delta:,}" if delta < 0 else "0")
+
+
 def compare(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
     """Each contest's candidates against the previous election's, nominations and turnout by
-    dimension against last time. Contests and candidates are matched by id, then by name."""
+    dimension against last time. Contests and candidates are matched by id, then by name.
+
+    Turnout: each contest's and each group's ``percent`` (voted of eligible) now and last time
+    with ``change`` in words; a group's eligible is the final turnout report's ``eligible_by``
+    (null where the group is suppressed, and for a predecessor without it)."""
     contests = {}
     for cid, now in current.get("contests", {}).items():
         before = previous.get("contests", {}).get(cid) or {"candidates": []}
@@ -174,6 +214,10 @@ def compare(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str
                         "percent": _percent(old.get("share")),
                     },
                     "change": phrase(cand, old),
+                    "nominations_change": count_change(
+                        int(cand.get("nominations", 0)),
+                        None if old is None else int(old.get("nominations", 0)),
+                    ),
                 }
             )
         contests[cid] = {
@@ -190,15 +234,39 @@ def compare(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str
         dims = {}
         for dim, values in now.get("by", {}).items():
             old = before.get("by", {}).get(dim, {})
-            dims[dim] = [
-                {"value": value, "cast": n, "previous": old.get(value)}
-                for value, n in sorted(values.items())
-            ]
+            eligible = now.get("eligible_by", {}).get(dim, {})
+            old_eligible = before.get("eligible_by", {}).get(dim, {})
+            rows = []
+            for value, n in sorted(values.items()):
+                share = _turnout(n, eligible.get(value))
+                old_share = _turnout(old.get(value), old_eligible.get(value))
+                rows.append(
+                    {
+                        "value": value,
+                        "cast": n,
+                        "eligible": eligible.get(value),
+                        "percent": None if share is None else percent_text(share),
+                        "previous": old.get(value),
+                        "previous_eligible": old_eligible.get(value),
+                        "previous_percent": None if old_share is None else percent_text(old_share),
+                        "change": turnout_change(share, old_share),
+                    }
+                )
+            dims[dim] = rows
+        # A contest that went to no poll (returned unopposed) had no turnout to compare.
+        polled = current.get("contests", {}).get(cid, {}).get("polled", True)
+        was_polled = previous.get("contests", {}).get(cid, {}).get("polled", True)
+        share = _turnout(now.get("cast", 0), now.get("eligible", 0)) if polled else None
+        old_share = _turnout(before.get("cast"), before.get("eligible")) if was_polled else None
         turnout[cid] = {
             "cast": now.get("cast", 0),
             "eligible": now.get("eligible", 0),
+            "percent": None if share is None else percent_text(share),
             "previous_cast": before.get("cast"),
             "previous_eligible": before.get("eligible"),
+            "previous_percent": None if old_share is None else percent_text(old_share),
+            "polled": polled,
+            "change": turnout_change(share, old_share) if polled else "no poll this time",
             "by": dims,
         }
     return {"title": previous.get("title", ""), "contests": contests, "turnout": turnout}

@@ -53,3 +53,50 @@ def test_result_lines_carry_the_counters_margin() -> None:
         "Runner-up: Xena Xu, 2nd, 195 behind the 1st seat (Yusuf Yates) at stage 2: 592 to 787.",
     ]
     assert not hasattr(demo, "_stv_margin")
+
+
+def test_the_demo_names_an_imported_predecessor_and_reads_the_comparison_as_prose() -> None:
+    """The demo's definition imports a predecessor summary the definition schema accepts
+    (places by share, the seats elected, regions with eligible voters); the comparison is
+    printed in the seeds' words: share with its change, nominations and turnout against
+    last time."""
+    from counter.tally import summary as sm
+    from ledger.domain import election as el
+
+    people = demo.members(3000, random.Random(1))
+    previous = demo.previous_summary(people, 300, 2024)
+    d = el.parse_definition(demo.definition(300, previous))
+    assert d.document["predecessor"]["title"] == demo.PREVIOUS_TITLE
+    members = previous["results"]["contests"]["members"]["candidates"]
+    assert [r["place"] for r in members] == list(range(1, len(members) + 1))
+    shares = [float(r["share"]) for r in members]
+    assert shares == sorted(shares, reverse=True) and abs(sum(shares) - 1) < 0.001
+    assert sum(r["elected"] for r in members) == 9
+    regions = previous["results"]["turnout"]["members"]
+    shown = {k: v for k, v in regions["by"]["region"].items() if v is not None}
+    assert shown and all(regions["eligible_by"]["region"][k] > v for k, v in shown.items())
+
+    now = {
+        "contests": {
+            "members": {
+                "title": "Members' section",
+                "bodies": 312,
+                "nominations": 900,
+                "candidates": [
+                    {**r, "share": "0.3300" if i == 0 else r["share"]}
+                    for i, r in enumerate(members)
+                ],
+            }
+        },
+        "turnout": {"members": {"cast": 900, "eligible": 3000, "by": {}}},
+    }
+    against = sm.compare(now, previous["results"] | {"title": previous["title"]})
+    lines = demo.against_words(against, {"members": "Members' section"})
+    first = members[0]
+    change = sm.phrase({**first, "share": "0.3300"}, first)
+    assert lines[0] == f"Against {demo.PREVIOUS_TITLE}:"
+    assert lines[1].startswith(
+        f"  Members' section: 900 nominations from 312 bodies, against "
+        f"{previous['results']['contests']['members']['nominations']:,} from 390; turnout "
+    )
+    assert f"Elected: {first['name']} 33.0%, {change}; " in lines[1]

@@ -354,17 +354,25 @@ async def test_an_election_is_compared_with_its_predecessor_on_the_ledger_or_imp
     members = against["contests"]["members"]
     assert members["previous_nominations"] == previous["contests"]["members"]["nominations"]
     region = against["turnout"]["members"]["by"].get("region", [])
-    assert region == [
-        {
-            "value": v,
-            "cast": n,
-            "previous": previous["turnout"]["members"]["by"]["region"].get(v),
-        }
-        for v, n in sorted(current["turnout"]["members"]["by"]["region"].items())
+    then, now_ = previous["turnout"]["members"], current["turnout"]["members"]
+    assert now_["eligible_by"]["region"] == {"east": 20, "north": 20, "south": 20}
+    assert [(r["value"], r["cast"], r["eligible"], r["previous"]) for r in region] == [
+        (v, n, now_["eligible_by"]["region"][v], then["by"]["region"][v])
+        for v, n in sorted(now_["by"]["region"].items())
     ]
+    for r in region:
+        share, old_share = sm._turnout(r["cast"], 20), sm._turnout(r["previous"], 20)
+        assert r["percent"] == (None if share is None else sm.percent_text(share))
+        assert r["change"] == sm.turnout_change(share, old_share)
     page = await (await counter.get("/elections/nec-2026")).text()
-    assert "Against National Executive Committee 2026" in page  # the predecessor's title
+    title = "National Executive Committee 2026"  # the predecessor's title (the same here)
+    assert f"Youth seat against {title}" in page  # the results table
     assert "up 33.3% to 66.7%, one place up to 1st" in page
+    assert f"Members' section: turnout by region, against {title}" in page
+    assert "Last time: turnout %" in page and "Last time: nominations" in page
+    contest_page = await (await counter.get("/elections/nec-2026/contests/youth")).text()
+    assert f"Youth seat against {title}" in contest_page
+    assert "up 33.3% to 66.7%, one place up to 1st" in contest_page
 
     other = (await (await counter.get("/v1/elections/nec-2026b/comparison")).json())["against"]
     assert other["title"] == "NEC 2024 (imported)"

@@ -192,6 +192,26 @@ def test_bloc_runner_up_displaced_by_a_minimum_is_ahead_of_the_last_seat() -> No
     assert analyse(result).places == (1, 2, 3)  # the poll's order, elected or not
 
 
+def test_bloc_runner_up_is_measured_against_the_polled_seat_not_one_returned_unopposed() -> None:
+    """Bloc, 2 seats, Wendy returned unopposed under the gender requirement (not on the
+    paper); the poll for the other seat: Umar 28, Will 14, Sam 9. Wendy holds the 1st seat and
+    place; the runner-up, Will, is 3rd, 14 behind the 2nd seat (Umar), never "ahead of" Wendy's
+    seat with her 0 (the demo's councillors' section before this fix)."""
+    names = ["Wendy", "Sam", "Umar", "Will"]
+    profile = _profile(names, [((2,), 28), ((3,), 14), ((1,), 9)], 1)
+    gone = tuple(dataclasses.replace(c, withdrawn=c.name == "Wendy") for c in profile.candidates)
+    poll = count(dataclasses.replace(profile, candidates=gone), "bloc")
+    assert poll.elected_names == ("Umar",)
+    # As count_contest gives it: the returned candidate first among the elected, standing.
+    result = dataclasses.replace(
+        poll, seats=2, elected=(0, *poll.elected), candidates=profile.candidates
+    )
+    places = analyse(result).places
+    assert places == (1, 4, 2, 3)
+    doc = report.to_json(result)
+    assert doc["runner_up"]["text"] == "Will, 3rd, 14 behind the 2nd seat (Umar): 14 to 28"
+
+
 def test_a_tie_for_the_last_seat_broken_by_look_back() -> None:
     """A tie between the runner-up and the last seat's holder at the final stage, decided by
     look-back, is stated with both the level votes and the earlier stage's figures."""

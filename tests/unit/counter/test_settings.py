@@ -74,7 +74,12 @@ def test_page_model_shows_turnout_nominations_and_bloc_margins() -> None:
         "root": "ab",
         "definition": {"title": "T", "contests": {"c": {"title": "Contest C"}}},
         "contests": {"c": {"cast": 8, "eligible": 12}},
-        "turnout_by_dimension": {"c": {"by": {"region": {"north": 5, "south": None}}}},
+        "turnout_by_dimension": {
+            "c": {
+                "by": {"region": {"north": 5, "south": None}},
+                "eligible_by": {"region": {"north": 7, "south": None}},
+            }
+        },
         "nominations": {
             "c": {
                 "bodies": 4,
@@ -101,9 +106,10 @@ def test_page_model_shows_turnout_nominations_and_bloc_margins() -> None:
     page = page_model("e", running, [result])
     assert page["title"] == "T" and page["contests"][0]["title"] == "Contest C"
     assert page["turnout"][0]["percent"] == "66.7"
-    assert page["turnout"][0]["dimensions"]["region"] == [
-        ("north", "5", "62.5"),
-        ("south", None, None),
+    region = page["turnout"][0]["dimensions"]["region"]
+    assert [(g["value"], g["eligible"], g["cast"], g["percent"], g["share"]) for g in region] == [
+        ("north", "7", "5", "71.4", "62.5"),
+        ("south", "", None, "", None),
     ]
     assert page["nominations"][0]["candidates"][0]["percent"] == "75.0"
     rows = page["contests"][0]["bloc"]

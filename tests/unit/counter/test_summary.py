@@ -54,7 +54,14 @@ def test_comparison_matches_candidates_by_id_then_name_and_compares_turnout() ->
                 ],
             }
         },
-        "turnout": {"members": {"cast": 50, "eligible": 100, "by": {"region": {"north": 30}}}},
+        "turnout": {
+            "members": {
+                "cast": 50,
+                "eligible": 100,
+                "by": {"region": {"north": 30, "south": None}},
+                "eligible_by": {"region": {"north": 60, "south": None}},
+            }
+        },
     }
     current = {
         "contests": {
@@ -69,7 +76,14 @@ def test_comparison_matches_candidates_by_id_then_name_and_compares_turnout() ->
                 ],
             }
         },
-        "turnout": {"members": {"cast": 40, "eligible": 100, "by": {"region": {"north": 21}}}},
+        "turnout": {
+            "members": {
+                "cast": 40,
+                "eligible": 100,
+                "by": {"region": {"north": 21, "south": 19}},
+                "eligible_by": {"region": {"north": 60, "south": 40}},
+            }
+        },
     }
     out = sm.compare(current, previous)
     members = out["contests"]["members"]
@@ -79,10 +93,33 @@ def test_comparison_matches_candidates_by_id_then_name_and_compares_turnout() ->
     assert ann["change"] == "up 35.0% to 55.0%, one place up to 1st"
     assert bob["change"] == "down 5.0% to 45.0%, one place down to 2nd"
     assert cy["previous"] is None and cy["change"] == "new"
+    assert [r["nominations_change"] for r in (ann, bob, cy)] == ["+3", "\u22122", "new"]
     assert out["turnout"]["members"]["by"]["region"] == [
-        {"value": "north", "cast": 21, "previous": 30}
+        {
+            "value": "north",
+            "cast": 21,
+            "eligible": 60,
+            "percent": "35.0%",
+            "previous": 30,
+            "previous_eligible": 60,
+            "previous_percent": "50.0%",
+            "change": "down 15.0% to 35.0%",
+        },
+        {
+            "value": "south",
+            "cast": 19,
+            "eligible": 40,
+            "percent": "47.5%",
+            "previous": None,
+            "previous_eligible": None,
+            "previous_percent": None,
+            "change": "",
+        },
     ]
-    assert out["turnout"]["members"]["previous_cast"] == 50
+    members_turnout = out["turnout"]["members"]
+    assert members_turnout["previous_cast"] == 50
+    assert (members_turnout["percent"], members_turnout["previous_percent"]) == ("40.0%", "50.0%")
+    assert members_turnout["change"] == "down 10.0% to 40.0%"
 
 
 def test_summary_places_and_shares_come_from_the_first_round() -> None:
@@ -118,4 +155,4 @@ def test_summary_places_and_shares_come_from_the_first_round() -> None:
     assert out["contests"]["m"]["nominations"] == 7
     (z,) = out["contests"]["u"]["candidates"]
     assert (z["place"], z["share"], z["elected"]) == (None, None, True)
-    assert out["turnout"]["m"] == {"eligible": 9, "cast": 3, "by": {}}
+    assert out["turnout"]["m"] == {"eligible": 9, "cast": 3, "by": {}, "eligible_by": {}}
