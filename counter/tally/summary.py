@@ -181,7 +181,8 @@ def turnout_change(now: Fraction | None, before: Fraction | None) -> str:
 
 
 def count_change(now: int, before: int | None) -> str:
-    """A count against last time: "+12", "\u22123" (a minus sign, U+2212), "0"; "new" without one."""
+    """A count against last time: "+12", "-3" (with U+2212, the minus sign), "0"; "new"
+    without one."""
     if before is None:
         return "new"
     delta = now - before
