@@ -28,6 +28,8 @@ voters have, named by the store (``(none)`` for a voter without the attribute). 
 
 - **Null rule.** So a group is ``null`` whenever its cast or its eligible-minus-cast is below
   ``t`` (and at other times too).
+- **Eligible voters.** The final report also gives each group's eligible voters
+  (``eligible_by``, the roll's count), null exactly where the group's cast is.
 - **Change rule.** Between the last published report and a new one, anyone can difference
   the totals, each group shown in both, and the union of the two reports' null groups (the
   total minus the groups shown in both). The new report is published only if each of these
@@ -143,15 +145,25 @@ def shows_groups(counts: ContestCounts, t: int) -> bool:
 
 def report(counts: Snapshot, t: int, *, final: bool = False) -> dict[str, Any]:
     """The ``turnout_reported`` event of a snapshot: totals exact; every group null while the
-    poll is open; in the ``final`` report, the groups when ``shows_groups``, pools null."""
+    poll is open; in the ``final`` report, the groups when ``shows_groups``, pools null.
+
+    The final report alone also carries ``eligible_by``, shaped like ``by``: each shown
+    group's eligible voters, null wherever ``by`` is. Those counts come from the roll, never
+    the ballots, and the null pattern is ``by``'s, so the report reveals no more than before:
+    anyone who knows the roll's cells already knows them, and who knows only the report learns
+    a group's size where its cast is shown, which is then at least ``t`` from both ends."""
     contests: dict[str, Any] = {}
     for cid, c in counts.items():
         by: dict[str, dict[str, int | None]] = {}
+        eligible_by: dict[str, dict[str, int | None]] = {}
         show = final and shows_groups(c, t)
         for dim, groups in c.by.items():
             hidden = pool({v: g.eligible for v, g in groups.items()}, t) if show else groups
             by[dim] = {v: (None if v in hidden else g.cast) for v, g in groups.items()}
+            eligible_by[dim] = {v: (None if v in hidden else g.eligible) for v, g in groups.items()}
         contests[cid] = {"cast": c.cast, "eligible": c.eligible, "by": by}
+        if final:
+            contests[cid]["eligible_by"] = eligible_by
     return {"contests": contests}
 
 

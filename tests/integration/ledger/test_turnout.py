@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from counter.tally import fold as fl
+from ledger.domain import schemas
 from ledger.format.entry import parse_entry
 from ledger.http.app import LEDGER
 from ledger.runtime.settings import Settings
@@ -138,20 +140,27 @@ async def test_reports_while_open_count_released_ballots_never_pending_ones(
     assert event["contests"]["members"]["cast"] == 5
 
 
+async def _close_after_two_per_region(client: AppClient) -> None:
+    """An open election with K = 2: six papers (two per region), four released and reported
+    at ``T0``, then the close (its round, ``poll_closed``, the final report)."""
+    doc = definition(turnout={"every": EVERY}, sealed=False, round_size=2)
+    await setup_election(client, doc=doc)
+    ledger = client.app[LEDGER]
+    await _cast(client, "v000", "v001", "v002", "v003", "v004", "v005")
+    assert await ledger.release_due(EID) == 4
+    await ledger.tick(T0)
+    r = await client.post(f"/v1/elections/{EID}/poll/close", headers=AUTH_ADMIN)
+    assert r.status == 200, await r.text()
+
+
 async def test_the_final_report_follows_poll_closed_once_with_the_groups(
     client: AppClient,
 ) -> None:
     """The close takes one report after ``poll_closed``, showing each contest's groups when
     every group is at least t from both ends; closing again or ticking adds no other. With
     K >= t the close's round moves the totals by at least t."""
-    doc = definition(turnout={"every": EVERY}, sealed=False, round_size=2)
-    await setup_election(client, doc=doc)
+    await _close_after_two_per_region(client)
     ledger = client.app[LEDGER]
-    await _cast(client, "v000", "v001", "v002", "v003", "v004", "v005")  # 2 per region
-    assert await ledger.release_due(EID) == 4
-    await ledger.tick(T0)
-    r = await client.post(f"/v1/elections/{EID}/poll/close", headers=AUTH_ADMIN)
-    assert r.status == 200, await r.text()
     r = await client.get(f"/v1/elections/{EID}/entries", params={"limit": "10000"})
     kinds = [parse_entry(e["entry"].encode()).kind for e in (await r.json())["entries"]]
     assert kinds[-3:] == ["ballot_cast", "poll_closed", "turnout_reported"]
@@ -165,6 +174,29 @@ async def test_the_final_report_follows_poll_closed_once_with_the_groups(
     await ledger.close(EID)
     await ledger.tick(T0 + EVERY)
     assert len(await _reports(client)) == 2
+
+
+async def test_the_final_report_carries_each_shown_regions_eligible_voters(
+    client: AppClient,
+) -> None:
+    """The final ``turnout_reported`` in the log has ``eligible_by`` (the roll's voters of each
+    region shown, null where ``by`` is), the report before the close has none; both validate
+    against the schema and the counter's fold keeps the final one as published."""
+    await _close_after_two_per_region(client)
+    (_, during), (index, final) = await _reports(client)
+    assert all("eligible_by" not in c for c in during["contests"].values())
+    members, youth = final["contests"]["members"], final["contests"]["youth"]
+    assert members["by"]["region"] == {"east": 2, "north": 2, "south": 2}
+    assert members["eligible_by"] == {"region": {"east": 20, "north": 20, "south": 20}}
+    assert youth["eligible"] == 14 and set(youth["by"]["region"].values()) == {None}
+    assert youth["eligible_by"] == {"region": {"east": None, "north": None, "south": None}}
+    for event in (during, final):
+        schemas.validate_event("turnout_reported", event)
+    assert (await _turnout(client))["contests"] == final["contests"]
+    r = await client.get(f"/v1/elections/{EID}/entries", params={"limit": "10000"})
+    log = [(e["index"], e["entry"].encode()) for e in (await r.json())["entries"]]
+    state = fl.fold(fl.initial(EID), log)
+    assert (state.turnout[-1].index, state.turnout[-1].report) == (index, final["contests"])
 
 
 async def test_the_housekeeping_takes_a_final_report_a_close_left_out(

@@ -122,6 +122,52 @@ def test_a_final_report_that_only_shows_groups_is_published() -> None:
     assert not tn.publishable(nulls, also, t)
 
 
+def test_final_report_carries_each_shown_groups_eligible_voters_null_where_by_is() -> None:
+    """The final report's ``eligible_by`` has the shape of ``by``: the roll's eligible voters of
+    each group shown, null exactly where ``by`` is null (pools, and all when one cell is small)."""
+    roll = [{"region": r} for r in "wnnnnnnnsssssss"]
+    report = final(roll, [0, 1, 2, 3, 8, 9, 10], 2)
+    assert report["by"]["region"] == {"w": None, "n": None, "s": 3}
+    assert report["eligible_by"] == {"region": {"w": None, "n": None, "s": 7}}
+    roll = [{"band": "x", "region": "A"}] * 9 + [{"band": "y", "region": "A"}] * 6
+    roll += [{"band": "y", "region": "B"}] * 10
+    voters = [*range(3), 9, 10, 11, 15, 16, 17]
+    assert final(roll, voters, 3)["eligible_by"] == {
+        "band": {"x": 9, "y": 16},
+        "region": {"A": 15, "B": 10},
+    }
+    hidden = final(roll, [*voters, 12, 13, 14], 3)
+    assert hidden["eligible_by"] == {
+        "band": {"x": None, "y": None},
+        "region": {"A": None, "B": None},
+    }
+    assert tn.report(counts(roll, voters, []), 3, final=True)["contests"]["c"]["eligible_by"] == {}
+
+
+def test_only_the_final_report_carries_eligible_by() -> None:
+    """Reports taken while the poll is open omit ``eligible_by``; the final one carries it."""
+    roll = [{"region": r} for r in "nnnnnnssssss"]
+    snap = counts(roll, [0, 1, 2, 6, 7, 8], ["region"])
+    assert "eligible_by" not in tn.report(snap, 3)["contests"]["c"]
+    assert "eligible_by" in tn.report(snap, 3, final=True)["contests"]["c"]
+
+
+def test_final_report_with_eligible_by_matches_the_schema_and_the_change_rule() -> None:
+    """A final report showing groups and their eligible voters is a valid ``turnout_reported``
+    event, and the change rule reads it as before (``eligible_by`` is static)."""
+    roll = [{"region": r} for r in "nnnnnnssssss"]
+    during = tn.report(counts(roll, [0, 1, 2, 6, 7, 8], ["region"]), 3)
+    after = tn.report(counts(roll, [0, 1, 2, 6, 7, 8], ["region"]), 3, final=True)
+    assert after["contests"]["c"]["eligible_by"] == {"region": {"n": 6, "s": 6}}
+    schemas.validate_event("turnout_reported", after)
+    without = {"c": {k: v for k, v in after["contests"]["c"].items() if k != "eligible_by"}}
+    assert tn.changes(during["contests"], after["contests"]) == [0, 0]
+    assert tn.changes(during["contests"], without) == [0, 0]
+    assert tn.publishable(during["contests"], after["contests"], 3)
+    assert tn.changes(after["contests"], after["contests"]) == [0, 0, 0]
+    assert not tn.publishable(after["contests"], after["contests"], 3)
+
+
 def test_report_matches_the_event_schema() -> None:
     """A report is a valid ``turnout_reported`` event, nulls included, during and after."""
     roll = [{"region": r, "band": b} for r, b in zip("wnnnnsssss", "xxyyxxyyxy", strict=True)]
@@ -180,8 +226,10 @@ def test_published_turnout_changes_by_zero_or_t_and_never_shows_one_member(
 ) -> None:
     """Two dimensions, a region with one member: report times do not depend on ballots; every
     report is one snapshot (its cells add up to each group and to ``cast``, shown groups equal
-    them); that region is always null; every published change (totals, groups shown in both,
-    and the union of null groups counted exactly) is 0 or at least t."""
+    them); that region is always null; the final report's ``eligible_by`` is null exactly where
+    ``by`` is, else the roll's count, at least the cast (open reports have none); every published
+    change (totals, groups shown in both, and the union of null groups counted exactly) is 0 or
+    at least t."""
     roll, rounds, every, t = case
     dims = ["region", "band"]
     taken = _taken([at for at, _ in rounds], every)  # the rounds' times only: no ballot
@@ -206,6 +254,19 @@ def test_published_turnout_changes_by_zero_or_t_and_never_shows_one_member(
             assert not shown or last  # groups only in the final report
             for v in shown:
                 assert not tn.small(shown[v], snap.by[dim][v].eligible, t)
+        if last:  # eligible_by: the shape and nulls of by, the roll's counts where shown
+            assert set(c["eligible_by"]) == set(c["by"])
+            for dim in dims:
+                by, eligible_by = c["by"][dim], c["eligible_by"][dim]
+                assert set(eligible_by) == set(by)
+                assert {v for v, n in eligible_by.items() if n is None} == {
+                    v for v, n in by.items() if n is None
+                }
+                for v, n in eligible_by.items():
+                    if n is not None:
+                        assert n == sum(1 for m in roll if m[dim] == v) >= by[v]
+        else:
+            assert "eligible_by" not in c
         previous = published[-1][0] if published else None
         if tn.publishable(previous, {"c": c}, t):
             published.append(({"c": c}, snap))
