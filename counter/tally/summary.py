@@ -7,8 +7,10 @@ contest, each candidate's place, share and nominations, and turnout by contest a
 - *votes*: the candidate's votes at the count's first round (bloc: the ballots marking them;
   STV: first preferences); *share*: votes / valid ballots, a decimal string with 4 decimals,
   rounded half up (``"0.3300"``); null when the contest went to no poll;
-- *place*: 1 + the number of candidates with more votes (equal votes share a place); null
-  when the contest went to no poll or the candidate was not on the ballot paper;
+- *place*: the count's final place (the result's ``places``, docs/counting.md "Places and
+  margins": the elected first, in order of election); for a document without ``places``,
+  1 + the number of candidates with more votes (equal votes share a place); null when the
+  contest went to no poll or the candidate was not on the ballot paper;
 - *nominations*: the nominating bodies that nominated the candidate.
 
 The **comparison** matches a candidate by id in the contest of the same id (then by name),
@@ -67,11 +69,14 @@ def contest_summary(
     first = rounds[0]["tallies"] if rounds else {}
     votes = {ids_by_name[n]: fraction(v) for n, v in first.items() if n in ids_by_name}
     valid = fraction((document or {}).get("valid_ballots", 0))
-    places = _places(votes)
+    final = (document or {}).get("places") or {}
+    places = {ids_by_name[n]: int(p) for n, p in final.items() if n in ids_by_name} or _places(
+        votes
+    )
     elected = set((document or {}).get("elected_ids", []))
     candidates = []
     for cid, name in names.items():
-        polled = cid in votes and valid > 0
+        polled = cid in votes and valid > 0 and cid in places
         candidates.append(
             {
                 "id": cid,

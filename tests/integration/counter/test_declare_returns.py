@@ -6,6 +6,7 @@ election compared with its predecessor (on the same ledger, or imported)."""
 from __future__ import annotations
 
 import copy
+import html
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -364,7 +365,7 @@ async def test_an_election_is_compared_with_its_predecessor_on_the_ledger_or_imp
         share, old_share = sm._turnout(r["cast"], 20), sm._turnout(r["previous"], 20)
         assert r["percent"] == (None if share is None else sm.percent_text(share))
         assert r["change"] == sm.turnout_change(share, old_share)
-    page = await (await counter.get("/elections/nec-2026")).text()
+    page = html.unescape(await (await counter.get("/elections/nec-2026")).text())
     title = "National Executive Committee 2026"  # the predecessor's title (the same here)
     assert f"Youth seat against {title}" in page  # the results table
     assert "up 33.3% to 66.7%, one place up to 1st" in page

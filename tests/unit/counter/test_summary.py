@@ -122,9 +122,41 @@ def test_comparison_matches_candidates_by_id_then_name_and_compares_turnout() ->
     assert members_turnout["change"] == "down 10.0% to 40.0%"
 
 
+def test_summary_places_are_the_counts_final_places() -> None:
+    """Place: the count's final place (the result's ``places``: an STV candidate elected
+    with fewer first preferences is placed above those who were not); share: first-round
+    votes / valid ballots."""
+    running = {
+        "definition": {"title": "T", "contests": {"m": {"title": "M"}}},
+        "nominations": {
+            "m": {
+                "bodies": 3,
+                "candidates": [
+                    {"candidate": "a", "name": "A", "nominations": 3},
+                    {"candidate": "b", "name": "B", "nominations": 2},
+                    {"candidate": "c", "name": "C", "nominations": 2},
+                ],
+            }
+        },
+    }
+    document = {
+        "valid_ballots": 4,
+        "rounds": [{"tallies": {"A": "2", "B": "1", "C": "1"}}],
+        "places": {"A": 1, "C": 2, "B": 3},
+        "elected_ids": ["a", "c"],
+    }
+    a, b, c = sm.summary(running, {"m": document})["contests"]["m"]["candidates"]
+    assert [(x["place"], x["share"]) for x in (a, b, c)] == [
+        (1, "0.5000"),
+        (3, "0.2500"),
+        (2, "0.2500"),
+    ]
+
+
 def test_summary_places_and_shares_come_from_the_first_round() -> None:
-    """Place: 1 + those with more first-round votes; share: votes / valid ballots, rounded
-    half up to 4 decimals; no place or share in a contest that went to no poll."""
+    """Without the result's places: 1 + those with more first-round votes; share: votes /
+    valid ballots, rounded half up to 4 decimals; no place or share in a contest that went to
+    no poll."""
     running = {
         "definition": {"title": "T", "contests": {"m": {"title": "M"}, "u": {"title": "U"}}},
         "nominations": {
