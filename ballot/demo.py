@@ -194,6 +194,7 @@ def previous_summary(people: list[Member], branches: int, seed: int) -> dict[str
         ("youth", "Youth seat", YOUTH, 1),
     )
     for cid, title, cands, seats in sections:
+        bodies = GROUPS if cid == "councillors" else int(branches * 1.3) + AFFILIATES
         stood = [c for c in cands if rng.random() < 0.8] or cands[:1]
         weights = {c["id"]: rng.uniform(0.3, 2.0) for c in stood}
         total = sum(weights.values())
@@ -204,14 +205,14 @@ def previous_summary(people: list[Member], branches: int, seed: int) -> dict[str
                 "name": c["name"],
                 "place": i + 1,
                 "share": f"{weights[c['id']] / total:.4f}",
-                "nominations": rng.randint(3, max(4, branches // 6)),
+                "nominations": rng.randint(3, max(4, bodies // 3)),
                 "elected": i < seats,
             }
             for i, c in enumerate(ranked)
         ]
         contests[cid] = {
             "title": title,
-            "bodies": int(branches * 1.3),
+            "bodies": bodies,
             "nominations": sum(r["nominations"] for r in rows),
             "candidates": rows,
         }

@@ -97,6 +97,6 @@ def test_the_demo_names_an_imported_predecessor_and_reads_the_comparison_as_pros
     assert lines[0] == f"Against {demo.PREVIOUS_TITLE}:"
     assert lines[1].startswith(
         f"  Members' section: 900 nominations from 312 bodies, against "
-        f"{previous['results']['contests']['members']['nominations']:,} from 390; turnout "
+        f"{previous['results']['contests']['members']['nominations']:,} from 402; turnout "
     )
     assert f"Elected: {first['name']} 33.0%, {change}; " in lines[1]
