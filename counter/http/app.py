@@ -292,8 +292,9 @@ async def index_page(request: web.Request) -> web.Response:
     return _html(request, "index.html", elections=rows)
 
 
-@routes.get("/elections/{election}")
-async def election_page(request: web.Request) -> web.Response:
+async def _overview(request: web.Request) -> tuple[dict[str, Any], Any, list[Any]]:
+    """The election's page model (against its predecessor, if it names one), its progress
+    and its alerts."""
     eid = _id(request, "election")
     progress = await _progress(request, eid)
     async with request.app[POOL].acquire() as conn:
@@ -302,7 +303,27 @@ async def election_page(request: web.Request) -> web.Response:
         found = await STORE.alerts(conn, eid)
     against = await _comparison(request, running) if running else None
     model = pages.page_model(eid, running or {}, [_result_json(r) for r in rows], against)
+    return model, progress, found
+
+
+@routes.get("/elections/{election}")
+async def election_page(request: web.Request) -> web.Response:
+    model, progress, found = await _overview(request)
     return _html(request, "election.html", page=model, progress=progress, alerts=found)
+
+
+@routes.get("/elections/{election}/turnout")
+async def turnout_page(request: web.Request) -> web.Response:
+    """Turnout by section and by reporting dimension, against last time if named."""
+    model, _, _ = await _overview(request)
+    return _html(request, "turnout.html", page=model)
+
+
+@routes.get("/elections/{election}/nominations")
+async def nominations_page(request: web.Request) -> web.Response:
+    """Nominations per contest, against last time if named."""
+    model, _, _ = await _overview(request)
+    return _html(request, "nominations.html", page=model)
 
 
 @routes.get("/elections/{election}/contests/{contest}")

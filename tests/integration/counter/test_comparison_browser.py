@@ -56,6 +56,8 @@ def _look(base: str, shots: Path) -> dict[str, Any]:
         "overview": "/elections/nec-2026",
         "members": "/elections/nec-2026/contests/members",
         "youth": "/elections/nec-2026/contests/youth",
+        "turnout": "/elections/nec-2026/turnout",
+        "nominations": "/elections/nec-2026/nominations",
     }
     with chromium() as session:
         for width, height in VIEWPORTS:
@@ -96,7 +98,8 @@ async def test_results_nominations_and_turnout_tables_show_last_time_in_chromium
     candidate's place, share and nominations now and last time with the change in words;
     each nominations table last time's nominations and the change; the turnout tables the
     section's and each region's eligible, voted and turnout % against last time; as the
-    comparison JSON says, at 1280 and 390 px, without sideways scroll or axe violations."""
+    comparison JSON says, at 1280 and 390 px, without sideways scroll or axe violations; the
+    turnout and nominations pages carry the same tables."""
     require_chromium()
     ledger, counter = await ledger_and_counter(settings, fresh_database, aiohttp_client, tmp_path)
     before = _papers(["yan", "yan", "yvo"], [["ann", "bob"], ["bob"], ["cat", "ann"]] * 3)
@@ -111,12 +114,14 @@ async def test_results_nominations_and_turnout_tables_show_last_time_in_chromium
 
     titles = {c["id"]: c["title"] for c in doc["contests"]}
     for width, _ in VIEWPORTS:
-        for key in ("overview", "members", "youth"):
+        for key in ("overview", "members", "youth", "turnout", "nominations"):
             look = seen[f"{key}@{width}"]
             where = f"{key} at {width} px"
             assert look["axe"] == [], where
             scroll, inner = look["widths"]
             assert scroll <= inner, f"{where}: the page scrolls sideways ({scroll} > {inner})"
+            if key in ("turnout", "nominations"):
+                continue  # their tables are the overview's, checked below on both
             for cid in ("members", "youth") if key == "overview" else (key,):
                 table = _table(look["tables"], f"{titles[cid]} against NEC 2024")
                 assert table["head"][4:] == [
@@ -146,6 +151,14 @@ async def test_results_nominations_and_turnout_tables_show_last_time_in_chromium
         assert youth["rows"][1][:7] == ["Yvonne Yu", "1st", "66.7%", "2", "2nd", "33.3%", "2"]
         assert youth["rows"][1][7] == "up 33.3% to 66.7%, one place up to 1st"
 
+        assert seen[f"nominations@{width}"]["tables"] == [
+            t
+            for t in tables
+            if "nominating bodies" in (t["caption"] or "") or "per slate" in t["caption"]
+        ]
+        assert seen[f"turnout@{width}"]["tables"] == [
+            t for t in tables if "urnout by" in (t["caption"] or "")
+        ]
         for cid in ("members", "youth"):
             c = against["contests"][cid]
             nominations = _table(tables, f"{titles[cid]}: {c['bodies']} nominating bodies")

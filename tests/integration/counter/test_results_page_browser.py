@@ -153,6 +153,14 @@ def _look(base: str, shots: Path) -> dict[str, Any]:
             }
             if width == VIEWPORTS[0][0]:
                 seen["overview@print"] = _print_check(session)
+            for part in ("turnout", "nominations"):
+                _load(session, f"{base}/elections/{EID}/{part}")
+                seen[f"{part}@{width}"] = {
+                    "page": session.execute_script(READ_OVERVIEW),
+                    "widths": session.execute_script(WIDTHS),
+                    "axe": axe_violations(session),
+                    "shot": full_page_screenshot(session, shots / f"{part}-{width}x{height}.png"),
+                }
             for contest in DEFINITION["contests"]:
                 cid = contest["id"]
                 for order in ("first", "place"):
@@ -213,8 +221,9 @@ async def test_results_pages_render_in_headless_chromium_wide_and_narrow(
     contests in the definition's order with their elected, the runner-up's margin and a link to
     the contest's own page; each contest page shows its declaration, margin and stage sheet
     (transfer and total per stage, cell for cell as the JSON's, to two decimals) or bloc poll
-    ("behind the 6th seat"); no page scrolls sideways at 390 px, the chart fits its box,
-    axe-core finds no violation, and in print each contest starts a new sheet."""
+    ("behind the 6th seat"); the turnout and nominations pages show the overview's tables; no
+    page scrolls sideways at 390 px, the chart fits its box, axe-core finds no violation, and
+    in print each contest starts a new sheet."""
     require_chromium()  # before the election: a missing browser fails at once
     counter, results = await _declared_election(settings, fresh_database, aiohttp_client, tmp_path)
     assert len(results["members"]["rounds"]) >= 3  # an STV count of several stages
@@ -252,6 +261,11 @@ async def test_results_pages_render_in_headless_chromium_wide_and_narrow(
         for row, contest in zip(sections[0]["rows"], DEFINITION["contests"], strict=True):
             doc = results[contest["id"]]
             assert row[4:] == [f"{doc['valid_ballots']:,}", f"{doc['invalid_ballots']:,}"], where
+        for part in ("turnout", "nominations"):
+            alone = seen[f"{part}@{width}"]
+            assert alone["axe"] == [], f"{part} page at {width} px"
+            assert alone["widths"][0] <= alone["widths"][1], f"{part} page at {width} px"
+            assert alone["page"][part] == page[part], f"{part} page at {width} px"
         members = next(n for n in page["nominations"] if n["caption"].startswith("Members"))
         status = {row[0]: row[4] for row in members["rows"]}
         assert status[_name(UNNOMINATED)] == "not validly nominated", where
