@@ -423,6 +423,8 @@ def _print_audit(r: dict[str, Any]) -> None:
                 if res.get("matches_declaration")
                 else ("no declaration" if not res["declared"] else "")
             )
+            if res.get("document_form"):
+                match += f", declared in the document form {res['document_form']}"
             elected = ", ".join(res["elected"]) or "no one"
             if res.get("vacant"):
                 elected += f" ({res['outcome']}: {res['vacant']} seat(s) vacant)"

@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
@@ -465,3 +466,18 @@ def test_a_log_declared_before_candidate_status_still_audits() -> None:
         counter_keys=[v2["counter_key"]["verifier"]],
     )
     assert current.ok and "document_form" not in current.results["board"]
+
+
+def test_ballot_audit_says_a_declaration_is_of_the_older_form(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`ballot audit` of the pre-status export passes and says, per contest, that the recount
+    matches a declaration of the older document form."""
+    from ballot.cli import main as ballot
+
+    v2 = _load()["v2"]
+    argv = ["audit", str(DATA / "v2-before-status.export"), "--key", _load()["key"]["verifier"]]
+    assert ballot([*argv, "--counter-key", v2["counter_key"]["verifier"]]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    said = "matches the declaration, declared in the document form before candidate status"
+    assert out.count(said) == 2 and "board: elected" in out and "youth: elected" in out
