@@ -144,23 +144,20 @@ def _look(base: str, shots: Path) -> dict[str, Any]:
                 "widths": session.execute_script(WIDTHS),
                 "axe": axe_violations(session),
             }
-            _load(session, f"{base}/elections/{EID}")
-            seen[f"overview@{width}"] = {
-                "page": session.execute_script(READ_OVERVIEW),
-                "widths": session.execute_script(WIDTHS),
-                "axe": axe_violations(session),
-                "shot": full_page_screenshot(session, shots / f"results-page-{width}x{height}.png"),
-            }
-            if width == VIEWPORTS[0][0]:
-                seen["overview@print"] = _print_check(session)
-            for part in ("turnout", "nominations"):
-                _load(session, f"{base}/elections/{EID}/{part}")
+            for part, path, shot in (
+                ("overview", "", "results-page"),
+                ("turnout", "/turnout", "turnout"),
+                ("nominations", "/nominations", "nominations"),
+            ):
+                _load(session, f"{base}/elections/{EID}{path}")
                 seen[f"{part}@{width}"] = {
                     "page": session.execute_script(READ_OVERVIEW),
                     "widths": session.execute_script(WIDTHS),
                     "axe": axe_violations(session),
-                    "shot": full_page_screenshot(session, shots / f"{part}-{width}x{height}.png"),
+                    "shot": full_page_screenshot(session, shots / f"{shot}-{width}x{height}.png"),
                 }
+                if part == "overview" and width == VIEWPORTS[0][0]:
+                    seen["overview@print"] = _print_check(session)
             for contest in DEFINITION["contests"]:
                 cid = contest["id"]
                 for order in ("first", "place"):
