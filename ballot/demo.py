@@ -219,16 +219,17 @@ def previous_summary(people: list[Member], branches: int, seed: int) -> dict[str
         eligible = Counter(m.region for m in people if _eligible(cid, m))
         by: dict[str, int | None] = {}
         eligible_by: dict[str, int | None] = {}
+        total = cast = 0
         for region in sorted(eligible):
             then = int(eligible[region] * rng.uniform(0.9, 1.05))
             voted = int(then * rng.uniform(0.2, 0.45))
+            total, cast = total + then, cast + voted
             shown = voted >= 10 and then - voted >= 10
             by[region] = voted if shown else None
             eligible_by[region] = then if shown else None
-        all_eligible = int(sum(eligible.values()) * 0.97)
         turnout[cid] = {
-            "eligible": all_eligible,
-            "cast": int(all_eligible * rng.uniform(0.25, 0.4)),
+            "eligible": total,  # the regions' figures add up to the section's
+            "cast": cast,
             "by": {"region": by},
             "eligible_by": {"region": eligible_by},
         }
@@ -611,7 +612,10 @@ def against_words(against: dict[str, Any], titles: dict[str, str]) -> list[str]:
             if c.get("previous_nominations") is not None
             else f"{c['nominations']:,} nominations"
         )
-        turnout = f"; turnout {t['change']}" if t.get("change") else ""
+        if not t.get("polled", True):
+            turnout = "; no poll this time"
+        else:
+            turnout = f"; turnout {t['change']}" if t.get("change") else ""
         lines.append(
             f"  {titles.get(cid, cid)}: {nominations}{turnout}"
             + (f". Elected: {'; '.join(elected)}." if elected else ".")

@@ -138,6 +138,13 @@ async def _comparison(request: web.Request, running: Mapping[str, Any]) -> dict[
         previous = {**predecessor["results"], "title": predecessor["title"]}
     else:
         pid = predecessor["election"]
+        async with request.app[POOL].acquire() as conn:
+            followed = await STORE.projection(conn, pid) is not None
+        if not followed:  # never "every candidate new": there is nothing to compare with
+            raise problems.NotFound(
+                f"the predecessor {pid} is not an election this counter follows",
+                predecessor=pid,
+            )
         _, previous = await _summary(request, pid)
         previous["election"] = pid
     _, current = await _summary(request, running["election"])
@@ -301,9 +308,23 @@ async def _overview(request: web.Request) -> tuple[dict[str, Any], Any, list[Any
         running = await STORE.projection(conn, eid)
         rows = await STORE.results(conn, eid)
         found = await STORE.alerts(conn, eid)
-    against = await _comparison(request, running) if running else None
+    against, note = await _against(request, running)
     model = pages.page_model(eid, running or {}, [_result_json(r) for r in rows], against)
+    model["against_note"] = note
     return model, progress, found
+
+
+async def _against(
+    request: web.Request, running: Mapping[str, Any] | None
+) -> tuple[dict[str, Any] | None, str]:
+    """The comparison for a page, or why there is none where the definition names a
+    predecessor (the page says so rather than showing every candidate as new)."""
+    if not running:
+        return None, ""
+    try:
+        return await _comparison(request, running), ""
+    except problems.NotFound as exc:
+        return None, f"No comparison with the last election: {exc.message}."
 
 
 @routes.get("/elections/{election}")
@@ -336,8 +357,9 @@ async def contest_page(request: web.Request) -> web.Response:
     order = request.query.get("order", "first")
     if order not in pages.ORDERS:
         raise problems.BadRequest("order must be 'first' or 'place'", order=order)
-    against = await _comparison(request, running) if running else None
+    against, note = await _against(request, running)
     contest = pages.contest_model(running, _result_json(r), order, against)
+    contest["against_note"] = note
     title = running.get("definition", {}).get("title", eid)
     return _html(request, "contest.html", election=eid, title=title, c=contest)
 

@@ -125,7 +125,11 @@ def stage_sheet(
     place; gender and slate columns where a minimum or a slate exists."""
     d = document.get("decimals")
     rounds = list(document.get("rounds", []))
-    candidates = [c for c in document.get("candidates", []) if not off_the_paper(c)]
+    candidates = [
+        c
+        for c in document.get("candidates", [])
+        if not off_the_paper(c) and c.get("status") != "returned unopposed"
+    ]
     places: Mapping[str, int] = document.get("places", {})
     first = rounds[0].get("tallies", {}) if rounds else {}
     if order == "place":
@@ -363,6 +367,7 @@ def contest_model(
         **returns_model(doc),
         "against": against_rows(against, contest),
         "against_title": (against or {}).get("title") or "the last election",
+        "against_note": "",
     }
 
 
@@ -420,7 +425,9 @@ def _group_rows(
                 "cast": None if n is None else f"{n:,}",
                 "percent": percent(Fraction(n, e)) if n is not None and e else "",
                 "share": None if n is None or not cast else percent(Fraction(n, cast)),
-                "previous": _count(old.get("previous")),
+                "previous": "suppressed"
+                if old.get("previous_suppressed")
+                else _count(old.get("previous")),
                 "previous_percent": (old.get("previous_percent") or "").removesuffix("%"),
                 "change": old.get("change", ""),
             }
@@ -521,6 +528,7 @@ def page_model(
         "nominations": nominations,
         "against": bool(against),
         "against_title": (against or {}).get("title") or "the last election",
+        "against_note": "",
     }
 
 

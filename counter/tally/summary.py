@@ -11,6 +11,9 @@ contest, each candidate's place, share and nominations, and turnout by contest a
   margins": the elected first, in order of election); for a document without ``places``,
   1 + the number of candidates with more votes (equal votes share a place); null when the
   contest went to no poll or the candidate was not on the ballot paper;
+- *votes*: the first-round votes, exact (a decimal or ``p/q`` string), from which a
+  comparison works out the share once, exactly; *polled*: whether the contest went to a
+  poll (false when it was returned unopposed: its turnout is not compared);
 - *nominations*: the nominating bodies that nominated the candidate.
 
 The **comparison** matches a candidate by id in the contest of the same id (then by name),
@@ -25,6 +28,7 @@ from fractions import Fraction
 from typing import Any
 
 from counter.rules.margins import ordinal
+from counter.rules.report import decimal_string
 
 SHARE_DECIMALS = 4
 _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -45,10 +49,41 @@ def share_text(share: Fraction) -> str:
     return f"{units // scale}.{units % scale:0{SHARE_DECIMALS}d}"
 
 
+def tenths(share: Fraction) -> int:
+    """A share in tenths of a percent, rounded half up (exact arithmetic): 0.33333 -> 333."""
+    return (abs(share).numerator * 2000 + abs(share).denominator) // (2 * abs(share).denominator)
+
+
+def _tenths_text(n: int) -> str:
+    return f"{n // 10}.{n % 10}%"
+
+
 def percent_text(share: Fraction) -> str:
     """A share as a percentage with one decimal, rounded half up: ``33.0%``."""
-    tenths = (abs(share).numerator * 2000 + abs(share).denominator) // (2 * abs(share).denominator)
-    return f"{tenths // 10}.{tenths % 10}%"
+    return _tenths_text(tenths(share))
+
+
+def moved(now: Fraction, before: Fraction) -> str:
+    """A percentage against last time, worked out from the two figures as shown (one
+    decimal each), so that the words agree with them: "up 9.2% to 33.3%" from 24.1% to 33.3%,
+    "down 2.5% to 30.0%", "unchanged at 31.0%"."""
+    a, b = tenths(now), tenths(before)
+    if a > b:
+        return f"up {_tenths_text(a - b)} to {_tenths_text(a)}"
+    if a < b:
+        return f"down {_tenths_text(b - a)} to {_tenths_text(a)}"
+    return f"unchanged at {_tenths_text(a)}"
+
+
+def share_of(candidate: Mapping[str, Any], ballots: Any) -> Fraction | None:
+    """A candidate's share of the valid ballots, exact from its ``votes`` where the summary
+    has them (so a percentage is rounded once), else its 4-decimal ``share``; None when it
+    had none (no poll, not on the paper)."""
+    if candidate.get("share") is None:
+        return None
+    if candidate.get("votes") is not None and ballots:
+        return fraction(candidate["votes"]) / fraction(ballots)
+    return fraction(candidate["share"])
 
 
 def _places(votes: Mapping[str, Fraction]) -> dict[str, int]:
@@ -82,6 +117,7 @@ def contest_summary(
                 "id": cid,
                 "name": name,
                 "place": places[cid] if polled else None,
+                "votes": decimal_string(votes[cid], None) if polled else None,
                 "share": share_text(votes[cid] / valid) if polled else None,
                 "nominations": nominated.get(cid, 0),
                 "elected": cid in elected,
@@ -92,7 +128,7 @@ def contest_summary(
         "polled": int((document or {}).get("polled_seats", 1)) > 0,
         "bodies": int((nominations or {}).get("bodies", 0)),
         "nominations": sum(nominated.values()),
-        "ballots": int(valid),
+        "ballots": int(valid),  # a ledger's papers are whole
         "candidates": candidates,
     }
     return out
@@ -131,28 +167,24 @@ def _rank(order: list[str]) -> Any:
     return lambda c: (rank.get(c, len(rank)), c)
 
 
-def _percent(share: Any) -> str | None:
-    return None if share is None else percent_text(fraction(share))
-
-
 def _count(n: int) -> str:
     return _WORDS[n] if n < len(_WORDS) else str(n)
 
 
-def phrase(now: Mapping[str, Any], before: Mapping[str, Any] | None) -> str:
+def phrase(
+    now: Mapping[str, Any],
+    before: Mapping[str, Any] | None,
+    shares: tuple[Fraction | None, Fraction | None] | None = None,
+) -> str:
     """The change from ``before`` to ``now`` in words: "up 9.0% to 33.0%, two places up to
-    7th"; "new" when the candidate did not stand last time."""
+    7th"; "new" when the candidate did not stand last time. ``shares`` (now, before) are the
+    exact shares where known (``share_of``), else the 4-decimal ``share`` strings are used."""
     if before is None:
         return "new"
     parts = []
-    if now.get("share") is not None and before.get("share") is not None:
-        s, p = fraction(now["share"]), fraction(before["share"])
-        if s > p:
-            parts.append(f"up {percent_text(s - p)} to {percent_text(s)}")
-        elif s < p:
-            parts.append(f"down {percent_text(p - s)} to {percent_text(s)}")
-        else:
-            parts.append(f"unchanged at {percent_text(s)}")
+    s, p = shares or (share_of(now, None), share_of(before, None))
+    if s is not None and p is not None:
+        parts.append(moved(s, p))
     if now.get("place") is not None and before.get("place") is not None:
         a, b = int(now["place"]), int(before["place"])
         if a < b:
@@ -166,6 +198,40 @@ def phrase(now: Mapping[str, Any], before: Mapping[str, Any] | None) -> str:
     return ", ".join(parts) or "stood last time"
 
 
+def _contest_ids(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, str]:
+    """Each contest's id last time: the same id, else the contest of the same title."""
+    then = previous.get("contests", {})
+    by_title = {c.get("title"): pid for pid, c in then.items() if c.get("title")}
+    out = {}
+    for cid, now in current.get("contests", {}).items():
+        pid = cid if cid in then else by_title.get(now.get("title"))
+        if pid is not None:
+            out[cid] = pid
+    return out
+
+
+def _match(candidate: Mapping[str, Any], before: list[Mapping[str, Any]]) -> Any:
+    """The candidate's record last time: the same id and name; else the same name (an id
+    may be reused for someone else); else the same id (a name may change)."""
+    cid, name = candidate["id"], candidate["name"]
+    for want_id, want_name in ((cid, name), (None, name), (cid, None)):
+        for c in before:
+            if want_id in (None, c.get("id")) and want_name in (None, c.get("name")):
+                return c
+    return None
+
+
+def _polled(contest: Mapping[str, Any] | None) -> bool:
+    """Whether a contest of a summary went to a poll: its ``polled``; for a summary without
+    it (older counters), whether any candidate has a share; a contest it lacks: unknown,
+    taken as polled."""
+    if contest is None:
+        return True
+    if "polled" in contest:
+        return bool(contest["polled"])
+    return any(c.get("share") is not None for c in contest.get("candidates", []))
+
+
 def _turnout(cast: Any, eligible: Any) -> Fraction | None:
     """Turnout as a fraction: ``cast`` of ``eligible``; None when either is unknown."""
     if cast is None or not eligible:
@@ -174,15 +240,11 @@ def _turnout(cast: Any, eligible: Any) -> Fraction | None:
 
 
 def turnout_change(now: Fraction | None, before: Fraction | None) -> str:
-    """A turnout against last time, in percentage points: "up 4.0% to 36.0%", "down 2.5% to
-    30.0%", "unchanged at 31.0%"; "" when either is unknown."""
+    """A turnout against last time, in percentage points (``moved``): "up 4.0% to 36.0%";
+    "" when either is unknown."""
     if now is None or before is None:
         return ""
-    if now > before:
-        return f"up {percent_text(now - before)} to {percent_text(now)}"
-    if now < before:
-        return f"down {percent_text(before - now)} to {percent_text(now)}"
-    return f"unchanged at {percent_text(now)}"
+    return moved(now, before)
 
 
 def count_change(now: int, before: int | None) -> str:
@@ -196,30 +258,32 @@ def count_change(now: int, before: int | None) -> str:
 
 def compare(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
     """Each contest's candidates against the previous election's, nominations and turnout by
-    dimension against last time. Contests and candidates are matched by id, then by name.
+    dimension against last time. Contests are matched by id, then by title; candidates by id
+    and name, then by name, then by id (``_match``).
 
     Turnout: each contest's and each group's ``percent`` (voted of eligible) now and last time
     with ``change`` in words; a group's eligible is the final turnout report's ``eligible_by``
     (null where the group is suppressed, and for a predecessor without it)."""
     contests = {}
+    then = _contest_ids(current, previous)
     for cid, now in current.get("contests", {}).items():
-        before = previous.get("contests", {}).get(cid) or {"candidates": []}
-        by_id = {c["id"]: c for c in before.get("candidates", [])}
-        by_name = {c["name"]: c for c in before.get("candidates", [])}
+        before = previous.get("contests", {}).get(then.get(cid, "")) or {"candidates": []}
         rows = []
         for cand in now.get("candidates", []):
-            old = by_id.get(cand["id"]) or by_name.get(cand["name"])
+            old = _match(cand, before.get("candidates", []))
+            share = share_of(cand, now.get("ballots"))
+            old_share = None if old is None else share_of(old, before.get("ballots"))
             rows.append(
                 {
                     **cand,
-                    "percent": _percent(cand.get("share")),
+                    "percent": None if share is None else percent_text(share),
                     "previous": None
                     if old is None
                     else {
                         **{k: old.get(k) for k in ("place", "share", "nominations", "elected")},
-                        "percent": _percent(old.get("share")),
+                        "percent": None if old_share is None else percent_text(old_share),
                     },
-                    "change": phrase(cand, old),
+                    "change": phrase(cand, old, (share, old_share)),
                     "nominations_change": count_change(
                         int(cand.get("nominations", 0)),
                         None if old is None else int(old.get("nominations", 0)),
@@ -236,7 +300,7 @@ def compare(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str
         }
     turnout = {}
     for cid, now in current.get("turnout", {}).items():
-        before = previous.get("turnout", {}).get(cid, {})
+        before = previous.get("turnout", {}).get(then.get(cid, cid), {})
         dims = {}
         for dim, values in now.get("by", {}).items():
             old = before.get("by", {}).get(dim, {})
@@ -253,6 +317,7 @@ def compare(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str
                         "eligible": eligible.get(value),
                         "percent": None if share is None else percent_text(share),
                         "previous": old.get(value),
+                        "previous_suppressed": value in old and old[value] is None,
                         "previous_eligible": old_eligible.get(value),
                         "previous_percent": None if old_share is None else percent_text(old_share),
                         "change": turnout_change(share, old_share),
@@ -260,8 +325,8 @@ def compare(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str
                 )
             dims[dim] = rows
         # A contest that went to no poll (returned unopposed) had no turnout to compare.
-        polled = current.get("contests", {}).get(cid, {}).get("polled", True)
-        was_polled = previous.get("contests", {}).get(cid, {}).get("polled", True)
+        polled = _polled(current.get("contests", {}).get(cid))
+        was_polled = _polled(previous.get("contests", {}).get(then.get(cid, cid)))
         share = _turnout(now.get("cast", 0), now.get("eligible", 0)) if polled else None
         old_share = _turnout(before.get("cast"), before.get("eligible")) if was_polled else None
         turnout[cid] = {

@@ -149,7 +149,7 @@ async def test_results_nominations_and_turnout_tables_show_last_time_in_chromium
         tables = seen[f"overview@{width}"]["tables"]
         youth = _table(tables, "Youth seat against NEC 2024")
         assert youth["rows"][1][:7] == ["Yvonne Yu", "1st", "66.7%", "2", "2nd", "33.3%", "2"]
-        assert youth["rows"][1][7] == "up 33.3% to 66.7%, one place up to 1st"
+        assert youth["rows"][1][7] == "up 33.4% to 66.7%, one place up to 1st"
 
         assert seen[f"nominations@{width}"]["tables"] == [
             t

@@ -350,8 +350,8 @@ async def test_an_election_is_compared_with_its_predecessor_on_the_ledger_or_imp
         assert row["previous"]["share"] == old[cid]["share"]
         assert row["previous"]["nominations"] == old[cid]["nominations"] == 2
         assert row["change"] == sm.phrase(row, old[cid])
-    assert youth["yvo"]["change"] == "up 33.3% to 66.7%, one place up to 1st"
-    assert youth["yan"]["change"] == "down 33.3% to 33.3%, one place down to 2nd"
+    assert youth["yvo"]["change"] == "up 33.4% to 66.7%, one place up to 1st"
+    assert youth["yan"]["change"] == "down 33.4% to 33.3%, one place down to 2nd"
     members = against["contests"]["members"]
     assert members["previous_nominations"] == previous["contests"]["members"]["nominations"]
     region = against["turnout"]["members"]["by"].get("region", [])
@@ -368,17 +368,34 @@ async def test_an_election_is_compared_with_its_predecessor_on_the_ledger_or_imp
     page = html.unescape(await (await counter.get("/elections/nec-2026")).text())
     title = "National Executive Committee 2026"  # the predecessor's title (the same here)
     assert f"Youth seat against {title}" in page  # the results table
-    assert "up 33.3% to 66.7%, one place up to 1st" in page
+    assert "up 33.4% to 66.7%, one place up to 1st" in page
     assert f"Members' section: turnout by region, against {title}" in page
     assert "Last time: turnout %" in page and "Last time: nominations" in page
     contest_page = await (await counter.get("/elections/nec-2026/contests/youth")).text()
     assert f"Youth seat against {title}" in contest_page
-    assert "up 33.3% to 66.7%, one place up to 1st" in contest_page
+    assert "up 33.4% to 66.7%, one place up to 1st" in contest_page
 
     other = (await (await counter.get("/v1/elections/nec-2026b/comparison")).json())["against"]
     assert other["title"] == "NEC 2024 (imported)"
-    assert {k: v for k, v in other.items() if k != "title"} == {
-        k: v for k, v in against.items() if k != "title"
-    }
+    # The same last time either way (the two current elections' lots may place equals apart).
+    assert other["turnout"] == against["turnout"]
+    for cid, c in against["contests"].items():
+        theirs = other["contests"][cid]
+        assert [r["previous"] for r in theirs["candidates"]] == [
+            r["previous"] for r in c["candidates"]
+        ]
+        assert theirs["previous_nominations"] == c["previous_nominations"]
     r = await counter.get("/v1/elections/nec-2024/comparison")
     assert r.status == 404
+
+    # A predecessor this counter does not follow: said so, never "every candidate new".
+    await _run(ledger, counter, "nec-2027", definition(predecessor={"election": "nec-2019"}), now)
+    r = await counter.get("/v1/elections/nec-2027/comparison")
+    problem = await r.json()
+    assert r.status == 404 and problem["predecessor"] == "nec-2019", problem
+    said = "the predecessor nec-2019 is not an election this counter follows"
+    assert problem["detail"] == said
+    for path in ("", "/turnout", "/nominations", "/contests/members"):
+        page = html.unescape(await (await counter.get(f"/elections/nec-2027{path}")).text())
+        assert f"No comparison with the last election: {said}." in page, path
+        assert "Last time" not in page, path
