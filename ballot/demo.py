@@ -449,10 +449,13 @@ async def _nominate(
 
 
 def _nomination_table(tallies: dict[str, Any]) -> None:
-    for contest, info in tallies["nominations"].items():
+    titles = {c["id"]: c["title"] for c in definition()["contests"]}
+    for contest in sorted(tallies["nominations"], key=list(titles).index):
+        info = tallies["nominations"][contest]
+        kinds = f": {', '.join(info['by'])}" if info.get("by") else ""
         t = Table(
-            title=f"Nominations: {contest} ({info['bodies']} branches, threshold "
-            f"{info['threshold']})",
+            title=f"Nominations: {titles[contest]} ({info['bodies']:,} nominating bodies"
+            f"{kinds}; threshold {info['threshold']})",
             title_justify="left",
         )
         for col in ("candidate", "slate", "nominations", "share", "valid"):
@@ -594,6 +597,33 @@ def result_words(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def final_turnout_words(report: dict[str, Any], titles: dict[str, str]) -> list[str]:
+    """The ledger's final turnout report in sentences: each section's voters of its eligible
+    members, then by region as published (eligible, voted and turnout; groups the rule
+    suppresses said to be)."""
+    lines = ["Turnout as the ledger published it after the close:"]
+    for cid in titles:
+        c = report.get("contests", {}).get(cid)
+        if c is None:
+            continue
+        share = f" ({c['cast'] / c['eligible']:.1%})" if c["eligible"] else ""
+        line = f"  {titles[cid]}: {c['cast']:,} of {c['eligible']:,} voted{share}"
+        by = c.get("by", {}).get("region", {})
+        eligible = c.get("eligible_by", {}).get("region", {})
+        regions = [
+            f"{r} {n / eligible[r]:.1%} ({n:,} of {eligible[r]:,})"
+            if n is not None and eligible.get(r)
+            else f"{r} suppressed"
+            for r, n in by.items()
+        ]
+        if any(n is not None for n in by.values()):
+            line += "; by region: " + "; ".join(regions)
+        elif by:
+            line += "; every region suppressed (too few voters or non-voters in some group)"
+        lines.append(line + ".")
+    return lines
+
+
 def against_words(against: dict[str, Any], titles: dict[str, str]) -> list[str]:
     """The results against the last election in sentences, as the seeds read them: each
     elected candidate's share and place with the change, nominations and turnout against
@@ -602,8 +632,10 @@ def against_words(against: dict[str, Any], titles: dict[str, str]) -> list[str]:
     for cid, c in against["contests"].items():
         elected = [
             f"{r['name']} {r['percent']}, {r['change']}"
+            if r.get("percent")
+            else f"{r['name']} (returned unopposed)"
             for r in sorted(c["candidates"], key=lambda r: r.get("place") or 0)
-            if r.get("elected") and r.get("percent")
+            if r.get("elected")
         ]
         t = against["turnout"].get(cid, {})
         nominations = (
@@ -805,6 +837,11 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             tallies = await _wait_tallies(public, state["size"])
             _nomination_table(tallies)
             returns = state["returns"]
+            titles = {c["id"]: c["title"] for c in definition()["contests"]}
+            names = {
+                c["id"]: {x["id"]: x["name"] for x in c["candidates"]}
+                for c in definition()["contests"]
+            }
             for contest, ret in returns.items():
                 for note in (u for u in ret["unmet"]):
                     console.print(
@@ -812,11 +849,15 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
                         f"{note['value']}:{note['min']} cannot be met in full "
                         f"({note['standing']} standing, policy {note['policy']})[/]"
                     )
+                title = titles[contest]
                 for r in ret["unopposed"]:
-                    under = f" under the {r['under']} requirement" if r["under"] else ""
-                    console.print(f"  {contest}: {r['candidate']} returned unopposed{under}")
+                    under = (
+                        f" under the {r['under'].split('=')[0]} requirement" if r["under"] else ""
+                    )
+                    name = names[contest][r["candidate"]]
+                    console.print(f"  {title}: {name} returned unopposed{under}")
                 if ret["polled_seats"] == 0:
-                    console.print(f"  {contest}: no poll (off the ballot paper)")
+                    console.print(f"  {title}: no poll (off the ballot paper)")
             # On the ballot paper: the contests polled, less those returned unopposed.
             standing = {
                 c: set(v) - {r["candidate"] for r in returns.get(c, {}).get("unopposed", [])}
@@ -846,6 +887,9 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             closed = await admin.call("POST", f"/v1/elections/{ELECTION}/poll/close")
             t_close = time.perf_counter() - t0
             figures.add("close + openings", f"{closed['opened']:,} openings in {t_close:.1f} s")
+            final = await admin.call("GET", f"/v1/elections/{ELECTION}/turnout")
+            for line in final_turnout_words(final, titles):
+                console.print(line)
             t0 = time.perf_counter()
             provisional = await _wait_counted(public, admin, 4)
             t_count = time.perf_counter() - t0
@@ -861,7 +905,6 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
                     "POST", f"/v1/elections/{ELECTION}/contests/{r['contest']}/declare"
                 )
             results = await _wait_declared(public, 4)
-            titles = {c["id"]: c["title"] for c in definition()["contests"]}
             for r in results:
                 _print_result(r, titles[r["contest"]])
             against = (await public.call("GET", f"/v1/elections/{ELECTION}/comparison"))["against"]

@@ -100,3 +100,28 @@ def test_the_demo_names_an_imported_predecessor_and_reads_the_comparison_as_pros
         f"{previous['results']['contests']['members']['nominations']:,} from 402; turnout "
     )
     assert f"Elected: {first['name']} 33.0%, {change}; " in lines[1]
+
+
+def test_the_final_turnout_report_reads_as_eligible_voted_and_turnout_by_region() -> None:
+    """After the close the demo prints the ledger's final report: each section's voters of
+    its eligible members, and by region voted of eligible with the turnout, or "suppressed"
+    where the rule withholds a group; every region suppressed is said in words."""
+    report = {
+        "contests": {
+            "youth": {"cast": 30, "eligible": 100, "by": {"region": {"East": None}}},
+            "members": {
+                "cast": 600,
+                "eligible": 2000,
+                "by": {"region": {"East": 200, "Wales": 400, "Tiny": None}},
+                "eligible_by": {"region": {"East": 800, "Wales": 1200, "Tiny": None}},
+            },
+        }
+    }
+    titles = {"members": "Members' section", "youth": "Youth seat"}
+    assert demo.final_turnout_words(report, titles) == [
+        "Turnout as the ledger published it after the close:",
+        "  Members' section: 600 of 2,000 voted (30.0%); by region: East 25.0% (200 of 800); "
+        "Wales 33.3% (400 of 1,200); Tiny suppressed.",
+        "  Youth seat: 30 of 100 voted (30.0%); every region suppressed (too few voters or "
+        "non-voters in some group).",
+    ]
