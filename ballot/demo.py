@@ -30,6 +30,7 @@ import contextlib
 import os
 import random
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -1203,9 +1204,19 @@ def run(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir
     run_dir = (data_dir / "runs" / time.strftime("%Y%m%d-%H%M%S")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    with embedded_cluster(data_dir / "postgres") as cluster:
-        console.print(
-            f"[bold]PostgreSQL[/] {cluster.bin_dir} on port {cluster.port}; "
-            f"this run's files: {run_dir}"
-        )
-        return asyncio.run(_scenario(args, cluster.admin_url, run_dir))
+    # SIGTERM (a service manager, `kill`) stops the demo as Ctrl-C does: the ledger, counter,
+    # booth and embedded PostgreSQL it started are stopped by their ``finally`` blocks.
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        with embedded_cluster(data_dir / "postgres") as cluster:
+            console.print(
+                f"[bold]PostgreSQL[/] {cluster.bin_dir} on port {cluster.port}; "
+                f"this run's files: {run_dir}"
+            )
+            return asyncio.run(_scenario(args, cluster.admin_url, run_dir))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")

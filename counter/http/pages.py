@@ -328,8 +328,10 @@ def contest_model(
     not_standing: Mapping[str, str] = running.get("not_standing", {}).get(contest, {})
     stats = running.get("contests", {}).get(contest, {})
     is_bloc = doc.get("rule") == "bloc"
+    polled = bool(doc.get("rounds")) or int(doc.get("polled_seats") or 0) > 0
     return {
         "id": contest,
+        "polled": polled,
         "title": info.get("title", contest),
         "rule": doc.get("title", doc.get("rule")),
         "seats": doc.get("seats"),
@@ -474,6 +476,7 @@ def page_model(
                 "rejected": counted[cid]["rejected"] if cid in counted else "",
                 "previous_percent": (then.get("previous_percent") or "").removesuffix("%"),
                 "change": then.get("change", ""),
+                "polled": counted[cid]["polled"] if cid in counted else True,
                 "dimensions": {
                     dim: _group_rows(
                         values,

@@ -14,7 +14,9 @@ contest, each candidate's place, share and nominations, and turnout by contest a
 - *votes*: the first-round votes, exact (a decimal or ``p/q`` string), from which a
   comparison works out the share once, exactly; *polled*: whether the contest went to a
   poll (false when it was returned unopposed: its turnout is not compared);
-- *nominations*: the nominating bodies that nominated the candidate.
+- *nominations*: the nominating bodies that nominated the candidate; *status*: the result
+  document's (``standing``, ``returned unopposed``, ``withdrawn``, ``not validly
+  nominated``); a comparison says it instead of a change for those not on the paper.
 
 The **comparison** matches a candidate by id in the contest of the same id (then by name),
 and says, in the seeds' words, "up 9.0% to 33.0%, two places up to 7th": the change in share
@@ -109,6 +111,7 @@ def contest_summary(
         votes
     )
     elected = set((document or {}).get("elected_ids", []))
+    statuses = {c["name"]: c.get("status") for c in (document or {}).get("candidates", [])}
     candidates = []
     for cid, name in names.items():
         polled = cid in votes and valid > 0 and cid in places
@@ -121,6 +124,7 @@ def contest_summary(
                 "share": share_text(votes[cid] / valid) if polled else None,
                 "nominations": nominated.get(cid, 0),
                 "elected": cid in elected,
+                "status": statuses.get(name) or "standing",
             }
         )
     out: dict[str, Any] = {
@@ -196,6 +200,20 @@ def phrase(
         else:
             parts.append(f"still {ordinal(a)}")
     return ", ".join(parts) or "stood last time"
+
+
+def _status_change(now: Mapping[str, Any], before: Mapping[str, Any] | None) -> str:
+    """For a candidate not on this time's ballot paper, the words instead of a change:
+    "returned unopposed", "not validly nominated", "withdrawn", with last time's place
+    ("returned unopposed; 3rd last time"); "" for a candidate who stood in the poll."""
+    status = now.get("status") or "standing"
+    if status == "standing":
+        return ""
+    if before is None:
+        return f"{status}; new"
+    if before.get("place") is not None:
+        return f"{status}; {ordinal(int(before['place']))} last time"
+    return f"{status}; stood last time"
 
 
 def _contest_ids(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, str]:
@@ -283,7 +301,7 @@ def compare(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str
                         **{k: old.get(k) for k in ("place", "share", "nominations", "elected")},
                         "percent": None if old_share is None else percent_text(old_share),
                     },
-                    "change": phrase(cand, old, (share, old_share)),
+                    "change": _status_change(cand, old) or phrase(cand, old, (share, old_share)),
                     "nominations_change": count_change(
                         int(cand.get("nominations", 0)),
                         None if old is None else int(old.get("nominations", 0)),

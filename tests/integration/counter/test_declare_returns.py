@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import html
 import json
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -274,6 +275,15 @@ async def test_unopposed_returns_and_unmet_minimums_agree_in_count_page_and_audi
     )
     assert "Returned unopposed at the close of nominations: Yan Young. No poll was held." in page
     assert UNMET[policy][0].upper() + UNMET[policy][1:] + "." in page
+    # A contest with no poll says so everywhere: no 0 ballots, no 0.0% turnout, no poll table.
+    youth_title = next(c["title"] for c in RETURNS["contests"] if c["id"] == "youth")
+    turnout = html.unescape(await (await counter.get(f"/elections/{eid}/turnout")).text())
+    row = re.search(rf"<tr><th scope=\"row\">{re.escape(youth_title)}</th>(.*?)</tr>", turnout)
+    assert row is not None and "no poll (returned unopposed)" in row.group(1)
+    assert "0.0" not in row.group(1)
+    youth_page = await (await counter.get(f"/elections/{eid}/contests/youth")).text()
+    assert "No poll was held" in youth_page and ">The poll<" not in youth_page
+    assert "Ballots cast" not in youth_page and "Stage sheet" not in youth_page
 
     report, text = await _audit(ledger, eid, tmp_path, capsys)
     for contest, d in docs.items():

@@ -177,3 +177,32 @@ def test_demo_prose_for_a_section_returned_unopposed() -> None:
     }
     (_, line) = demo.against_words(sm.compare(current, previous), {"members": "Members' section"})
     assert "turnout no poll" not in line and line.endswith("; no poll this time.")
+
+
+def test_those_not_on_the_paper_say_why_instead_of_a_change() -> None:
+    """Returned unopposed, not validly nominated or withdrawn this time: the comparison says
+    so, with last time's place, never "stood last time" or "new" as if they had polled."""
+    before = {
+        "contests": {
+            "m": {
+                "candidates": [
+                    {"id": "a", "name": "A", "place": 3, "share": "0.2000", "nominations": 4},
+                    {"id": "b", "name": "B", "place": None, "share": None, "nominations": 2},
+                ]
+            }
+        }
+    }
+    rows = [
+        {"id": "a", "name": "A", "place": None, "share": None, "status": "returned unopposed"},
+        {"id": "b", "name": "B", "place": None, "share": None, "status": "not validly nominated"},
+        {"id": "c", "name": "C", "place": None, "share": None, "status": "withdrawn"},
+        {"id": "d", "name": "D", "place": 1, "share": "1.0000", "status": "standing"},
+    ]
+    now = {"contests": {"m": {"candidates": [{**r, "nominations": 1} for r in rows]}}}
+    out = sm.compare(now, before)["contests"]["m"]["candidates"]
+    assert [r["change"] for r in out] == [
+        "returned unopposed; 3rd last time",
+        "not validly nominated; stood last time",
+        "withdrawn; new",
+        "new",
+    ]
