@@ -195,17 +195,23 @@ def previous_summary(people: list[Member], branches: int, seed: int) -> dict[str
         ("youth", "Youth seat", YOUTH, 1),
     )
     for cid, title, cands, seats in sections:
-        bodies = GROUPS if cid == "councillors" else int(branches * 1.3) + AFFILIATES
+        # The bodies that may nominate in each section (the definition's), a third more then.
+        bodies = {"councillors": GROUPS, "members": int(branches * 1.3) + AFFILIATES}.get(
+            cid, int(branches * 1.3)
+        )
         stood = [c for c in cands if rng.random() < 0.8] or cands[:1]
         weights = {c["id"]: rng.uniform(0.3, 2.0) for c in stood}
-        total = sum(weights.values())
+        # Shares are of the valid ballots: a bloc paper marks up to `seats` candidates, so
+        # a bloc section's shares add up to the marks per paper, not to 100%.
+        marks = rng.uniform(1.3, 1.8) if cid == "councillors" else 1.0
+        total = sum(weights.values()) / marks
         ranked = sorted(stood, key=lambda c: -weights[c["id"]])
         rows = [
             {
                 "id": c["id"],
                 "name": c["name"],
                 "place": i + 1,
-                "share": f"{weights[c['id']] / total:.4f}",
+                "share": f"{min(1.0, weights[c['id']] / total):.4f}",
                 "nominations": rng.randint(3, max(4, bodies // 3)),
                 "elected": i < seats,
             }
@@ -484,14 +490,19 @@ def _turnout_table(turnout: dict[str, Any], cast: int, total: int) -> Table:
     the threshold; the groups stay suppressed until the final report after the close): the
     ledger serves no live count."""
     members = turnout["contests"]["members"]
-    when = (turnout.get("time") or "")[11:19] or "none yet"
+    when = (turnout.get("time") or "")[11:19]
     t = Table(
-        title=f"Published turnout ({when}): {members['cast']:,}; sent {cast:,}/{total:,}",
+        title=f"Members' section as the ledger last published it "
+        f"({'at ' + when if when else 'nothing published yet'}): {members['cast']:,} ballots "
+        f"released to the log; the front-ends have sent {cast:,} of {total:,} papers",
         title_justify="left",
     )
     t.add_column("region")
-    t.add_column("members' section", justify="right")
+    t.add_column("ballots", justify="right")
     by = members["by"].get("region", {})
+    if all(n is None for n in by.values()):
+        t.add_row("every region", "withheld until the final report after the close")
+        return t
     for region in REGIONS:
         n = by.get(region)
         t.add_row(region, "suppressed" if n is None else f"{n:,}")
@@ -611,11 +622,12 @@ def final_turnout_words(report: dict[str, Any], titles: dict[str, str]) -> list[
         line = f"  {titles[cid]}: {c['cast']:,} of {c['eligible']:,} voted{share}"
         by = c.get("by", {}).get("region", {})
         eligible = c.get("eligible_by", {}).get("region", {})
+        order = {r: i for i, r in enumerate(REGIONS)}
         regions = [
             f"{r} {n / eligible[r]:.1%} ({n:,} of {eligible[r]:,})"
             if n is not None and eligible.get(r)
             else f"{r} suppressed"
-            for r, n in by.items()
+            for r, n in sorted(by.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
         ]
         if any(n is not None for n in by.values()):
             line += "; by region: " + "; ".join(regions)
@@ -632,9 +644,11 @@ def against_words(against: dict[str, Any], titles: dict[str, str]) -> list[str]:
     lines = [f"Against {against['title']}:"]
     for cid, c in against["contests"].items():
         elected = [
-            f"{r['name']} {r['percent']}, {r['change']}"
+            f"{r['name']} {r['change']}"
+            if r["change"].startswith(("up ", "down ", "unchanged "))
+            else f"{r['name']} {r['percent']}, {r['change']}"
             if r.get("percent")
-            else f"{r['name']} (returned unopposed)"
+            else f"{r['name']} ({r['change']})"
             for r in sorted(c["candidates"], key=lambda r: r.get("place") or 0)
             if r.get("elected")
         ]
@@ -707,22 +721,17 @@ def contest_words(c: dict[str, Any]) -> str:
 
 
 def turnout_words(people: list[Member], papers: list[dict[str, Any]]) -> list[str]:
-    """Turnout in sentences: overall, then by region with each region's eligible members."""
-    voted = Counter(p["region"] for p in papers)
-    eligible = Counter(m.region for m in people)
+    """What the front-ends sent, in a sentence: members who sent a paper (for any section),
+    of the roll. Each section's turnout is the ledger's, published after the close
+    (``final_turnout_words``); the demo's own count of what it sent is not a turnout figure."""
     total = len(people)
-    lines = [
-        f"Turnout: {len(papers):,} of {total:,} members voted ({len(papers) / total:.1%})."
-        if total
-        else "Turnout: no members on the roll."
+    if not total:
+        return ["Sent: no members on the roll."]
+    return [
+        f"Sent: {len(papers):,} of {total:,} members sent a paper ({len(papers) / total:.1%}), "
+        "each with a ballot for every section they are eligible in or some of them; each "
+        "section's turnout is the ledger's, published after the close."
     ]
-    regions = [
-        f"{r} {voted[r] / eligible[r]:.1%} ({voted[r]:,} of {eligible[r]:,})"
-        for r in REGIONS
-        if eligible[r]
-    ]
-    lines.append("By region: " + "; ".join(regions) + ".")
-    return lines
 
 
 async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> int:
@@ -831,7 +840,8 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             t_nom = time.perf_counter() - t0
             figures.add(
                 "nominations",
-                f"{n_nominations:,} from {args.branches:,} branches in {t_nom:.1f} s = "
+                f"{n_nominations:,} from {args.branches + AFFILIATES + GROUPS:,} bodies "
+                f"({args.branches:,} branches) in {t_nom:.1f} s = "
                 f"{n_nominations / t_nom:,.0f} nominations/s (8 clients)",
             )
             state = await admin.call("GET", f"/v1/elections/{ELECTION}")

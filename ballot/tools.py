@@ -429,6 +429,11 @@ def _print_audit(r: dict[str, Any]) -> None:
             if res.get("vacant"):
                 elected += f" ({res['outcome']}: {res['vacant']} seat(s) vacant)"
             out.print(f"  {contest}: elected {elected} ({match})")
+            if res.get("approved"):
+                out.print(
+                    f"    approved by the returning officer before its declaration "
+                    f"(result {res['approved'][:16]}…)"
+                )
             for ret in res.get("returned_unopposed", []):
                 under = f" under the {ret['under']} requirement" if ret["under"] else ""
                 out.print(f"    returned unopposed{under}: {ret['name']}")

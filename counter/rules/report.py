@@ -291,11 +291,11 @@ def render_table(result: CountResult, width: int | None = None) -> str:
     for t in result.ties:
         tied = ", ".join(result.candidates[c].name for c in t.candidates)
         lines.append(
-            f"Tie ({t.kind}, round {t.round}) among {tied}: {t.method} chose "
+            f"Tie ({t.kind}, stage {t.round}) among {tied}: {t.method} chose "
             f"{result.candidates[t.chosen].name} ({t.detail})"
         )
     for a in result.constraint_actions:
-        lines.append(f"Constraint {a.constraint} acted at round {a.round}: {a.detail}")
+        lines.append(f"Constraint {a.constraint} acted at stage {a.round}: {a.detail}")
     lines.append(f"Lot seed: {result.seed}" if result.seed else "Lot seed: none (no lot drawn)")
     out = []
     for line in lines:

@@ -34,14 +34,14 @@ def test_eligibility_words_cover_every_operator() -> None:
     )
 
 
-def test_turnout_is_overall_and_by_region_with_eligible_members() -> None:
-    """Turnout gives the overall percentage, then each region's percentage of its members."""
+def test_what_was_sent_is_one_sentence_and_not_called_turnout() -> None:
+    """The demo's own count of what it sent is said as such (members who sent a paper),
+    never as a turnout figure beside the ledger's published one."""
     people = demo.members(200, random.Random(1))
     papers = [{"region": m.region} for m in people[:50]]
-    overall, regions = demo.turnout_words(people, papers)
-    assert overall == "Turnout: 50 of 200 members voted (25.0%)."
-    assert regions.startswith("By region: Scotland ") and " of " in regions
-    assert regions.endswith(").")
+    (line,) = demo.turnout_words(people, papers)
+    assert line.startswith("Sent: 50 of 200 members sent a paper (25.0%), ")
+    assert "turnout is the ledger's, published after the close" in line
 
 
 def test_result_lines_carry_the_counters_margin() -> None:
@@ -99,7 +99,7 @@ def test_the_demo_names_an_imported_predecessor_and_reads_the_comparison_as_pros
         f"  Members' section: 900 nominations from 312 bodies, against "
         f"{previous['results']['contests']['members']['nominations']:,} from 402; turnout "
     )
-    assert f"Elected: {first['name']} 33.0%, {change}; " in lines[1]
+    assert f"Elected: {first['name']} {change}; " in lines[1] and "to 33.0%" in change
 
 
 def test_the_final_turnout_report_reads_as_eligible_voted_and_turnout_by_region() -> None:
@@ -120,8 +120,8 @@ def test_the_final_turnout_report_reads_as_eligible_voted_and_turnout_by_region(
     titles = {"members": "Members' section", "youth": "Youth seat"}
     assert demo.final_turnout_words(report, titles) == [
         "Turnout as the ledger published it after the close:",
-        "  Members' section: 600 of 2,000 voted (30.0%); by region: East 25.0% (200 of 800); "
-        "Wales 33.3% (400 of 1,200); Tiny suppressed.",
+        "  Members' section: 600 of 2,000 voted (30.0%); by region: Wales 33.3% (400 of "
+        "1,200); East 25.0% (200 of 800); Tiny suppressed.",  # the roll's order of regions
         "  Youth seat: 30 of 100 voted (30.0%); every region suppressed (too few voters or "
         "non-voters in some group).",
     ]

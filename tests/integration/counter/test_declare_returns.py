@@ -135,11 +135,13 @@ async def test_results_are_declared_only_on_the_officers_approval(
     r = await ledger.post(f"/v1/elections/{eid}/contests/youth/declare", headers=AUTH_ADMIN)
     assert r.status == 409 and (await r.json())["type"].endswith(":already-declared")
 
-    report, _ = await _audit(ledger, eid, tmp_path, capsys)
+    report, text = await _audit(ledger, eid, tmp_path, capsys)
     for contest in ("members", "youth"):
         res = report["results"][contest]
         assert res["matches_declaration"] is True
         assert res["approved"] == found[contest]["result_hash"]
+        said = "approved by the returning officer before its declaration (result "
+        assert f"{said}{res['approved'][:16]}…)" in text
 
 
 # --- 2 and 3. unopposed returns, unmeetable minimums -------------------------------------------
