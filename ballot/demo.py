@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -609,14 +609,19 @@ def result_words(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
-def final_turnout_words(report: dict[str, Any], titles: dict[str, str]) -> list[str]:
+def final_turnout_words(
+    report: dict[str, Any], titles: dict[str, str], no_poll: Collection[str] = ()
+) -> list[str]:
     """The ledger's final turnout report in sentences: each section's voters of its eligible
     members, then by region as published (eligible, voted and turnout; groups the rule
-    suppresses said to be)."""
+    suppresses said to be); a section in ``no_poll`` (returned unopposed) had no poll."""
     lines = ["Turnout as the ledger published it after the close:"]
     for cid in titles:
         c = report.get("contests", {}).get(cid)
         if c is None:
+            continue
+        if cid in no_poll:
+            lines.append(f"  {titles[cid]}: no poll ({c['eligible']:,} eligible members).")
             continue
         share = f" ({c['cast'] / c['eligible']:.1%})" if c["eligible"] else ""
         line = f"  {titles[cid]}: {c['cast']:,} of {c['eligible']:,} voted{share}"
@@ -899,7 +904,8 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             t_close = time.perf_counter() - t0
             figures.add("close + openings", f"{closed['opened']:,} openings in {t_close:.1f} s")
             final = await admin.call("GET", f"/v1/elections/{ELECTION}/turnout")
-            for line in final_turnout_words(final, titles):
+            no_poll = [c for c, ret in returns.items() if ret["polled_seats"] == 0]
+            for line in final_turnout_words(final, titles, no_poll):
                 console.print(line)
             t0 = time.perf_counter()
             provisional = await _wait_counted(public, admin, 4)

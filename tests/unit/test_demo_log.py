@@ -105,7 +105,8 @@ def test_the_demo_names_an_imported_predecessor_and_reads_the_comparison_as_pros
 def test_the_final_turnout_report_reads_as_eligible_voted_and_turnout_by_region() -> None:
     """After the close the demo prints the ledger's final report: each section's voters of
     its eligible members, and by region voted of eligible with the turnout, or "suppressed"
-    where the rule withholds a group; every region suppressed is said in words."""
+    where the rule withholds a group; every region suppressed is said in words; a section
+    returned unopposed had no poll."""
     report = {
         "contests": {
             "youth": {"cast": 30, "eligible": 100, "by": {"region": {"East": None}}},
@@ -118,6 +119,9 @@ def test_the_final_turnout_report_reads_as_eligible_voted_and_turnout_by_region(
         }
     }
     titles = {"members": "Members' section", "youth": "Youth seat"}
+    assert demo.final_turnout_words(report, titles, no_poll=["youth"])[2] == (
+        "  Youth seat: no poll (100 eligible members)."
+    )
     assert demo.final_turnout_words(report, titles) == [
         "Turnout as the ledger published it after the close:",
         "  Members' section: 600 of 2,000 voted (30.0%); by region: Wales 33.3% (400 of "
