@@ -81,15 +81,12 @@ def template(election: str, kind: str, event: dict[str, Any]) -> EntryTemplate:
 def template_of(election: str, kind: str, event: bytes) -> EntryTemplate:
     """The template of an event already in its canonical bytes (a ballot kept pending as the
     very bytes its acceptance receipt's event hash covers)."""
-    _plain(election, "election id")
-    _plain(kind, "event type")
-    head = b'{"election":' + json.dumps(election).encode() + b',"event":' + event + b',"index":'
-    return EntryTemplate(kind=kind, head=head)
+    return templates_of(election, kind, [event])[0]
 
 
 def templates_of(election: str, kind: str, events: Sequence[bytes]) -> list[EntryTemplate]:
-    """``[template_of(election, kind, e) for e in events]``, the envelope's ids checked and
-    encoded once for the whole round rather than once per ballot."""
+    """The templates of events already in their canonical bytes, the envelope's ids checked
+    and encoded once for the whole round rather than once per ballot."""
     _plain(election, "election id")
     _plain(kind, "event type")
     prefix = b'{"election":' + json.dumps(election).encode() + b',"event":'
