@@ -40,15 +40,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ledger.errors import DecodeError, EncodingError, ReceiptError
-from ledger.format import merkle
 from ledger.format.canonical import canonical_bytes
 from ledger.format.encoding import b64_strict, hex_strict
 from ledger.format.keys import Keyring, Signer
 from ledger.format.receipts import (
     BatchProof,
     ReceiptSigner,
-    batch_message,
-    batch_paths,
     batch_text,
     human_code,
     utc_now,
@@ -348,16 +345,10 @@ def sign_acceptances(
     # BLIND_BYTES random bytes per leaf, from one read of the operating system's generator.
     pool = secrets.token_bytes(BLIND_BYTES * len(items))
     blinds = [pool[k : k + BLIND_BYTES] for k in range(0, len(pool), BLIND_BYTES)]
-    tree = merkle.MemoryTree()
-    for n in order:
-        contest, hashed = items[n]
-        tree.append(merkle.leaf_hash(write(blinds[n], contest, hashed)))
-    size = tree.size
-    signature = receipt_signer.sign_message(
-        batch_message(root=tree.root(), size=size, tag=ACCEPTANCE_BATCH_TAG)
+    signature, proofs = receipt_signer.sign_messages(
+        [write(blinds[n], *items[n]) for n in order], tag=ACCEPTANCE_BATCH_TAG
     )
-    paths = batch_paths(tree)
-    signed: list[AcceptanceReceipt | None] = [None] * size
+    signed: list[AcceptanceReceipt | None] = [None] * len(items)
     for position, n in enumerate(order):
         contest, hashed = items[n]
         signed[n] = AcceptanceReceipt(
@@ -370,7 +361,7 @@ def sign_acceptances(
             blind=blinds[n],
             key_id=receipt_signer.key_id,
             signature=signature,
-            batch=BatchProof(size=size, position=position, path=tuple(paths[position])),
+            batch=proofs[position],
         )
     return [r for r in signed if r is not None]
 

@@ -350,9 +350,21 @@ class ReceiptSigner:
         self._key = Ed25519PrivateKey.from_private_bytes(signer.seed)
         self.key_id = signer.verifier.key_id
 
-    def sign_message(self, message: bytes) -> bytes:
-        """The Ed25519 signature of ``message`` by this key (a batch message)."""
-        return self._key.sign(message)
+    def sign_messages(
+        self, messages: Sequence[bytes], tag: bytes = RECEIPT_BATCH_TAG
+    ) -> tuple[bytes, list[BatchProof]]:
+        """Sign a batch of receipt messages, in batch order, with one signature: the Ed25519
+        signature of ``batch_message`` (with ``tag``) over the root of their leaves, and each
+        message's ``BatchProof``. Receipts and acceptance receipts both sign batches here."""
+        tree = merkle.MemoryTree()
+        tree.extend(merkle.leaf_hash(m) for m in messages)
+        size = tree.size
+        signature = self._key.sign(batch_message(root=tree.root(), size=size, tag=tag))
+        paths = batch_paths(tree)
+        return signature, [
+            BatchProof(size=size, position=position, path=tuple(path))
+            for position, path in enumerate(paths)
+        ]
 
     def sign_batch(
         self, election: str, items: Sequence[ReceiptItem], time: str | None = None
@@ -365,17 +377,15 @@ class ReceiptSigner:
         stamp = time or utc_now()
         order = sorted(range(len(items)), key=lambda n: items[n][0])
         message = _message_writer(election, stamp)
-        tree = merkle.MemoryTree()
+        messages: list[bytes] = []
         previous: int | None = None
         for n in order:
             index, leaf, chain = items[n]
             if index == previous:
                 raise ValueError(f"index {index} appears twice in one receipt batch")
             previous = index
-            tree.append(merkle.leaf_hash(message(index, leaf, chain)))
-        size = tree.size
-        signature = self._key.sign(batch_message(root=tree.root(), size=size))
-        paths = batch_paths(tree)
+            messages.append(message(index, leaf, chain))
+        signature, proofs = self.sign_messages(messages)
         signed: dict[int, Receipt] = {}
         for position, n in enumerate(order):
             index, leaf, chain = items[n]
@@ -387,7 +397,7 @@ class ReceiptSigner:
                 time=stamp,
                 key_id=self.key_id,
                 signature=signature,
-                batch=BatchProof(size=size, position=position, path=tuple(paths[position])),
+                batch=proofs[position],
             )
         return [signed[n] for n in range(len(items))]
 
