@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 
 from ledger.domain import election as el
-from ledger.format.entry import templates_of
+from ledger.format.entry import EntryTemplate, templates_of
 from ledger.runtime import metrics
 from ledger.service.base import LedgerBase, Prelude, Q, log
 from ledger.storage.store import Appended
@@ -30,6 +30,20 @@ def draw(rows: Sequence[Any], count: int) -> list[Any]:
     """``count`` of ``rows`` chosen uniformly, in a uniformly random order, with the operating
     system's random generator (never a seed anyone could learn later)."""
     return secrets.SystemRandom().sample(list(rows), count)
+
+
+def _entries(eid: str, rows: Sequence[Any]) -> tuple[list[EntryTemplate], list[bytes | None]]:
+    """A round's ``ballot_cast`` entries, from its pending rows in the order drawn: each event
+    in the very bytes it was accepted as, and its event hash."""
+    templates = templates_of(eid, "ballot_cast", [bytes(r["event"]) for r in rows])
+    return templates, [bytes(r["event_hash"]) for r in rows]
+
+
+def _counted(rounds: int, ballots: int) -> None:
+    """The metrics of ``rounds`` release rounds of ``ballots`` ballots in all."""
+    metrics.ROUNDS.inc(rounds)
+    metrics.RELEASED.inc(ballots)
+    metrics.APPENDS.labels("ballot_cast").inc(ballots)
 
 
 class Rounds(LedgerBase):
@@ -78,22 +92,14 @@ class Rounds(LedgerBase):
                     if len(rows) < 2 * k:
                         return 0
                     chosen = draw(rows, len(rows) - k)
-                    events = [bytes(r["event"]) for r in chosen]
-                    templates = templates_of(eid, "ballot_cast", events)
-                    appended = await self.store.append(
-                        conn,
-                        eid,
-                        templates,
-                        event_hashes=[bytes(r["event_hash"]) for r in chosen],
-                    )
+                    templates, hashes = _entries(eid, chosen)
+                    appended = await self.store.append(conn, eid, templates, event_hashes=hashes)
                     await self._released(conn, eid, chosen, appended)
                     await self._notify(conn, eid)
             except BaseException:
                 self.store.forget(eid)
                 raise
-        metrics.ROUNDS.inc()
-        metrics.RELEASED.inc(len(chosen))
-        metrics.APPENDS.labels("ballot_cast").inc(len(chosen))
+        _counted(1, len(chosen))
         log.info("round_released", election_id=eid, contest=contest, size=len(chosen))
         return len(chosen)
 
@@ -117,16 +123,11 @@ class Rounds(LedgerBase):
         async def finish(conn: asyncpg.Connection, appended: list[Appended]) -> None:
             await self._released(conn, eid, ordered, appended)
             if ordered:
-                metrics.ROUNDS.inc(len(by_contest))
-                metrics.RELEASED.inc(len(ordered))
-                metrics.APPENDS.labels("ballot_cast").inc(len(ordered))
+                _counted(len(by_contest), len(ordered))
                 log.info("final_rounds_released", election_id=eid, size=len(ordered))
 
-        return Prelude(
-            templates=templates_of(eid, "ballot_cast", [bytes(r["event"]) for r in ordered]),
-            event_hashes=[bytes(r["event_hash"]) for r in ordered],
-            finish=finish,
-        )
+        templates, hashes = _entries(eid, ordered)
+        return Prelude(templates=templates, event_hashes=hashes, finish=finish)
 
     async def _released(
         self,
