@@ -132,8 +132,9 @@ def shows_groups(counts: ContestCounts, t: int) -> bool:
     units (each dimension's pool counted as one unit) at least ``t`` from both ends."""
     if not counts.dims:
         return False
-    pools = [pool({v: g.eligible for v, g in groups.items()}, t) for groups in counts.by.values()]
-    if all(len(p) == len(groups) for p, groups in zip(pools, counts.by.values(), strict=True)):
+    margins = list(counts.by.values())
+    pools = [pool({v: g.eligible for v, g in groups.items()}, t) for groups in margins]
+    if all(len(p) == len(groups) for p, groups in zip(pools, margins, strict=True)):
         return False  # nothing could be shown
     units: dict[Cell, Group] = {}
     for cell, g in counts.cells.items():
