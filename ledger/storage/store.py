@@ -193,14 +193,12 @@ class LogStore:
             raise LedgerError("tree nodes missing from the store", missing=sorted(missing)[:5])
         return found
 
-    async def _edge(
-        self, conn: asyncpg.Connection, head: Head, given: merkle.CompactRange | None = None
-    ) -> merkle.CompactRange:
-        """The tree's right edge at ``head``: ``given`` or the cached one if it is that
-        head's (``prepare_append`` copies it), else rebuilt from the stored nodes."""
-        for known in (given, self._edges.get(head.election_id)):
-            if known is not None and known.size == head.size and known.root() == head.root:
-                return known
+    async def _edge(self, conn: asyncpg.Connection, head: Head) -> merkle.CompactRange:
+        """The tree's right edge at ``head``: the cached one if it is that head's
+        (``prepare_append`` copies it), else rebuilt from the stored nodes."""
+        known = self._edges.get(head.election_id)
+        if known is not None and known.size == head.size and known.root() == head.root:
+            return known
         nodes = await self.nodes(conn, head.election_id, merkle.root_nodes(head.size))
         edge = merkle.CompactRange.from_nodes(head.size, nodes)
         if edge.root() != head.root:
@@ -225,17 +223,11 @@ class LogStore:
         templates: Sequence[EntryTemplate],
         *,
         time: str | None = None,
-        edge: merkle.CompactRange | None = None,
     ) -> PreparedAppend:
-        """Render, hash and place ``templates`` after ``head`` (locked by the caller, or the
-        head a batch still committing will leave, with its ``edge``): the rows to write and
-        the new head. No writes; ``written`` must follow in the transaction."""
-        edge = await self._edge(conn, head, edge)
+        """Render, hash and place ``templates`` after ``head`` (locked by the caller): the rows
+        to write and the new head. No writes."""
+        edge = await self._edge(conn, head)
         return prepare_append(head, edge, templates, time or entry_time())
-
-    def written(self, election_id: str, prepared: PreparedAppend) -> None:
-        """Remember the new right edge (the caller forgets it if the transaction rolls back)."""
-        self._edges[election_id] = prepared.edge
 
     async def append(
         self,
@@ -268,7 +260,8 @@ class LogStore:
         await conn.execute(
             Q["update_head"], election_id, prepared.size, prepared.chain_head, prepared.root
         )
-        self.written(election_id, prepared)
+        # The new right edge, remembered (the caller forgets it if the transaction rolls back).
+        self._edges[election_id] = prepared.edge
         return prepared.appended
 
     def forget(self, election_id: str) -> None:
