@@ -42,9 +42,9 @@ voters have, named by the store (``(none)`` for a voter without the attribute). 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 DEFAULT_EVERY = 600
 """Seconds between scheduled reports when the definition does not say."""
@@ -74,14 +74,22 @@ class ContestCounts:
     @property
     def by(self) -> dict[str, dict[str, Group]]:
         """dimension -> group value -> counts: the margins of ``cells``."""
-        out: dict[str, dict[str, Group]] = {}
-        for k, dim in enumerate(self.dims):
-            groups: dict[str, Group] = {}
-            for cell, g in self.cells.items():
-                old = groups.get(cell[k], Group(eligible=0, cast=0))
-                groups[cell[k]] = Group(eligible=old.eligible + g.eligible, cast=old.cast + g.cast)
-            out[dim] = dict(sorted(groups.items()))
-        return out
+        return {
+            dim: dict(sorted(summed((cell[k], g) for cell, g in self.cells.items()).items()))
+            for k, dim in enumerate(self.dims)
+        }
+
+
+_K = TypeVar("_K", bound=Hashable)
+
+
+def summed(groups: Iterable[tuple[_K, Group]]) -> dict[_K, Group]:
+    """Groups (or cells) added up by key: the margins of cells, or the units they make."""
+    out: dict[_K, Group] = {}
+    for key, g in groups:
+        old = out.get(key, Group(eligible=0, cast=0))
+        out[key] = Group(eligible=old.eligible + g.eligible, cast=old.cast + g.cast)
+    return out
 
 
 Snapshot = Mapping[str, ContestCounts]
@@ -136,11 +144,10 @@ def shows_groups(counts: ContestCounts, t: int) -> bool:
     pools = [pool({v: g.eligible for v, g in groups.items()}, t) for groups in margins]
     if all(len(p) == len(groups) for p, groups in zip(pools, margins, strict=True)):
         return False  # nothing could be shown
-    units: dict[Cell, Group] = {}
-    for cell, g in counts.cells.items():
-        unit = tuple("" if v in p else v for v, p in zip(cell, pools, strict=True))
-        old = units.get(unit, Group(eligible=0, cast=0))
-        units[unit] = Group(eligible=old.eligible + g.eligible, cast=old.cast + g.cast)
+    units = summed(
+        (tuple("" if v in p else v for v, p in zip(cell, pools, strict=True)), g)
+        for cell, g in counts.cells.items()
+    )
     return all(not small(g.cast, g.eligible, t) for g in units.values() if g.eligible)
 
 
