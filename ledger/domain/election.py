@@ -648,13 +648,15 @@ def _standing(state: ElectionState) -> dict[str, frozenset[str]]:
     return out
 
 
-def _returns(state: ElectionState) -> dict[str, rt.ContestReturn]:
-    """Each contest's return at the close of nominations, over the candidates standing and
-    not withdrawn (``ledger.domain.returns``)."""
+def _returns(
+    state: ElectionState, standing: Mapping[str, frozenset[str]]
+) -> dict[str, rt.ContestReturn]:
+    """Each contest's return at the close of nominations, over the candidates ``standing``
+    (``_standing``) and not withdrawn (``ledger.domain.returns``)."""
     d = state.require_definition()
     out = {}
-    for c, standing in _standing(state).items():
-        present = standing - state.withdrawn.get(c, frozenset())
+    for c, names in standing.items():
+        present = names - state.withdrawn.get(c, frozenset())
         ret = rt.contest_return(d.contest(c), present, d.unmet_minimum)
         if ret is not None:
             out[c] = ret
@@ -664,13 +666,14 @@ def _returns(state: ElectionState) -> dict[str, rt.ContestReturn]:
 def standing_event(state: ElectionState) -> dict[str, Any]:
     """The ``nominations_closed`` event the current nominations call for."""
     d = state.require_definition()
+    standing = _standing(state)
     event: dict[str, Any] = {
         "threshold": d.nomination_threshold,
-        "standing": {c: sorted(s) for c, s in _standing(state).items()},
+        "standing": {c: sorted(s) for c, s in standing.items()},
     }
     if any(c.nomination_threshold != d.nomination_threshold for c in d.contests):
         event["thresholds"] = {c.id: c.nomination_threshold for c in d.contests}
-    decided = _returns(state)
+    decided = _returns(state, standing)
     if decided:
         event["returns"] = {c: r.to_json() for c, r in decided.items()}
     return event
@@ -745,11 +748,12 @@ def apply(state: ElectionState, kind: str, event: Mapping[str, Any]) -> Election
         expected = standing_event(state)
         if dict(event) != expected:
             raise InvalidDefinition("nominations_closed disagrees with the nominations")
-        decided = _returns(state)
+        standing = _standing(state)
+        decided = _returns(state, standing)
         return replace(
             state,
             phase="ready",
-            standing=_standing(state),
+            standing=standing,
             returns=decided,
             definition=_ballot_papers(d, decided),
         )
