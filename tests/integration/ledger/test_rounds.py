@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from ledger.format.acceptance import AcceptanceReceipt, event_hash, verify_acceptance
-from ledger.format.entry import parse_entry
+from ledger.format.entry import Entry, parse_entry
 from ledger.format.keys import Keyring
 from ledger.http.app import LEDGER, create_app
 from ledger.runtime.settings import Settings
@@ -41,13 +41,19 @@ async def cast(client: AppClient, body: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def rounds(entries: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
-    """(contest, time, size) of each run of consecutive ballot entries of one contest and time."""
+def release_runs(entries: list[dict[str, Any]]) -> list[tuple[str, str, list[Entry]]]:
+    """(contest, time, entries) of each run of consecutive ballot entries of one contest and
+    time, in log order: the release rounds as the public log shows them."""
     casts = [parse_entry(e["entry"].encode()) for e in entries]
     runs = itertools.groupby(
         (c for c in casts if c.kind == "ballot_cast"), key=lambda c: (c.event["contest"], c.time)
     )
-    return [(contest, time, len(list(group))) for (contest, time), group in runs]
+    return [(contest, time, list(group)) for (contest, time), group in runs]
+
+
+def rounds(entries: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
+    """(contest, time, size) of each run of consecutive ballot entries of one contest and time."""
+    return [(contest, time, len(group)) for contest, time, group in release_runs(entries)]
 
 
 async def test_a_round_releases_all_but_k_at_random_with_one_time_stamp(

@@ -31,7 +31,6 @@ every pool held at least K unpublished ballots, which the harness checks rather 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 from fractions import Fraction
 from typing import Any
@@ -46,6 +45,7 @@ from ledger.runtime.settings import Settings
 
 from ..conftest import AUTH_FRONTEND, SIGNER, close_poll, definition, setup_election
 from .test_ledger_flow import feed
+from .test_rounds import release_runs
 
 EID = "nec-2026"
 K = 5
@@ -77,11 +77,8 @@ async def public_view(client: TestClient[Any, Any]) -> str:
 def rounds_of(entries: list[dict[str, Any]]) -> dict[str, list[list[str]]]:
     """Each contest's release rounds in log order: the event hashes of each run of
     consecutive ballot entries with that contest and one time stamp."""
-    ballots = [parse_entry(e["entry"].encode()) for e in entries]
     out: dict[str, list[list[str]]] = {}
-    for (contest, _), group in itertools.groupby(
-        (c for c in ballots if c.kind == "ballot_cast"), key=lambda c: (c.event["contest"], c.time)
-    ):
+    for contest, _, group in release_runs(entries):
         out.setdefault(contest, []).append([event_hash(c.event).hex() for c in group])
     return out
 
