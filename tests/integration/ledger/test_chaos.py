@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 
 from ballot.cli import main
@@ -42,6 +41,7 @@ from ..procs import (
     verify_log,
     wait_for_checkpoint,
 )
+from .test_rounds import withhold
 
 pytestmark = pytest.mark.slow
 
@@ -282,16 +282,7 @@ async def test_withheld_ballot_is_a_broken_promise(
         assert len(load.receipts) == 8
         withheld = load.receipts.pop(3)
         assert await _where(ledger.url, eid, [withheld]) == [{"status": "accepted"}]
-        conn = await asyncpg.connect(db_url)
-        try:
-            done = await conn.execute(
-                "DELETE FROM pending WHERE election_id = $1 AND event_hash = $2",
-                eid,
-                bytes.fromhex(withheld["event_hash"]),
-            )
-            assert done == "DELETE 1"
-        finally:
-            await conn.close()
+        assert await withhold(db_url, eid, withheld["event_hash"]) == "DELETE 1"
         await close_election(ledger.url, eid)
         await wait_for_checkpoint(ledger.url, eid)
 

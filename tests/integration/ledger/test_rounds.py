@@ -51,6 +51,21 @@ def release_runs(entries: list[dict[str, Any]]) -> list[tuple[str, str, list[Ent
     return [(contest, time, list(group)) for (contest, time), group in runs]
 
 
+async def withhold(db_url: str, eid: str, event_hash: str) -> str:
+    """Delete one accepted ballot's pending row as the database owner (a ledger breaking its
+    promise); the statement's status."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        status: str = await conn.execute(
+            "DELETE FROM pending WHERE election_id = $1 AND event_hash = $2",
+            eid,
+            bytes.fromhex(event_hash),
+        )
+    finally:
+        await conn.close()
+    return status
+
+
 def rounds(entries: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
     """(contest, time, size) of each run of consecutive ballot entries of one contest and time."""
     return [(contest, time, len(group)) for contest, time, group in release_runs(entries)]

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -45,6 +44,7 @@ from ..conftest import (
     setup_election,
 )
 from ..conftest import SIGNER as REAL_SIGNER
+from ..ledger.test_rounds import withhold
 
 SIGNER = Signer(name="ballot-ledger.test/ledger", seed=bytes(range(32)))
 KEY = SIGNER.verifier.text()
@@ -405,16 +405,7 @@ async def test_a_real_ledger_made_to_withhold_a_ballot_is_caught(
     await setup_election(client, REAL, doc)
     answers = [await _cast(client, f"v{i:03d}") for i in range(4)]
     victim = answers[2]["receipts"]["members"]
-    conn = await asyncpg.connect(db_url)
-    try:
-        deleted = await conn.execute(
-            "DELETE FROM pending WHERE election_id = $1 AND event_hash = $2",
-            REAL,
-            bytes.fromhex(victim["event_hash"]),
-        )
-    finally:
-        await conn.close()
-    assert deleted == "DELETE 1"
+    assert await withhold(db_url, REAL, victim["event_hash"]) == "DELETE 1"
     code, report = await _real_check(client, tmp_path, victim)
     assert code == 1 and "does not know" in report["error"]  # denied while the poll is open
     await close_poll(client, REAL)
