@@ -236,18 +236,16 @@ class Casting(LedgerBase):
         if not checked.accepted:
             mine.sent.set()
             return checked.pending
-        if conn.is_in_transaction():
-            # Checked again under the exclusive acceptance lock: no other acceptance can write
-            # meanwhile, so a unique violation here is a fault, not a race (it is raised).
-            written = await self._accept(conn, eid, checked, jobs, results, mine)
-            return checked.pending if written else _CHANGED
         try:
             if await self._accept(conn, eid, checked, jobs, results, mine):
                 return checked.pending
         except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+            if conn.is_in_transaction():
+                # Checked again under the exclusive acceptance lock: no other acceptance can
+                # write meanwhile, so a unique violation here is a fault, not a race.
+                raise
             # Another ledger process took the same voter or submission first and has
             # committed (or the two writes met in a deadlock and this one was rolled back).
-            pass
         return _CHANGED
 
     async def _check_batch(
