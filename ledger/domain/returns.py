@@ -145,16 +145,16 @@ def contest_return(
     ids = [c.id for c in contest.candidates if c.id in standing]
     unmet = unmet_minimums(contest, standing, policy)
     reserved_vacant = sum(u.vacant for u in unmet)
-    unopposed: list[tuple[str, str | None]] = []
+    unopposed: dict[str, str | None] = {}  # candidate -> requirement, in order of return
     for k in contest.constraints:
         group = [c.id for c in contest.candidates if c.id in standing and in_group(c, k)]
         if 0 < len(group) <= k.min:
-            under = f"{k.attribute}={k.value}"
-            unopposed.extend((cid, under) for cid in group if cid not in dict(unopposed))
+            for cid in group:
+                unopposed.setdefault(cid, f"{k.attribute}={k.value}")
     room = max(0, contest.seats - reserved_vacant - len(unopposed))
-    rest = [cid for cid in ids if cid not in dict(unopposed)]
+    rest = [cid for cid in ids if cid not in unopposed]
     if len(rest) <= room:
-        unopposed.extend((cid, None) for cid in rest)
+        unopposed.update(dict.fromkeys(rest))
         polled = 0
     else:
         polled = room
@@ -162,7 +162,7 @@ def contest_return(
     if not unopposed and not unmet and polled == contest.seats:
         return None
     return ContestReturn(
-        unopposed=tuple(unopposed), polled_seats=polled, vacant=vacant, unmet=tuple(unmet)
+        unopposed=tuple(unopposed.items()), polled_seats=polled, vacant=vacant, unmet=tuple(unmet)
     )
 
 
