@@ -216,8 +216,8 @@ async def results(request: web.Request) -> web.Response:
     rows = await _results(request, eid)
     async with request.app[POOL].acquire() as conn:
         running = await STORE.projection(conn, eid) or {}
-    rank = {c: i for i, c in enumerate(pages.contest_order(running))}
-    rows = sorted(rows, key=lambda r: (rank.get(r.contest_id, len(rank)), r.contest_id))
+    key = sm.rank(pages.contest_order(running))
+    rows = sorted(rows, key=lambda r: key(r.contest_id))
     return web.json_response({"election": eid, "results": [_result_json(r) for r in rows]})
 
 

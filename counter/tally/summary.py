@@ -25,7 +25,7 @@ in percentage points and in place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -161,14 +161,14 @@ def summary(
             cid: contest_summary(contests[cid], nominations.get(cid), documents.get(cid))
             for cid in order
         },
-        "turnout": {cid: turnout[cid] for cid in sorted(turnout, key=_rank(order))},
+        "turnout": {cid: turnout[cid] for cid in sorted(turnout, key=rank(order))},
     }
 
 
-def _rank(order: list[str]) -> Any:
-    """A sort key: the definition's order, then any other id by name."""
-    rank = {c: i for i, c in enumerate(order)}
-    return lambda c: (rank.get(c, len(rank)), c)
+def rank(order: Sequence[str]) -> Callable[[str], tuple[int, str]]:
+    """A sort key for contest ids: the definition's order, then any other id by name."""
+    at = {c: i for i, c in enumerate(order)}
+    return lambda c: (at.get(c, len(at)), c)
 
 
 def _count(n: int) -> str:
