@@ -98,20 +98,21 @@ def contest_summary(
     document: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """One contest's summary from its nominations view and its result document."""
-    rows = (nominations or {}).get("candidates", [])
+    doc, view = document or {}, nominations or {}
+    rows = view.get("candidates", [])
     nominated = {r["candidate"]: int(r["nominations"]) for r in rows}
     names = {r["candidate"]: r["name"] for r in rows}  # every candidate, in definition order
     ids_by_name = {name: cid for cid, name in names.items()}
-    rounds = (document or {}).get("rounds") or []
+    rounds = doc.get("rounds") or []
     first = rounds[0]["tallies"] if rounds else {}
     votes = {ids_by_name[n]: fraction(v) for n, v in first.items() if n in ids_by_name}
-    valid = fraction((document or {}).get("valid_ballots", 0))
-    final = (document or {}).get("places") or {}
+    valid = fraction(doc.get("valid_ballots", 0))
+    final = doc.get("places") or {}
     places = {ids_by_name[n]: int(p) for n, p in final.items() if n in ids_by_name} or _places(
         votes
     )
-    elected = set((document or {}).get("elected_ids", []))
-    statuses = {c["name"]: c.get("status") for c in (document or {}).get("candidates", [])}
+    elected = set(doc.get("elected_ids", []))
+    statuses = {c["name"]: c.get("status") for c in doc.get("candidates", [])}
     candidates = []
     for cid, name in names.items():
         polled = cid in votes and valid > 0 and cid in places
@@ -127,15 +128,14 @@ def contest_summary(
                 "status": statuses.get(name) or "standing",
             }
         )
-    out: dict[str, Any] = {
+    return {
         "title": definition.get("title", ""),
-        "polled": int((document or {}).get("polled_seats", 1)) > 0,
-        "bodies": int((nominations or {}).get("bodies", 0)),
+        "polled": int(doc.get("polled_seats", 1)) > 0,
+        "bodies": int(view.get("bodies", 0)),
         "nominations": sum(nominated.values()),
         "ballots": int(valid),  # a ledger's papers are whole
         "candidates": candidates,
     }
-    return out
 
 
 def summary(
