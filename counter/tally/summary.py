@@ -65,6 +65,11 @@ def percent_text(share: Fraction) -> str:
     return _tenths_text(tenths(share))
 
 
+def _percent(share: Fraction | None) -> str | None:
+    """``percent_text``, or None for an unknown share."""
+    return None if share is None else percent_text(share)
+
+
 def moved(now: Fraction, before: Fraction) -> str:
     """A percentage against last time, worked out from the two figures as shown (one
     decimal each), so that the words agree with them: "up 9.2% to 33.3%" from 24.1% to 33.3%,
@@ -294,12 +299,12 @@ def compare(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str
             rows.append(
                 {
                     **cand,
-                    "percent": None if share is None else percent_text(share),
+                    "percent": _percent(share),
                     "previous": None
                     if old is None
                     else {
                         **{k: old.get(k) for k in ("place", "share", "nominations", "elected")},
-                        "percent": None if old_share is None else percent_text(old_share),
+                        "percent": _percent(old_share),
                     },
                     "change": _status_change(cand, old) or phrase(cand, old, (share, old_share)),
                     "nominations_change": count_change(
@@ -333,11 +338,11 @@ def compare(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str
                         "value": value,
                         "cast": n,
                         "eligible": eligible.get(value),
-                        "percent": None if share is None else percent_text(share),
+                        "percent": _percent(share),
                         "previous": old.get(value),
                         "previous_suppressed": value in old and old[value] is None,
                         "previous_eligible": old_eligible.get(value),
-                        "previous_percent": None if old_share is None else percent_text(old_share),
+                        "previous_percent": _percent(old_share),
                         "change": turnout_change(share, old_share),
                     }
                 )
@@ -350,10 +355,10 @@ def compare(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str
         turnout[cid] = {
             "cast": now.get("cast", 0),
             "eligible": now.get("eligible", 0),
-            "percent": None if share is None else percent_text(share),
+            "percent": _percent(share),
             "previous_cast": before.get("cast"),
             "previous_eligible": before.get("eligible"),
-            "previous_percent": None if old_share is None else percent_text(old_share),
+            "previous_percent": _percent(old_share),
             "polled": polled,
             "change": turnout_change(share, old_share) if polled else "no poll this time",
             "by": dims,
