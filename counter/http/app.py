@@ -12,7 +12,7 @@ import csv
 import io
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,17 +120,23 @@ def _result_json(r: Any) -> dict[str, Any]:
     }
 
 
-async def _summary(request: web.Request, eid: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The election's projection and its summary (``counter.tally.summary``)."""
+async def _stored(request: web.Request, eid: str) -> tuple[dict[str, Any] | None, list[Any]]:
+    """The election's projection (None before its first entry) and its stored results."""
     async with request.app[POOL].acquire() as conn:
-        running = await STORE.projection(conn, eid) or {}
-        rows = await STORE.results(conn, eid)
-    return running, sm.summary(running, {r.contest_id: r.document for r in rows})
+        return await STORE.projection(conn, eid), await STORE.results(conn, eid)
 
 
-async def _comparison(request: web.Request, running: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The comparison with the predecessor the definition names, if any: an election this
-    counter follows, or the imported summary the definition carries."""
+def _summary(running: Mapping[str, Any], rows: Sequence[Any]) -> dict[str, Any]:
+    """The summary (``counter.tally.summary``) of a projection and its stored results."""
+    return sm.summary(running, {r.contest_id: r.document for r in rows})
+
+
+async def _comparison(
+    request: web.Request, running: Mapping[str, Any], rows: Sequence[Any]
+) -> dict[str, Any] | None:
+    """The comparison of the election (its projection and stored results, as the caller read
+    them) with the predecessor the definition names, if any: an election this counter
+    follows, or the imported summary the definition carries."""
     predecessor = running.get("definition", {}).get("predecessor")
     if not predecessor:
         return None
@@ -138,22 +144,21 @@ async def _comparison(request: web.Request, running: Mapping[str, Any]) -> dict[
         previous = {**predecessor["results"], "title": predecessor["title"]}
     else:
         pid = predecessor["election"]
-        async with request.app[POOL].acquire() as conn:
-            followed = await STORE.projection(conn, pid) is not None
-        if not followed:  # never "every candidate new": there is nothing to compare with
+        followed, followed_rows = await _stored(request, pid)
+        if followed is None:  # never "every candidate new": there is nothing to compare with
             raise problems.NotFound(
                 f"the predecessor {pid} is not an election this counter follows",
                 predecessor=pid,
             )
-        _, previous = await _summary(request, pid)
-        previous["election"] = pid
-    _, current = await _summary(request, running["election"])
-    return sm.compare(current, previous)
+        previous = {**_summary(followed, followed_rows), "election": pid}
+    return sm.compare(_summary(running, rows), previous)
 
 
-async def _contest_result(request: web.Request) -> Any:
+async def _contest_result(request: web.Request, rows: Sequence[Any] | None = None) -> Any:
+    """The contest's stored result, from ``rows`` (the election's, if the caller has read
+    them) or the store."""
     eid, contest = _id(request, "election"), _id(request, "contest")
-    for r in await _results(request, eid):
+    for r in await _results(request, eid) if rows is None else rows:
         if r.contest_id == contest:
             return r
     async with request.app[POOL].acquire() as conn:
@@ -211,8 +216,8 @@ async def results(request: web.Request) -> web.Response:
     rows = await _results(request, eid)
     async with request.app[POOL].acquire() as conn:
         running = await STORE.projection(conn, eid) or {}
-    rank = {c: i for i, c in enumerate(pages.contest_order(running))}
-    rows = sorted(rows, key=lambda r: (rank.get(r.contest_id, len(rank)), r.contest_id))
+    key = sm.rank(pages.contest_order(running))
+    rows = sorted(rows, key=lambda r: key(r.contest_id))
     return web.json_response({"election": eid, "results": [_result_json(r) for r in rows]})
 
 
@@ -222,8 +227,8 @@ async def summary(request: web.Request) -> web.Response:
     later election's definition imports as its predecessor."""
     eid = _id(request, "election")
     await _progress(request, eid)
-    _, body = await _summary(request, eid)
-    return web.json_response({"election": eid, **body})
+    running, rows = await _stored(request, eid)
+    return web.json_response({"election": eid, **_summary(running or {}, rows)})
 
 
 @routes.get("/v1/elections/{election}/comparison")
@@ -231,9 +236,8 @@ async def comparison(request: web.Request) -> web.Response:
     """The election against its predecessor (404 when the definition names none)."""
     eid = _id(request, "election")
     await _progress(request, eid)
-    async with request.app[POOL].acquire() as conn:
-        running = await STORE.projection(conn, eid) or {}
-    body = await _comparison(request, running)
+    running, rows = await _stored(request, eid)
+    body = await _comparison(request, running or {}, rows)
     if body is None:
         raise problems.NotFound("the election names no predecessor", election=eid)
     return web.json_response({"election": eid, "against": body})
@@ -308,21 +312,21 @@ async def _overview(request: web.Request) -> tuple[dict[str, Any], Any, list[Any
         running = await STORE.projection(conn, eid)
         rows = await STORE.results(conn, eid)
         found = await STORE.alerts(conn, eid)
-    against, note = await _against(request, running)
+    against, note = await _against(request, running, rows)
     model = pages.page_model(eid, running or {}, [_result_json(r) for r in rows], against)
     model["against_note"] = note
     return model, progress, found
 
 
 async def _against(
-    request: web.Request, running: Mapping[str, Any] | None
+    request: web.Request, running: Mapping[str, Any] | None, rows: Sequence[Any]
 ) -> tuple[dict[str, Any] | None, str]:
     """The comparison for a page, or why there is none where the definition names a
     predecessor (the page says so rather than showing every candidate as new)."""
     if not running:
         return None, ""
     try:
-        return await _comparison(request, running), ""
+        return await _comparison(request, running, rows), ""
     except problems.NotFound as exc:
         return None, f"No comparison with the last election: {exc.message}."
 
@@ -351,13 +355,14 @@ async def nominations_page(request: web.Request) -> web.Response:
 async def contest_page(request: web.Request) -> web.Response:
     """One contest's declaration sheet: the result, the margin, the stage sheet."""
     eid = _id(request, "election")
-    r = await _contest_result(request)
+    rows = await _results(request, eid)
+    r = await _contest_result(request, rows)
     async with request.app[POOL].acquire() as conn:
         running = await STORE.projection(conn, eid) or {}
     order = request.query.get("order", "first")
     if order not in pages.ORDERS:
         raise problems.BadRequest("order must be 'first' or 'place'", order=order)
-    against, note = await _against(request, running)
+    against, note = await _against(request, running, rows)
     contest = pages.contest_model(running, _result_json(r), order, against)
     contest["against_note"] = note
     title = running.get("definition", {}).get("title", eid)

@@ -67,8 +67,7 @@ def contest_order(running: Mapping[str, Any]) -> list[str]:
 
 
 def _in_order(ids: Sequence[str], order: Sequence[str]) -> list[str]:
-    rank = {c: i for i, c in enumerate(order)}
-    return sorted(ids, key=lambda c: (rank.get(c, len(rank)), c))
+    return sorted(ids, key=sm.rank(order))
 
 
 def vacancy_text(document: Mapping[str, Any]) -> str:

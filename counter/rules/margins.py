@@ -80,15 +80,9 @@ def ordinal(n: int) -> str:
 def figure(value: Fraction, decimals: int | None) -> str:
     """A vote figure for reading: thousands separators; a whole number without decimals,
     otherwise at the rule's precision (truncated) or, for an exact rule, exactly."""
-    from counter.rules.report import decimal_string
+    from counter.rules.report import decimal_string, thousands
 
-    text = decimal_string(value, 0 if value.denominator == 1 else decimals)
-    sign = "-" if text.startswith("-") else ""
-    text = text.lstrip("-")
-    whole, dot, rest = text.partition(".")
-    if "/" in whole:
-        return sign + whole
-    return f"{sign}{int(whole):,}{dot}{rest}"
+    return thousands(decimal_string(value, 0 if value.denominator == 1 else decimals))
 
 
 def _names(result: CountResult, cs: tuple[int, ...] | list[int]) -> str:

@@ -90,21 +90,17 @@ def not_standing(state: fl.FoldState) -> dict[str, dict[str, str]]:
     """Per contest, each candidate not standing and why: ``withdrawn`` (a
     ``candidate_withdrawn``) or ``not validly nominated`` (left out by
     ``nominations_closed``)."""
-    ps = state.phase
-    d = ps.definition
+    d = state.phase.definition
     out: dict[str, dict[str, str]] = {}
     if d is None:
         return out
     for c in d.contests:
-        gone = ps.withdrawn.get(c.id, frozenset())
-        standing = None if ps.standing is None else ps.standing.get(c.id, frozenset())
-        why = {}
-        for x in c.candidates:
-            if x.id in gone:
-                why[x.name] = "withdrawn"
-            elif standing is not None and x.id not in standing:
-                why[x.name] = "not validly nominated"
-        out[c.id] = why
+        status = fl.statuses(state, c)
+        out[c.id] = {
+            x.name: status[x.id]
+            for x in c.candidates
+            if status[x.id] in ("withdrawn", "not validly nominated")
+        }
     return out
 
 

@@ -302,8 +302,9 @@ def _recount(state: fl.FoldState, counters: Keyring, report: AuditReport) -> Non
             )
         signature = b64_strict(declared["signature"], 64, what="declaration signature")
         key.verify(declaration_message(declared), signature)
-        if declared.get("result_hash") == fl.result_hash(fl.before_status(document)):
-            digest = entry["result_hash"] = fl.result_hash(fl.before_status(document))
+        older = fl.result_hash(fl.before_status(document))
+        if declared.get("result_hash") == older:
+            digest = entry["result_hash"] = older
             entry["document_form"] = "before candidate status"
         for name, mine in (
             ("result_hash", digest),

@@ -588,20 +588,32 @@ def candidate_statuses(
     ballot paper), ``returned unopposed``, ``withdrawn`` (a ``candidate_withdrawn``) or
     ``not validly nominated`` (left out at the close of nominations); ``withdrawn`` is true
     for the withdrawn alone. Rows are in the definition's order, as the count's candidates."""
+    status = statuses(state, contest, returned)
+    return [
+        {**row, "withdrawn": status[x.id] == "withdrawn", "status": status[x.id]}
+        for x, row in zip(contest.candidates, rows, strict=True)
+    ]
+
+
+def statuses(
+    state: FoldState, contest: el.Contest, returned: Collection[str] = frozenset()
+) -> dict[el.CandidateId, str]:
+    """Each candidate's status by id: ``returned unopposed`` (one of ``returned``),
+    ``withdrawn`` (a ``candidate_withdrawn``), ``not validly nominated`` (left out at the
+    close of nominations), else ``standing``."""
     ps = state.phase
     gone = ps.withdrawn.get(contest.id, frozenset())
     standing = None if ps.standing is None else ps.standing.get(contest.id, frozenset())
-    out = []
-    for x, row in zip(contest.candidates, rows, strict=True):
+    out: dict[el.CandidateId, str] = {}
+    for x in contest.candidates:
         if x.id in returned:
-            status = "returned unopposed"
+            out[x.id] = "returned unopposed"
         elif x.id in gone:
-            status = "withdrawn"
+            out[x.id] = "withdrawn"
         elif standing is not None and x.id not in standing:
-            status = "not validly nominated"
+            out[x.id] = "not validly nominated"
         else:
-            status = "standing"
-        out.append({**row, "withdrawn": status == "withdrawn", "status": status})
+            out[x.id] = "standing"
     return out
 
 

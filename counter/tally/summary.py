@@ -25,7 +25,7 @@ in percentage points and in place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -65,6 +65,11 @@ def percent_text(share: Fraction) -> str:
     return _tenths_text(tenths(share))
 
 
+def _percent(share: Fraction | None) -> str | None:
+    """``percent_text``, or None for an unknown share."""
+    return None if share is None else percent_text(share)
+
+
 def moved(now: Fraction, before: Fraction) -> str:
     """A percentage against last time, worked out from the two figures as shown (one
     decimal each), so that the words agree with them: "up 9.2% to 33.3%" from 24.1% to 33.3%,
@@ -98,20 +103,21 @@ def contest_summary(
     document: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """One contest's summary from its nominations view and its result document."""
-    rows = (nominations or {}).get("candidates", [])
+    doc, view = document or {}, nominations or {}
+    rows = view.get("candidates", [])
     nominated = {r["candidate"]: int(r["nominations"]) for r in rows}
     names = {r["candidate"]: r["name"] for r in rows}  # every candidate, in definition order
     ids_by_name = {name: cid for cid, name in names.items()}
-    rounds = (document or {}).get("rounds") or []
+    rounds = doc.get("rounds") or []
     first = rounds[0]["tallies"] if rounds else {}
     votes = {ids_by_name[n]: fraction(v) for n, v in first.items() if n in ids_by_name}
-    valid = fraction((document or {}).get("valid_ballots", 0))
-    final = (document or {}).get("places") or {}
+    valid = fraction(doc.get("valid_ballots", 0))
+    final = doc.get("places") or {}
     places = {ids_by_name[n]: int(p) for n, p in final.items() if n in ids_by_name} or _places(
         votes
     )
-    elected = set((document or {}).get("elected_ids", []))
-    statuses = {c["name"]: c.get("status") for c in (document or {}).get("candidates", [])}
+    elected = set(doc.get("elected_ids", []))
+    statuses = {c["name"]: c.get("status") for c in doc.get("candidates", [])}
     candidates = []
     for cid, name in names.items():
         polled = cid in votes and valid > 0 and cid in places
@@ -127,15 +133,14 @@ def contest_summary(
                 "status": statuses.get(name) or "standing",
             }
         )
-    out: dict[str, Any] = {
+    return {
         "title": definition.get("title", ""),
-        "polled": int((document or {}).get("polled_seats", 1)) > 0,
-        "bodies": int((nominations or {}).get("bodies", 0)),
+        "polled": int(doc.get("polled_seats", 1)) > 0,
+        "bodies": int(view.get("bodies", 0)),
         "nominations": sum(nominated.values()),
         "ballots": int(valid),  # a ledger's papers are whole
         "candidates": candidates,
     }
-    return out
 
 
 def summary(
@@ -161,14 +166,14 @@ def summary(
             cid: contest_summary(contests[cid], nominations.get(cid), documents.get(cid))
             for cid in order
         },
-        "turnout": {cid: turnout[cid] for cid in sorted(turnout, key=_rank(order))},
+        "turnout": {cid: turnout[cid] for cid in sorted(turnout, key=rank(order))},
     }
 
 
-def _rank(order: list[str]) -> Any:
-    """A sort key: the definition's order, then any other id by name."""
-    rank = {c: i for i, c in enumerate(order)}
-    return lambda c: (rank.get(c, len(rank)), c)
+def rank(order: Sequence[str]) -> Callable[[str], tuple[int, str]]:
+    """A sort key for contest ids: the definition's order, then any other id by name."""
+    at = {c: i for i, c in enumerate(order)}
+    return lambda c: (at.get(c, len(at)), c)
 
 
 def _count(n: int) -> str:
@@ -294,12 +299,12 @@ def compare(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str
             rows.append(
                 {
                     **cand,
-                    "percent": None if share is None else percent_text(share),
+                    "percent": _percent(share),
                     "previous": None
                     if old is None
                     else {
                         **{k: old.get(k) for k in ("place", "share", "nominations", "elected")},
-                        "percent": None if old_share is None else percent_text(old_share),
+                        "percent": _percent(old_share),
                     },
                     "change": _status_change(cand, old) or phrase(cand, old, (share, old_share)),
                     "nominations_change": count_change(
@@ -333,11 +338,11 @@ def compare(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str
                         "value": value,
                         "cast": n,
                         "eligible": eligible.get(value),
-                        "percent": None if share is None else percent_text(share),
+                        "percent": _percent(share),
                         "previous": old.get(value),
                         "previous_suppressed": value in old and old[value] is None,
                         "previous_eligible": old_eligible.get(value),
-                        "previous_percent": None if old_share is None else percent_text(old_share),
+                        "previous_percent": _percent(old_share),
                         "change": turnout_change(share, old_share),
                     }
                 )
@@ -350,10 +355,10 @@ def compare(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str
         turnout[cid] = {
             "cast": now.get("cast", 0),
             "eligible": now.get("eligible", 0),
-            "percent": None if share is None else percent_text(share),
+            "percent": _percent(share),
             "previous_cast": before.get("cast"),
             "previous_eligible": before.get("eligible"),
-            "previous_percent": None if old_share is None else percent_text(old_share),
+            "previous_percent": _percent(old_share),
             "polled": polled,
             "change": turnout_change(share, old_share) if polled else "no poll this time",
             "by": dims,

@@ -20,7 +20,6 @@ from counter.rules.margins import ordinal
 from ledger.runtime.settings import Settings
 
 from ..browser import (
-    TIMEOUT,
     artifacts_dir,
     axe_violations,
     chromium,
@@ -31,6 +30,7 @@ from ..browser import (
 from ..conftest import definition
 from .test_counter_flow import ledger_and_counter
 from .test_declare_returns import _papers, _run
+from .test_results_page_browser import WIDTHS, _load
 
 VIEWPORTS = ((1280, 900), (390, 844))
 
@@ -44,13 +44,9 @@ return [...document.querySelectorAll('table')].map((t) => ({
 """
 """Every table of the page: caption, column heads, body cells as rendered."""
 
-WIDTHS = "return [document.scrollingElement.scrollWidth, window.innerWidth];"
-
 
 def _look(base: str, shots: Path) -> dict[str, Any]:
     """The overview and both contest pages at each width: tables, widths, axe, screenshot."""
-    from selenium.webdriver.support.wait import WebDriverWait
-
     seen: dict[str, Any] = {}
     pages = {
         "overview": "/elections/nec-2026",
@@ -63,10 +59,7 @@ def _look(base: str, shots: Path) -> dict[str, Any]:
         for width, height in VIEWPORTS:
             set_viewport(session, width, height)
             for key, path in pages.items():
-                session.get(base + path)
-                WebDriverWait(session, TIMEOUT).until(
-                    lambda s: s.execute_script("return document.readyState") == "complete"
-                )
+                _load(session, base + path)
                 seen[f"{key}@{width}"] = {
                     "tables": session.execute_script(READ_TABLES),
                     "widths": session.execute_script(WIDTHS),
