@@ -318,7 +318,6 @@ def _ballot_page(
         form=session.form,
         errors=errors,
         by_contest={e.contest: e for e in errors},
-        by_field={e.field: e for e in errors},
         csrf=session.csrf,
         signed_in=True,
     )
