@@ -22,7 +22,8 @@ from booth.storage.store import migrate
 from ledger.http.app import create_app as create_ledger_app
 from ledger.runtime.settings import Settings
 
-from ..conftest import AUTH_ADMIN, FRONTEND, ROLL_CSV, SIGNER, Served, setup_election
+from .. import conftest
+from ..conftest import FRONTEND, ROLL_CSV, SIGNER, Served, setup_election
 
 EID = "booth-2026"
 SECRET = bytes(range(100, 132))
@@ -134,8 +135,7 @@ class Booth:
 
     async def close_poll(self) -> list[dict[str, Any]]:
         """Close the poll; every entry of the log (all ballots released by then)."""
-        r = await self.ledger.post(f"/v1/elections/{EID}/poll/close", headers=AUTH_ADMIN)
-        assert r.status == 200, await r.text()
+        await conftest.close_poll(self.ledger, EID)
         entries: list[dict[str, Any]] = []
         while True:
             r = await self.ledger.get(f"/v1/elections/{EID}/entries?start={len(entries)}")
