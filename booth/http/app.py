@@ -179,8 +179,13 @@ async def _form(request: web.Request) -> dict[str, list[str]]:
     return form
 
 
+def _last(form: Mapping[str, list[str]], name: str) -> str:
+    """The last value the form sent under ``name`` ("" if none)."""
+    return (form.get(name) or [""])[-1]
+
+
 def _check_token(session: Session, form: Mapping[str, list[str]]) -> None:
-    if not session.token_ok((form.get("csrf") or [""])[-1]):
+    if not session.token_ok(_last(form, "csrf")):
         raise FormExpired()
 
 
@@ -206,10 +211,10 @@ async def start(request: web.Request) -> web.StreamResponse:
 async def sign_in(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     cookie = request.cookies.get(FORM_COOKIE, "")
-    sent = (form.get("csrf") or [""])[-1]
+    sent = _last(form, "csrf")
     if not cookie or not secrets.compare_digest(cookie.encode(), sent.encode()):
         raise FormExpired()
-    typed = (form.get("code") or [""])[-1][:200]
+    typed = _last(form, "code")[:200]
     now = _now(request)
     secret = request.app[SECRET]
     canonical = codes.normalise(typed)
@@ -394,7 +399,7 @@ async def cast(request: web.Request) -> web.StreamResponse:
             request.app[SESSIONS].close_member(member)
             return _voted(request, row.voted_on)
         draft, submission = session.draft, session.submission_id
-        if not draft or submission is None or (form.get("submission") or [""])[-1] != submission:
+        if not draft or submission is None or _last(form, "submission") != submission:
             raise FormExpired("This ballot has changed since you reviewed it. Review it again.")
         state = await request.app[LEDGER].election(member.election)
         try:
