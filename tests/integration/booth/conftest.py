@@ -4,6 +4,7 @@ members have voting codes; and the steps a member takes, as form posts."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -206,12 +207,7 @@ async def booth(
         issued = await issuing.issue(conn, SECRET, EID, ROLL)
     finally:
         await conn.close()
-    ready = BoothSettings(
-        **{
-            **{f: getattr(booth_settings, f) for f in BoothSettings.__dataclass_fields__},
-            "ledger_url": url,
-        }
-    )
+    ready = dataclasses.replace(booth_settings, ledger_url=url)
     # On the services' own protocol (ledger.http.protocol.Runner), as `ballot booth serve` runs.
     client = await aiohttp_client(Served(create_booth_app(ready, SECRET)))
     return Booth(
