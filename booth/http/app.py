@@ -282,9 +282,9 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _member_and_contests(
+async def _state_and_contests(
     request: web.Request, session: Session
-) -> tuple[MemberRow, dict[str, Any], tuple[ballot.ContestView, ...]]:
+) -> tuple[dict[str, Any], tuple[ballot.ContestView, ...]]:
     async with request.app[POOL].acquire() as conn:
         row = await STORE.member(conn, session.member.election, session.member.voter_id)
     if row is None:  # the code was replaced by a reissue: this session is over
@@ -303,7 +303,7 @@ async def _member_and_contests(
     )
     if not contests:
         raise PollNotOpen("There is no contest in this election that you may vote in.")
-    return row, state, contests
+    return state, contests
 
 
 def _ballot_page(
@@ -331,7 +331,7 @@ def _ballot_page(
 @routes.get("/ballot")
 async def ballot_page(request: web.Request) -> web.StreamResponse:
     session = _session(request)
-    _, state, contests = await _member_and_contests(request, session)
+    state, contests = await _state_and_contests(request, session)
     return _ballot_page(request, session, state, contests, [])
 
 
@@ -340,7 +340,7 @@ async def ballot_submit(request: web.Request) -> web.StreamResponse:
     session = _session(request)
     form = await _form(request)
     _check_token(session, form)
-    _, state, contests = await _member_and_contests(request, session)
+    state, contests = await _state_and_contests(request, session)
     selections, errors = ballot.read_form(contests, form)
     session.form = {k: v for k, v in form.items() if k != "csrf"}
     if errors:
@@ -354,7 +354,7 @@ async def ballot_submit(request: web.Request) -> web.StreamResponse:
 @routes.get("/review")
 async def review(request: web.Request) -> web.StreamResponse:
     session = _session(request)
-    _, state, contests = await _member_and_contests(request, session)
+    state, contests = await _state_and_contests(request, session)
     if not session.draft:
         raise web.HTTPSeeOther("/ballot")
     return render(
