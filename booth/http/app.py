@@ -179,8 +179,13 @@ async def _form(request: web.Request) -> dict[str, list[str]]:
     return form
 
 
+def _last(form: Mapping[str, list[str]], name: str) -> str:
+    """The last value the form sent under ``name`` ("" if none)."""
+    return (form.get(name) or [""])[-1]
+
+
 def _check_token(session: Session, form: Mapping[str, list[str]]) -> None:
-    if not session.token_ok((form.get("csrf") or [""])[-1]):
+    if not session.token_ok(_last(form, "csrf")):
         raise FormExpired()
 
 
@@ -206,10 +211,10 @@ async def start(request: web.Request) -> web.StreamResponse:
 async def sign_in(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     cookie = request.cookies.get(FORM_COOKIE, "")
-    sent = (form.get("csrf") or [""])[-1]
+    sent = _last(form, "csrf")
     if not cookie or not secrets.compare_digest(cookie.encode(), sent.encode()):
         raise FormExpired()
-    typed = (form.get("code") or [""])[-1][:200]
+    typed = _last(form, "code")[:200]
     now = _now(request)
     secret = request.app[SECRET]
     canonical = codes.normalise(typed)
@@ -277,9 +282,9 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _member_and_contests(
+async def _state_and_contests(
     request: web.Request, session: Session
-) -> tuple[MemberRow, dict[str, Any], tuple[ballot.ContestView, ...]]:
+) -> tuple[dict[str, Any], tuple[ballot.ContestView, ...]]:
     async with request.app[POOL].acquire() as conn:
         row = await STORE.member(conn, session.member.election, session.member.voter_id)
     if row is None:  # the code was replaced by a reissue: this session is over
@@ -298,7 +303,7 @@ async def _member_and_contests(
     )
     if not contests:
         raise PollNotOpen("There is no contest in this election that you may vote in.")
-    return row, state, contests
+    return state, contests
 
 
 def _ballot_page(
@@ -318,7 +323,6 @@ def _ballot_page(
         form=session.form,
         errors=errors,
         by_contest={e.contest: e for e in errors},
-        by_field={e.field: e for e in errors},
         csrf=session.csrf,
         signed_in=True,
     )
@@ -327,7 +331,7 @@ def _ballot_page(
 @routes.get("/ballot")
 async def ballot_page(request: web.Request) -> web.StreamResponse:
     session = _session(request)
-    _, state, contests = await _member_and_contests(request, session)
+    state, contests = await _state_and_contests(request, session)
     return _ballot_page(request, session, state, contests, [])
 
 
@@ -336,7 +340,7 @@ async def ballot_submit(request: web.Request) -> web.StreamResponse:
     session = _session(request)
     form = await _form(request)
     _check_token(session, form)
-    _, state, contests = await _member_and_contests(request, session)
+    state, contests = await _state_and_contests(request, session)
     selections, errors = ballot.read_form(contests, form)
     session.form = {k: v for k, v in form.items() if k != "csrf"}
     if errors:
@@ -350,7 +354,7 @@ async def ballot_submit(request: web.Request) -> web.StreamResponse:
 @routes.get("/review")
 async def review(request: web.Request) -> web.StreamResponse:
     session = _session(request)
-    _, state, contests = await _member_and_contests(request, session)
+    state, contests = await _state_and_contests(request, session)
     if not session.draft:
         raise web.HTTPSeeOther("/ballot")
     return render(
@@ -395,7 +399,7 @@ async def cast(request: web.Request) -> web.StreamResponse:
             request.app[SESSIONS].close_member(member)
             return _voted(request, row.voted_on)
         draft, submission = session.draft, session.submission_id
-        if not draft or submission is None or (form.get("submission") or [""])[-1] != submission:
+        if not draft or submission is None or _last(form, "submission") != submission:
             raise FormExpired("This ballot has changed since you reviewed it. Review it again.")
         state = await request.app[LEDGER].election(member.election)
         try:

@@ -76,7 +76,3 @@ class BoothStore:
 
     async def mark_voted(self, conn: asyncpg.Connection, election: str, voter_id: str) -> None:
         await conn.execute(Q["mark_voted"], election, voter_id)
-
-    async def counts(self, conn: asyncpg.Connection, election: str) -> tuple[int, int]:
-        row = await conn.fetchrow(Q["counts"], election)
-        return int(row["members"]), int(row["voted"])

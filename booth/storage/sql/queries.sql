@@ -26,7 +26,3 @@ FROM booth_members WHERE election_id = $1 AND voter_id = $2;
 UPDATE booth_members SET voted_on = date_trunc('minute', now())
 WHERE election_id = $1 AND voter_id = $2 AND voted_on IS NULL
 RETURNING voted_on;
-
--- name: counts
-SELECT count(*) AS members, count(voted_on) AS voted
-FROM booth_members WHERE election_id = $1;

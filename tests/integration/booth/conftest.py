@@ -4,6 +4,7 @@ members have voting codes; and the steps a member takes, as form posts."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from booth.storage.store import migrate
 from ledger.http.app import create_app as create_ledger_app
 from ledger.runtime.settings import Settings
 
-from ..conftest import AUTH_ADMIN, FRONTEND, ROLL_CSV, SIGNER, Served, setup_election
+from .. import conftest
+from ..conftest import FRONTEND, ROLL_CSV, SIGNER, Served, setup_election
 
 EID = "booth-2026"
 SECRET = bytes(range(100, 132))
@@ -134,8 +136,7 @@ class Booth:
 
     async def close_poll(self) -> list[dict[str, Any]]:
         """Close the poll; every entry of the log (all ballots released by then)."""
-        r = await self.ledger.post(f"/v1/elections/{EID}/poll/close", headers=AUTH_ADMIN)
-        assert r.status == 200, await r.text()
+        await conftest.close_poll(self.ledger, EID)
         entries: list[dict[str, Any]] = []
         while True:
             r = await self.ledger.get(f"/v1/elections/{EID}/entries?start={len(entries)}")
@@ -206,12 +207,7 @@ async def booth(
         issued = await issuing.issue(conn, SECRET, EID, ROLL)
     finally:
         await conn.close()
-    ready = BoothSettings(
-        **{
-            **{f: getattr(booth_settings, f) for f in BoothSettings.__dataclass_fields__},
-            "ledger_url": url,
-        }
-    )
+    ready = dataclasses.replace(booth_settings, ledger_url=url)
     # On the services' own protocol (ledger.http.protocol.Runner), as `ballot booth serve` runs.
     client = await aiohttp_client(Served(create_booth_app(ready, SECRET)))
     return Booth(
