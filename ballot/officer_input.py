@@ -13,6 +13,7 @@ before anything is sent.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
@@ -164,14 +165,7 @@ def _json_lines(text: str, name: str) -> dict[Path_, int]:
     starts = [m.end() for m in re.finditer("\n", text)]
 
     def line(pos: int) -> int:
-        lo, hi = 0, len(starts)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if starts[mid] <= pos:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo + 1
+        return bisect.bisect_right(starts, pos) + 1
 
     lines: dict[Path_, int] = {}
 
