@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ballot.api_client import TOKEN_VARIABLE, Client, Refused
+from ballot.api_client import TOKEN_VARIABLE, Client, Refused, error_lines
 from ballot.officer_input import (
     ID,
     ID_RULE,
@@ -150,11 +150,7 @@ def roll_refusal(name: str, problem: Mapping[str, Any]) -> str:
             where += f" ({problem['column']})"
     elif "column" in problem:
         where += f", column {problem['column']}"
-    text = f"{where}: {problem.get('detail', 'refused')}"
-    for e in problem.get("errors", []) if isinstance(problem.get("errors"), list) else []:
-        if isinstance(e, dict):
-            text += f"\n  {e.get('path', '')}: {e.get('message', '')}"
-    return text
+    return f"{where}: {problem.get('detail', 'refused')}" + error_lines(problem)
 
 
 _RERUN = (
