@@ -1024,11 +1024,12 @@ async def _open_booth(
     for contest in doc["contests"]:
         contest["candidates"] = [dict(c, statement=_statement(c)) for c in contest["candidates"]]
     voters = people[:200]
+    roll_text = roll_csv(voters)
     await admin.call("PUT", f"/v1/elections/{BY_HAND}", json=doc)
     await admin.call(
         "PUT",
         f"/v1/elections/{BY_HAND}/roll",
-        data=roll_csv(voters),
+        data=roll_text,
         headers={"Content-Type": "text/csv"},
     )
     await admin.call("POST", f"/v1/elections/{BY_HAND}/poll/open")
@@ -1045,7 +1046,7 @@ async def _open_booth(
         "BALLOT_BOOTH_LOG_FORMAT": "json",
     }
     roll, codes_file = run_dir / "booth-roll.csv", run_dir / "booth-codes.csv"
-    roll.write_bytes(roll_csv(voters))
+    roll.write_bytes(roll_text)
     made = await asyncio.to_thread(
         subprocess.run,
         [
