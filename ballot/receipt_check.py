@@ -510,11 +510,6 @@ def _one(data: Any) -> AnyReceipt:
     return Receipt.from_json(data)
 
 
-def parse_receipt(text: str) -> Receipt:
-    """A receipt from its JSON, or from a base64 of that JSON (as an app might show it)."""
-    return Receipt.from_json(_json(text))
-
-
 def _json(text: str) -> Any:
     """JSON, or base64 of JSON (as an app might show it)."""
     stripped = text.strip()
