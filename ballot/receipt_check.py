@@ -409,9 +409,7 @@ async def check_acceptance(
         phase = election.get("phase") if isinstance(election, dict) else None
         if phase in CLOSED_PHASES:
             texts = await _log_texts(session, base, cp.size)
-            found = log_state(
-                receipt, Checkpoint(origin=cp.origin, size=cp.size, root=cp.root), texts
-            )
+            found = log_state(receipt, cp, texts)
             out.steps.append(f"the {cp.size} entries of the log rebuild the checkpoint's root")
             if found.broken:
                 out.status = BROKEN
