@@ -1121,21 +1121,15 @@ def _papers(
         if rng.random() >= turnout[m.region]:
             continue
         sel: dict[str, list[str]] = {}
-        if "members" in standing and rng.random() < 0.97:
-            sel["members"] = ranking(m, MEMBERS, appeal["members"], standing["members"], rng)
-        if "councillors" in standing and m.councillor and rng.random() < 0.9:
-            sel["councillors"] = ranking(
-                m,
-                COUNCILLORS,
-                appeal["councillors"],
-                standing["councillors"],
-                rng,
-                bloc=councillor_marks,
-            )
-        if "disabled" in standing and m.disabled and rng.random() < 0.85:
-            sel["disabled"] = ranking(m, DISABLED, appeal["disabled"], standing["disabled"], rng)
-        if "youth" in standing and m.age < 27 and rng.random() < 0.8:
-            sel["youth"] = ranking(m, YOUTH, appeal["youth"], standing["youth"], rng)
+        for cid, cands, sends in (
+            ("members", MEMBERS, 0.97),
+            ("councillors", COUNCILLORS, 0.9),
+            ("disabled", DISABLED, 0.85),
+            ("youth", YOUTH, 0.8),
+        ):
+            if cid in standing and _eligible(cid, m) and rng.random() < sends:
+                bloc = councillor_marks if cid == "councillors" else None
+                sel[cid] = ranking(m, cands, appeal[cid], standing[cid], rng, bloc)
         if sel:
             yield {
                 "submission_id": f"demo-{m.voter_id}",
