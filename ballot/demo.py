@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import operator
 import os
 import random
 import secrets
@@ -188,13 +189,8 @@ def previous_summary(people: list[Member], branches: int, seed: int) -> dict[str
     rng = random.Random(seed)
     contests: dict[str, Any] = {}
     turnout: dict[str, Any] = {}
-    sections = (
-        ("members", "Members' section", MEMBERS, 9),
-        ("councillors", "Councillors' section", COUNCILLORS, 2),
-        ("disabled", "Disabled members' seat", DISABLED, 1),
-        ("youth", "Youth seat", YOUTH, 1),
-    )
-    for cid, title, cands, seats in sections:
+    fields = operator.itemgetter("id", "title", "candidates", "seats")
+    for cid, title, cands, seats in map(fields, definition()["contests"]):
         # The bodies that may nominate in each section (the definition's), a third more then.
         bodies = {"councillors": GROUPS, "members": int(branches * 1.3) + AFFILIATES}.get(
             cid, int(branches * 1.3)
