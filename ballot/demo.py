@@ -451,8 +451,7 @@ async def _nominate(
     return len(jobs)
 
 
-def _nomination_table(tallies: dict[str, Any]) -> None:
-    titles = {c["id"]: c["title"] for c in definition()["contests"]}
+def _nomination_table(tallies: dict[str, Any], titles: dict[str, str]) -> None:
     for contest in sorted(tallies["nominations"], key=list(titles).index):
         info = tallies["nominations"][contest]
         kinds = f": {', '.join(info['by'])}" if info.get("by") else ""
@@ -803,10 +802,11 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             _step(1, "define the election")
             people = members(args.members, rng)
             previous = previous_summary(people, args.branches, args.seed - 2)
-            await admin.call(
-                "PUT", f"/v1/elections/{ELECTION}", json=definition(args.branches, previous)
-            )
-            for c in definition()["contests"]:
+            defined = definition(args.branches, previous)
+            await admin.call("PUT", f"/v1/elections/{ELECTION}", json=defined)
+            contests = defined["contests"]
+            titles = {c["id"]: c["title"] for c in contests}
+            for c in contests:
                 console.print(f"  {contest_words(c)}")
 
             _step(2, f"publish the roll of {args.members:,} members")
@@ -847,13 +847,9 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             )
             state = await admin.call("GET", f"/v1/elections/{ELECTION}")
             tallies = await _wait_tallies(public, state["size"])
-            _nomination_table(tallies)
+            _nomination_table(tallies, titles)
             returns = state["returns"]
-            titles = {c["id"]: c["title"] for c in definition()["contests"]}
-            names = {
-                c["id"]: {x["id"]: x["name"] for x in c["candidates"]}
-                for c in definition()["contests"]
-            }
+            names = {c["id"]: {x["id"]: x["name"] for x in c["candidates"]} for c in contests}
             for contest, ret in returns.items():
                 for note in (u for u in ret["unmet"]):
                     console.print(
@@ -965,7 +961,7 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             async with session.get(f"{counter.url}/elections/{ELECTION}") as resp:
                 page.write_text(await resp.text())
             console.print(f"results page: {counter.url}/elections/{ELECTION} (saved to {page})")
-            for c in definition()["contests"]:
+            for c in contests:
                 url = f"{counter.url}/elections/{ELECTION}/contests/{c['id']}"
                 console.print(f"  {c['title']}, its declaration and stage sheet: {url}")
             figures.add(
