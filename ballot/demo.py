@@ -851,7 +851,7 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             returns = state["returns"]
             names = {c["id"]: {x["id"]: x["name"] for x in c["candidates"]} for c in contests}
             for contest, ret in returns.items():
-                for note in (u for u in ret["unmet"]):
+                for note in ret["unmet"]:
                     console.print(
                         f"  [yellow]{contest}: minimum {note['attribute']}="
                         f"{note['value']}:{note['min']} cannot be met in full "
