@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1145,26 +1145,33 @@ async def _wait_tallies(public: Api, size: int) -> dict[str, Any]:
 async def _wait_counted(public: Api, admin: Api, n: int) -> list[dict[str, Any]]:
     """Until the counter has counted every contest and the ledger holds its declarations as
     the provisional results, awaiting approval."""
-    for _ in range(3000):
-        body = await public.call("GET", f"/v1/elections/{ELECTION}/results", expect=(200, 404, 409))
-        results: list[dict[str, Any]] = body.get("results", [])
+
+    async def counted(results: list[dict[str, Any]]) -> bool:
         held = (await admin.call("GET", f"/v1/elections/{ELECTION}"))["provisional"]
-        if len(results) == n and len(held) == n:
-            order = ["members", "councillors", "disabled", "youth"]
-            return sorted(results, key=lambda r: order.index(r["contest"]))
-        await asyncio.sleep(0.2)
-    raise CliError("the counter did not count every contest in time")
+        return len(results) == n and len(held) == n
+
+    return await _wait_results(public, counted, "count every contest")
 
 
 async def _wait_declared(public: Api, n: int) -> list[dict[str, Any]]:
+    async def declared(results: list[dict[str, Any]]) -> bool:
+        return len(results) == n and all(r["declared"] for r in results)
+
+    return await _wait_results(public, declared, "declare every result")
+
+
+async def _wait_results(
+    public: Api, done: Callable[[list[dict[str, Any]]], Awaitable[bool]], what: str
+) -> list[dict[str, Any]]:
+    """The counter's results, polled until ``done`` says so, in the definition's order."""
     for _ in range(3000):
         body = await public.call("GET", f"/v1/elections/{ELECTION}/results", expect=(200, 404, 409))
         results: list[dict[str, Any]] = body.get("results", [])
-        if len(results) == n and all(r["declared"] for r in results):
+        if await done(results):
             order = ["members", "councillors", "disabled", "youth"]
             return sorted(results, key=lambda r: order.index(r["contest"]))
         await asyncio.sleep(0.2)
-    raise CliError("the counter did not declare every result in time")
+    raise CliError(f"the counter did not {what} in time")
 
 
 def _rounds_prose(report: dict[str, Any], titles: dict[str, str]) -> list[str]:
