@@ -66,12 +66,17 @@ def describe_problem(status: int, reason: str, problem: Mapping[str, Any]) -> st
     text = f"{status} {slug}: {detail}"
     if extra:
         text += f" ({', '.join(extra)})"
+    return text + error_lines(problem)
+
+
+def error_lines(problem: Mapping[str, Any]) -> str:
+    """A problem's ``errors`` (schema violations), each on a new line: ``  /path: message``."""
     errors = problem.get("errors")
-    if isinstance(errors, list):
-        for e in errors:
-            if isinstance(e, dict):
-                text += f"\n  {e.get('path', '')}: {e.get('message', '')}"
-    return text
+    if not isinstance(errors, list):
+        return ""
+    return "".join(
+        f"\n  {e.get('path', '')}: {e.get('message', '')}" for e in errors if isinstance(e, dict)
+    )
 
 
 class Client:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import operator
 import os
 import random
 import secrets
@@ -35,7 +36,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,13 +189,8 @@ def previous_summary(people: list[Member], branches: int, seed: int) -> dict[str
     rng = random.Random(seed)
     contests: dict[str, Any] = {}
     turnout: dict[str, Any] = {}
-    sections = (
-        ("members", "Members' section", MEMBERS, 9),
-        ("councillors", "Councillors' section", COUNCILLORS, 2),
-        ("disabled", "Disabled members' seat", DISABLED, 1),
-        ("youth", "Youth seat", YOUTH, 1),
-    )
-    for cid, title, cands, seats in sections:
+    fields = operator.itemgetter("id", "title", "candidates", "seats")
+    for cid, title, cands, seats in map(fields, definition()["contests"]):
         # The bodies that may nominate in each section (the definition's), a third more then.
         bodies = {"councillors": GROUPS, "members": int(branches * 1.3) + AFFILIATES}.get(
             cid, int(branches * 1.3)
@@ -455,8 +451,7 @@ async def _nominate(
     return len(jobs)
 
 
-def _nomination_table(tallies: dict[str, Any]) -> None:
-    titles = {c["id"]: c["title"] for c in definition()["contests"]}
+def _nomination_table(tallies: dict[str, Any], titles: dict[str, str]) -> None:
     for contest in sorted(tallies["nominations"], key=list(titles).index):
         info = tallies["nominations"][contest]
         kinds = f": {', '.join(info['by'])}" if info.get("by") else ""
@@ -807,10 +802,11 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             _step(1, "define the election")
             people = members(args.members, rng)
             previous = previous_summary(people, args.branches, args.seed - 2)
-            await admin.call(
-                "PUT", f"/v1/elections/{ELECTION}", json=definition(args.branches, previous)
-            )
-            for c in definition()["contests"]:
+            defined = definition(args.branches, previous)
+            await admin.call("PUT", f"/v1/elections/{ELECTION}", json=defined)
+            contests = defined["contests"]
+            titles = {c["id"]: c["title"] for c in contests}
+            for c in contests:
                 console.print(f"  {contest_words(c)}")
 
             _step(2, f"publish the roll of {args.members:,} members")
@@ -851,15 +847,11 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             )
             state = await admin.call("GET", f"/v1/elections/{ELECTION}")
             tallies = await _wait_tallies(public, state["size"])
-            _nomination_table(tallies)
+            _nomination_table(tallies, titles)
             returns = state["returns"]
-            titles = {c["id"]: c["title"] for c in definition()["contests"]}
-            names = {
-                c["id"]: {x["id"]: x["name"] for x in c["candidates"]}
-                for c in definition()["contests"]
-            }
+            names = {c["id"]: {x["id"]: x["name"] for x in c["candidates"]} for c in contests}
             for contest, ret in returns.items():
-                for note in (u for u in ret["unmet"]):
+                for note in ret["unmet"]:
                     console.print(
                         f"  [yellow]{contest}: minimum {note['attribute']}="
                         f"{note['value']}:{note['min']} cannot be met in full "
@@ -969,7 +961,7 @@ async def _scenario(args: argparse.Namespace, admin_url: str, run_dir: Path) -> 
             async with session.get(f"{counter.url}/elections/{ELECTION}") as resp:
                 page.write_text(await resp.text())
             console.print(f"results page: {counter.url}/elections/{ELECTION} (saved to {page})")
-            for c in definition()["contests"]:
+            for c in contests:
                 url = f"{counter.url}/elections/{ELECTION}/contests/{c['id']}"
                 console.print(f"  {c['title']}, its declaration and stage sheet: {url}")
             figures.add(
@@ -1024,11 +1016,12 @@ async def _open_booth(
     for contest in doc["contests"]:
         contest["candidates"] = [dict(c, statement=_statement(c)) for c in contest["candidates"]]
     voters = people[:200]
+    roll_text = roll_csv(voters)
     await admin.call("PUT", f"/v1/elections/{BY_HAND}", json=doc)
     await admin.call(
         "PUT",
         f"/v1/elections/{BY_HAND}/roll",
-        data=roll_csv(voters),
+        data=roll_text,
         headers={"Content-Type": "text/csv"},
     )
     await admin.call("POST", f"/v1/elections/{BY_HAND}/poll/open")
@@ -1045,7 +1038,7 @@ async def _open_booth(
         "BALLOT_BOOTH_LOG_FORMAT": "json",
     }
     roll, codes_file = run_dir / "booth-roll.csv", run_dir / "booth-codes.csv"
-    roll.write_bytes(roll_csv(voters))
+    roll.write_bytes(roll_text)
     made = await asyncio.to_thread(
         subprocess.run,
         [
@@ -1120,21 +1113,15 @@ def _papers(
         if rng.random() >= turnout[m.region]:
             continue
         sel: dict[str, list[str]] = {}
-        if "members" in standing and rng.random() < 0.97:
-            sel["members"] = ranking(m, MEMBERS, appeal["members"], standing["members"], rng)
-        if "councillors" in standing and m.councillor and rng.random() < 0.9:
-            sel["councillors"] = ranking(
-                m,
-                COUNCILLORS,
-                appeal["councillors"],
-                standing["councillors"],
-                rng,
-                bloc=councillor_marks,
-            )
-        if "disabled" in standing and m.disabled and rng.random() < 0.85:
-            sel["disabled"] = ranking(m, DISABLED, appeal["disabled"], standing["disabled"], rng)
-        if "youth" in standing and m.age < 27 and rng.random() < 0.8:
-            sel["youth"] = ranking(m, YOUTH, appeal["youth"], standing["youth"], rng)
+        for cid, cands, sends in (
+            ("members", MEMBERS, 0.97),
+            ("councillors", COUNCILLORS, 0.9),
+            ("disabled", DISABLED, 0.85),
+            ("youth", YOUTH, 0.8),
+        ):
+            if cid in standing and _eligible(cid, m) and rng.random() < sends:
+                bloc = councillor_marks if cid == "councillors" else None
+                sel[cid] = ranking(m, cands, appeal[cid], standing[cid], rng, bloc)
         if sel:
             yield {
                 "submission_id": f"demo-{m.voter_id}",
@@ -1158,26 +1145,33 @@ async def _wait_tallies(public: Api, size: int) -> dict[str, Any]:
 async def _wait_counted(public: Api, admin: Api, n: int) -> list[dict[str, Any]]:
     """Until the counter has counted every contest and the ledger holds its declarations as
     the provisional results, awaiting approval."""
-    for _ in range(3000):
-        body = await public.call("GET", f"/v1/elections/{ELECTION}/results", expect=(200, 404, 409))
-        results: list[dict[str, Any]] = body.get("results", [])
+
+    async def counted(results: list[dict[str, Any]]) -> bool:
         held = (await admin.call("GET", f"/v1/elections/{ELECTION}"))["provisional"]
-        if len(results) == n and len(held) == n:
-            order = ["members", "councillors", "disabled", "youth"]
-            return sorted(results, key=lambda r: order.index(r["contest"]))
-        await asyncio.sleep(0.2)
-    raise CliError("the counter did not count every contest in time")
+        return len(results) == n and len(held) == n
+
+    return await _wait_results(public, counted, "count every contest")
 
 
 async def _wait_declared(public: Api, n: int) -> list[dict[str, Any]]:
+    async def declared(results: list[dict[str, Any]]) -> bool:
+        return len(results) == n and all(r["declared"] for r in results)
+
+    return await _wait_results(public, declared, "declare every result")
+
+
+async def _wait_results(
+    public: Api, done: Callable[[list[dict[str, Any]]], Awaitable[bool]], what: str
+) -> list[dict[str, Any]]:
+    """The counter's results, polled until ``done`` says so, in the definition's order."""
     for _ in range(3000):
         body = await public.call("GET", f"/v1/elections/{ELECTION}/results", expect=(200, 404, 409))
         results: list[dict[str, Any]] = body.get("results", [])
-        if len(results) == n and all(r["declared"] for r in results):
+        if await done(results):
             order = ["members", "councillors", "disabled", "youth"]
             return sorted(results, key=lambda r: order.index(r["contest"]))
         await asyncio.sleep(0.2)
-    raise CliError("the counter did not declare every result in time")
+    raise CliError(f"the counter did not {what} in time")
 
 
 def _rounds_prose(report: dict[str, Any], titles: dict[str, str]) -> list[str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 import urllib.parse
@@ -21,8 +20,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ballot.api_client import TOKEN_VARIABLE, Client, Refused
+from ballot.api_client import TOKEN_VARIABLE, Client, Refused, error_lines
 from ballot.officer_input import (
+    ID,
+    ID_RULE,
     InputError,
     check_definition,
     located_problems,
@@ -34,7 +35,6 @@ from ledger.errors import CliError
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_COUNTER_URL = "http://127.0.0.1:8090"
-ID_PATTERN = "[a-z0-9][a-z0-9_-]{0,62}"
 
 
 # --- the commands --------------------------------------------------------------------------------
@@ -54,13 +54,10 @@ def _path(eid: str, *rest: str) -> str:
     return "/v1/elections/" + "/".join(quoted)
 
 
-_ID_RULE = "1-63 of a-z, 0-9, _ and -, starting with a letter or digit"
-
-
 def election_id(text: str) -> str:
     """An election id argument (argparse refuses any other with a usage message)."""
-    if not re.fullmatch(ID_PATTERN, text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not an election id: {_ID_RULE}")
+    if not ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an election id: {ID_RULE}")
     return text
 
 
@@ -72,8 +69,8 @@ def _election(client: Client, eid: str) -> dict[str, Any]:
 def cmd_create(client: Client, args: argparse.Namespace) -> int:
     located = read_document(args.file)
     eid = args.id or args.file.name.split(".")[0]
-    if not re.fullmatch(ID_PATTERN, eid):
-        raise CliError(f"the file's name {eid!r} is not an election id ({_ID_RULE}): give --id")
+    if not ID.fullmatch(eid):
+        raise CliError(f"the file's name {eid!r} is not an election id ({ID_RULE}): give --id")
     check_definition(located)
     doc = located.document
     if args.check:
@@ -153,11 +150,7 @@ def roll_refusal(name: str, problem: Mapping[str, Any]) -> str:
             where += f" ({problem['column']})"
     elif "column" in problem:
         where += f", column {problem['column']}"
-    text = f"{where}: {problem.get('detail', 'refused')}"
-    for e in problem.get("errors", []) if isinstance(problem.get("errors"), list) else []:
-        if isinstance(e, dict):
-            text += f"\n  {e.get('path', '')}: {e.get('message', '')}"
-    return text
+    return f"{where}: {problem.get('detail', 'refused')}" + error_lines(problem)
 
 
 _RERUN = (

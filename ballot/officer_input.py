@@ -13,6 +13,7 @@ before anything is sent.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
@@ -32,6 +33,10 @@ from ledger.errors import CliError, LedgerError
 
 Path_ = tuple[str | int, ...]
 """Where a value is in a document: object keys and array indexes from the root."""
+ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+"""An id of the ledger's (an election, a contest, a candidate)."""
+ID_RULE = "1-63 of a-z, 0-9, _ and -, starting with a letter or digit"
+"""``ID`` in words."""
 
 
 class InputError(CliError):
@@ -164,14 +169,7 @@ def _json_lines(text: str, name: str) -> dict[Path_, int]:
     starts = [m.end() for m in re.finditer("\n", text)]
 
     def line(pos: int) -> int:
-        lo, hi = 0, len(starts)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if starts[mid] <= pos:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo + 1
+        return bisect.bisect_right(starts, pos) + 1
 
     lines: dict[Path_, int] = {}
 
@@ -344,10 +342,7 @@ def _plain(error: ValidationError) -> tuple[Path_, str]:
                 "starting with a letter"
             )
         if limit == defs["id"]["pattern"]:
-            return path, (
-                f"{json.dumps(error.instance)} is not an id: 1-63 of a-z, 0-9, _ and -, "
-                "starting with a letter or digit"
-            )
+            return path, f"{json.dumps(error.instance)} is not an id: {ID_RULE}"
         return path, f"{json.dumps(error.instance)} holds a character that is not allowed"
     if kind in ("minProperties", "maxProperties") and "attr" in error.schema.get("required", []):
         return path, "must compare one attribute: attr and one of eq, ne, lt, lte, gt, gte, in"
@@ -423,7 +418,6 @@ def located_problems(located: Located, detail: str, evidence: Mapping[str, Any])
 # --- nomination returns (CSV) ----------------------------------------------------------------
 
 NOMINATION_COLUMNS = ("contest", "candidate", "body")
-_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,11 +495,8 @@ def read_nominations(text: str, name: str) -> NominationReturns:
                 at = f"{name} line {line}, column {index + 1} ({column})"
                 if not cell:
                     row_problems.append(f"{at}: empty")
-                elif column != "body" and not _ID.fullmatch(cell):
-                    row_problems.append(
-                        f"{at}: {json.dumps(cell)} is not an id (1-63 of a-z, 0-9, _ and -, "
-                        "starting with a letter or digit)"
-                    )
+                elif column != "body" and not ID.fullmatch(cell):
+                    row_problems.append(f"{at}: {json.dumps(cell)} is not an id ({ID_RULE})")
                 elif column == "body" and (len(cell) > 128 or not el.one_line(cell)):
                     row_problems.append(
                         f"{at}: a nominating body is one line of at most 128 characters"

@@ -409,9 +409,7 @@ async def check_acceptance(
         phase = election.get("phase") if isinstance(election, dict) else None
         if phase in CLOSED_PHASES:
             texts = await _log_texts(session, base, cp.size)
-            found = log_state(
-                receipt, Checkpoint(origin=cp.origin, size=cp.size, root=cp.root), texts
-            )
+            found = log_state(receipt, cp, texts)
             out.steps.append(f"the {cp.size} entries of the log rebuild the checkpoint's root")
             if found.broken:
                 out.status = BROKEN
@@ -508,11 +506,6 @@ def _one(data: Any) -> AnyReceipt:
     if isinstance(data, dict) and "stage" in data:
         return AcceptanceReceipt.from_json(data)
     return Receipt.from_json(data)
-
-
-def parse_receipt(text: str) -> Receipt:
-    """A receipt from its JSON, or from a base64 of that JSON (as an app might show it)."""
-    return Receipt.from_json(_json(text))
 
 
 def _json(text: str) -> Any:

@@ -237,25 +237,19 @@ async def rounds_of(url: str, after: int) -> list[Round]:
     finally:
         await conn.close()
     out: list[Round] = []
-    key: tuple[str, str] | None = None
-    first = last = 0
-    stamp = ""
-    for r in rows:
-        if r["kind"] != "ballot_cast":
-            if key is not None:
-                out.append(Round(last + 1, last + 1 - first, _unix(stamp)))
-            key = None
-            continue
-        entry = json.loads(bytes(r["body"]))
-        k = (entry["event"]["contest"], entry["time"])
-        if k != key:
-            if key is not None:
-                out.append(Round(last + 1, last + 1 - first, _unix(stamp)))
-            key, first, stamp = k, r["idx"], entry["time"]
-        last = r["idx"]
-    if key is not None:
-        out.append(Round(last + 1, last + 1 - first, _unix(stamp)))
+    for key, run in itertools.groupby(rows, _round_key):
+        if key is not None:
+            indices = [r["idx"] for r in run]
+            out.append(Round(indices[-1] + 1, indices[-1] + 1 - indices[0], _unix(key[1])))
     return out
+
+
+def _round_key(row: Any) -> tuple[str, str] | None:
+    """A ``ballot_cast`` entry's (contest, time stamp); ``None`` for any other entry."""
+    if row["kind"] != "ballot_cast":
+        return None
+    entry = json.loads(bytes(row["body"]))
+    return entry["event"]["contest"], entry["time"]
 
 
 def _unix(stamp: str) -> float:

@@ -481,16 +481,11 @@ async def _append(args: argparse.Namespace, admin_url: str, work: Path) -> int:
     promised = {_event_hash_of(b) for b in (*warm_run.bodies, *ledger_run.bodies)}
     conn = await asyncpg.connect(url)
     try:
-        logged = {
-            bytes(r["event_hash"])
-            for r in await conn.fetch(
-                "SELECT event_hash FROM entries WHERE election_id = $1 AND kind = 'ballot_cast'",
-                EID,
-            )
-        }
-        entries = await conn.fetchval(
-            "SELECT count(*) FROM entries WHERE election_id = $1 AND kind = 'ballot_cast'", EID
+        rows = await conn.fetch(
+            "SELECT event_hash FROM entries WHERE election_id = $1 AND kind = 'ballot_cast'", EID
         )
+        logged = {bytes(r["event_hash"]) for r in rows}
+        entries = len(rows)
         still_pending = await conn.fetchval(
             "SELECT count(*) FROM pending WHERE election_id = $1", EID
         )

@@ -60,12 +60,8 @@ def files(tmp_path: Path) -> Path:
 
 async def setup(client: AppClient, capsys: pytest.CaptureFixture[str], files: Path) -> None:
     """Create, roll, nominate (all), close nominations: the ledger is ready to open the poll."""
-    assert (await ballot(client, capsys, "election", "create", str(files / "nec-2026.json")))[
-        0
-    ] == 0
+    await setup_until_nominations(client, capsys, files)
     for argv in (
-        ("roll", "nec-2026", str(files / "roll.csv")),
-        ("open-nominations", "nec-2026"),
         ("nominations", "nec-2026", str(files / "nominations.csv")),
         ("close-nominations", "nec-2026"),
     ):
@@ -194,9 +190,14 @@ async def test_a_malformed_nominations_file_sends_nothing(
 async def setup_until_nominations(
     client: AppClient, capsys: pytest.CaptureFixture[str], files: Path
 ) -> None:
-    await ballot(client, capsys, "election", "create", str(files / "nec-2026.json"))
-    await ballot(client, capsys, "election", "roll", "nec-2026", str(files / "roll.csv"))
-    assert (await ballot(client, capsys, "election", "open-nominations", "nec-2026"))[0] == 0
+    """Create, roll, open nominations."""
+    for argv in (
+        ("create", str(files / "nec-2026.json")),
+        ("roll", "nec-2026", str(files / "roll.csv")),
+        ("open-nominations", "nec-2026"),
+    ):
+        code, out, err = await ballot(client, capsys, "election", *argv)
+        assert code == 0, out + err
 
 
 async def test_the_phases_withdraw_close_and_status(

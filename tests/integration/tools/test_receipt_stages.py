@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from yarl import URL
 
 from ballot import tools
 from ballot.cli import main
@@ -183,13 +184,21 @@ async def _check(
 ) -> tuple[int, dict[str, Any]]:
     """Run `ballot receipt check --json` on ``receipt`` (a receipt or a cast answer); its exit
     code and its JSON report."""
+    body = receipt.to_json() if isinstance(receipt, AcceptanceReceipt) else receipt
+    return await _receipt_check(ledger.server.make_url(""), KEY, tmp_path, body, *extra)
+
+
+async def _receipt_check(
+    url: URL, key: str, tmp_path: Path, body: Any, *extra: str
+) -> tuple[int, dict[str, Any]]:
+    """`ballot receipt check --json` of ``body`` (written to a file in ``tmp_path``, beside
+    the state file) against the ledger at ``url`` with ``key`` pinned."""
     tmp_path.mkdir(exist_ok=True)
     path = tmp_path / "receipt.json"
-    body = receipt.to_json() if isinstance(receipt, AcceptanceReceipt) else receipt
     path.write_text(json.dumps(body))
-    url = str(ledger.server.make_url("")).rstrip("/")
-    args = ["receipt", "check", str(path), "--url", url, "--state", str(tmp_path / "s.json")]
-    return await _run_json([*args, "--key", KEY, "--json", *extra])
+    base = str(url).rstrip("/")
+    args = ["receipt", "check", str(path), "--url", base, "--state", str(tmp_path / "s.json")]
+    return await _run_json([*args, "--key", key, "--json", *extra])
 
 
 async def _run_json(args: list[str]) -> tuple[int, dict[str, Any]]:
@@ -344,11 +353,9 @@ async def _real_check(
     """`ballot receipt check --json` of ``body`` against the real ledger, with a checkpoint
     signed first (the ledger signs them on its own timer)."""
     await client.app[LEDGER].checkpoint(REAL, "test")
-    path = tmp_path / "receipt.json"
-    path.write_text(json.dumps(body))
-    url = str(client.make_url("")).rstrip("/")
-    args = ["receipt", "check", str(path), "--url", url, "--state", str(tmp_path / "s.json")]
-    return await _run_json([*args, "--key", REAL_SIGNER.verifier.text(), "--json", *extra])
+    return await _receipt_check(
+        client.make_url(""), REAL_SIGNER.verifier.text(), tmp_path, body, *extra
+    )
 
 
 async def _status(client: AppClient, receipt: dict[str, Any]) -> str:
