@@ -354,7 +354,6 @@ def contest_model(
         "counted_size": result["counted_size"],
         "counted_root": result["counted_root"],
         "constraints": [f"at least {_people(k)}" for k in constraints],
-        "constraints_adjusted": doc.get("constraints_adjusted", []),
         "constraint_actions": doc.get("constraint_actions", []),
         "ties": doc.get("ties", []),
         "is_bloc": is_bloc,

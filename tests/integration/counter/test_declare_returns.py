@@ -277,6 +277,8 @@ async def test_unopposed_returns_and_unmet_minimums_agree_in_count_page_and_audi
     )
     assert "Returned unopposed at the close of nominations: Yan Young. No poll was held." in page
     assert UNMET[policy][0].upper() + UNMET[policy][1:] + "." in page
+    women_page = html.unescape(await (await counter.get(f"/elections/{eid}/contests/women")).text())
+    assert women_page.count(UNMET[policy][1:]) == 1  # said once, not once per template
     # A contest with no poll says so everywhere: no 0 ballots, no 0.0% turnout, no poll table.
     youth_title = next(c["title"] for c in RETURNS["contests"] if c["id"] == "youth")
     turnout = html.unescape(await (await counter.get(f"/elections/{eid}/turnout")).text())
