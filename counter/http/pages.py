@@ -314,9 +314,11 @@ def contest_model(
     result: Mapping[str, Any],
     order: str = "first",
     against: Mapping[str, Any] | None = None,
+    sheet: bool = True,
 ) -> dict[str, Any]:
     """One contest's declaration sheet (with the predecessor's figures when ``against``, the
-    comparison, is given)."""
+    comparison, is given); without ``sheet`` (the overview, which shows no stage sheet),
+    the STV stage sheet and its chart are not built."""
     doc = result["result"]
     contest = result["contest"]
     info = running.get("definition", {}).get("contests", {}).get(contest, {})
@@ -357,7 +359,7 @@ def contest_model(
         "constraint_actions": doc.get("constraint_actions", []),
         "ties": doc.get("ties", []),
         "is_bloc": is_bloc,
-        "sheet": None if is_bloc else stage_sheet(doc, constraints, order),
+        "sheet": stage_sheet(doc, constraints, order) if sheet and not is_bloc else None,
         "bloc": bloc_rows(doc) if is_bloc else None,
         "not_standing": [
             {"name": c["name"], "why": c.get("status") or not_standing.get(c["name"], "withdrawn")}
@@ -449,7 +451,8 @@ def page_model(
     order = contest_order(running)
     by_id = {r["contest"]: r for r in results}
     contests = [
-        contest_model(running, by_id[c], against=against) for c in _in_order(list(by_id), order)
+        contest_model(running, by_id[c], against=against, sheet=False)
+        for c in _in_order(list(by_id), order)
     ]
     then_turnout = (against or {}).get("turnout", {})
     then_contests = (against or {}).get("contests", {})
