@@ -97,7 +97,8 @@ def contests_for(
     """The contests the member may vote in, in the definition's order, with the candidates
     who stand (validly nominated and not withdrawn). ``returns`` (the ledger's, from the close
     of nominations): a contest with no poll is left out, candidates returned unopposed are
-    not on the paper, and a bloc contest takes at most its polled seats' marks."""
+    not on the paper, and a bloc contest's marks are the ledger's for its polled seats
+    (``ledger.domain.election.ballot_paper``)."""
     parsed = el.parse_definition(dict(definition))
     docs = {c["id"]: c for c in definition["contests"]}
     views = []
@@ -109,9 +110,7 @@ def contests_for(
             continue  # returned unopposed or vacant at the close of nominations: no poll
         out = set(withdrawn.get(contest.id, ()))
         out |= {r["candidate"] for r in (ret or {}).get("unopposed", [])}
-        most = contest.max_selections
-        if ret is not None and contest.method == "bloc":
-            most = min(most, ret["polled_seats"])
+        contest = el.ballot_paper(contest, None if ret is None else ret["polled_seats"])
         stands = set(standing[contest.id]) if standing and contest.id in standing else None
         statements = {c["id"]: c.get("statement") for c in docs[contest.id]["candidates"]}
         candidates = tuple(
@@ -138,7 +137,7 @@ def contests_for(
                 method=contest.method,
                 seats=contest.seats,
                 min_selections=contest.min_selections,
-                max_selections=min(most, len(candidates)),
+                max_selections=min(contest.max_selections, len(candidates)),
                 candidates=candidates,
             )
         )

@@ -679,19 +679,25 @@ def standing_event(state: ElectionState) -> dict[str, Any]:
     return event
 
 
+def ballot_paper(c: Contest, polled_seats: int | None) -> Contest:
+    """A contest as its ballot paper stands after the close of nominations (``polled_seats``
+    of its return; None when it decided nothing for it): a bloc contest polled for fewer
+    seats than it has takes at most that many marks, and asks for no more than that."""
+    if polled_seats is not None and c.method == "bloc" and 0 < polled_seats < c.max_selections:
+        return replace(
+            c,
+            max_selections=polled_seats,
+            min_selections=min(c.min_selections, polled_seats),
+        )
+    return c
+
+
 def _ballot_papers(d: Definition, decided: Mapping[str, rt.ContestReturn]) -> Definition:
-    """The definition as the ballot paper stands after the close of nominations: a bloc
-    contest polled for fewer seats than it has takes at most that many marks."""
+    """The definition as the ballot paper stands after the close of nominations."""
     contests = []
     for c in d.contests:
         ret = decided.get(c.id)
-        if ret is not None and c.method == "bloc" and 0 < ret.polled_seats < c.max_selections:
-            c = replace(
-                c,
-                max_selections=ret.polled_seats,
-                min_selections=min(c.min_selections, ret.polled_seats),
-            )
-        contests.append(c)
+        contests.append(ballot_paper(c, None if ret is None else ret.polled_seats))
     return replace(d, contests=tuple(contests))
 
 

@@ -90,6 +90,30 @@ def test_contests_and_candidates_returned_unopposed_are_off_the_paper() -> None:
     assert board.max_selections == 1
 
 
+def test_a_bloc_contest_with_seats_returned_asks_for_no_more_marks_than_it_polls() -> None:
+    """ "Vote for 2, at least 2" with one seat returned unopposed: the paper asks for exactly
+    one mark, as the ledger's ballot paper does (the booth had kept "at least 2", so no one
+    could vote in it)."""
+    definition = {
+        **DEFINITION,
+        "contests": [
+            {**c, "method": {"type": "bloc", "min_marks": 2, "max_marks": 2}}
+            for c in DEFINITION["contests"]
+            if c["id"] == "board"
+        ],
+    }
+    returns = {
+        "board": {
+            "unopposed": [{"candidate": "fay", "under": None}],
+            "polled_seats": 1,
+            "vacant": 0,
+            "unmet": [],
+        }
+    }
+    (board,) = ballot.contests_for(definition, None, {}, {}, returns)
+    assert (board.min_selections, board.max_selections) == (1, 1)
+
+
 def test_instructions_say_up_to_and_at_least_in_plain_words() -> None:
     """Bloc: 'Choose up to N'; STV: number 1, 2, ..., 'Rank at least N', 'up to M'."""
     ex, board = _views()
