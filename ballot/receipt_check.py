@@ -41,7 +41,7 @@ import aiohttp
 from ledger.errors import DecodeError, LedgerError, ProofError, VerificationError
 from ledger.format import merkle
 from ledger.format.acceptance import AcceptanceReceipt, event_hash, verify_acceptance
-from ledger.format.checkpoint import Checkpoint, open_checkpoint
+from ledger.format.checkpoint import Checkpoint, names_election, open_checkpoint
 from ledger.format.encoding import hex_strict
 from ledger.format.entry import parse_entry
 from ledger.format.evidence import broken_promise_evidence, check_evidence, log_state
@@ -200,7 +200,7 @@ async def _latest(
     note = await _get(session, f"{base}/checkpoint")
     cp = open_checkpoint(note, keyring)
     origin = mine.setdefault("origin", cp.origin)
-    if cp.origin != origin or not origin.endswith(f"/elections/{election}"):
+    if cp.origin != origin or not names_election(origin, election):
         raise VerificationError("checkpoint of another log", expected=origin, found=cp.origin)
     out.steps.append(f"checkpoint at size {cp.size} is signed by a pinned key")
     seen = mine.get("checkpoint")

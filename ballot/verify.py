@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
-from ledger.format.checkpoint import open_checkpoint
+from ledger.format.checkpoint import names_election, open_checkpoint
 from ledger.format.export import FORMAT
 from ledger.format.keys import Keyring, Verifier
 from ledger.format.verify import (
@@ -127,7 +127,7 @@ def verify_export(path: Path, keyring: Keyring | None = None, jobs: int | None =
                 raise TypeError("the header's size must be an integer from 0")
             origin = str(header["origin"])
             election = str(header["election"])
-            if not origin.endswith(f"/elections/{election}"):  # §6
+            if not names_election(origin, election):
                 raise VerifyError(
                     "the export's origin is not this election's log",
                     election=election,

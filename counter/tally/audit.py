@@ -38,7 +38,7 @@ from counter.tally import rounds as rd
 from ledger.domain.election import declaration_message
 from ledger.errors import LedgerError, VerificationError
 from ledger.format.acceptance import AcceptanceReceipt, verify_acceptance
-from ledger.format.checkpoint import open_checkpoint
+from ledger.format.checkpoint import names_election, open_checkpoint
 from ledger.format.encoding import b64_strict
 from ledger.format.export import ExportCheckpoint, ExportEntry, Header
 from ledger.format.keys import Keyring, Verifier
@@ -152,7 +152,7 @@ def _run(
     if not isinstance(header, Header):
         raise _fail("the export does not start with its header")
     report.election = header.election
-    if not header.origin.endswith(f"/elections/{header.election}"):
+    if not names_election(header.origin, header.election):
         # §6: the ledger names a log <prefix>/elections/<election>; a header that names
         # another log's origin would make its checkpoints pass for this election's.
         raise _fail(

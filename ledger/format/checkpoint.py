@@ -30,6 +30,17 @@ _SIG_PREFIX = "\u2014 "
 _SIZE = re.compile(r"^(0|[1-9][0-9]{0,19})$")
 
 
+def election_origin(prefix: str, election: str) -> str:
+    """The origin line of an election's log (docs/log-format.md §6): ``<prefix>/elections/<id>``."""
+    return f"{prefix}/elections/{election}"
+
+
+def names_election(origin: str, election: str) -> bool:
+    """Whether ``origin`` is the origin of ``election``'s log (§6): one that ends with
+    ``/elections/<election>``, so another log's checkpoints cannot pass for this one's."""
+    return origin.endswith(f"/elections/{election}")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Checkpoint:
     origin: str

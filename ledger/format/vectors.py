@@ -15,7 +15,7 @@ from typing import Any
 
 from ledger.format import merkle
 from ledger.format.chain import CHAIN_TAG, GENESIS, chain_next
-from ledger.format.checkpoint import Checkpoint, sign_checkpoint
+from ledger.format.checkpoint import Checkpoint, election_origin, sign_checkpoint
 from ledger.format.entry import template
 from ledger.format.keys import Signer
 from ledger.format.receipts import (
@@ -28,7 +28,7 @@ from ledger.format.receipts import (
 
 TEST_SIGNER = Signer(name="ballot-ledger.example/test-vectors", seed=bytes(range(32)))
 ELECTION = "vectors-2026"
-ORIGIN = f"ballot-ledger.example/elections/{ELECTION}"
+ORIGIN = election_origin("ballot-ledger.example", ELECTION)
 TIME = "2026-11-23T09:00:00.000Z"
 
 EVENTS: list[tuple[str, dict[str, Any]]] = [

@@ -15,6 +15,7 @@ from ledger.domain import schemas
 from ledger.errors import (
     ElectionExists,
 )
+from ledger.format.checkpoint import election_origin
 from ledger.format.entry import template
 from ledger.format.receipts import Receipt
 from ledger.service.base import LedgerBase, Q, _poll_close, log
@@ -39,7 +40,7 @@ class Administration(LedgerBase):
         if exists is not None:
             receipt, _ = await self.append_event(eid, "election_defined", lambda s: event)
             return receipt, False
-        origin = f"{self.settings.origin_prefix}/elections/{eid}"
+        origin = election_origin(self.settings.origin_prefix, eid)
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():
