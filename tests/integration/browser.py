@@ -19,6 +19,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
+from selenium.webdriver.support.wait import WebDriverWait
 
 FLAGS = (
     "--headless=new",
@@ -75,6 +76,19 @@ def chromium() -> Iterator[WebDriver]:
             yield session
         finally:
             session.quit()
+
+
+def wait_loaded(session: WebDriver) -> None:
+    """Until the page shown has loaded (``document.readyState`` is "complete")."""
+    WebDriverWait(session, TIMEOUT).until(
+        lambda s: s.execute_script("return document.readyState") == "complete"
+    )
+
+
+def load(session: WebDriver, url: str) -> None:
+    """Open ``url`` and wait until it has loaded."""
+    session.get(url)
+    wait_loaded(session)
 
 
 def set_viewport(session: WebDriver, width: int, height: int) -> None:

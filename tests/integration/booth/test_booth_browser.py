@@ -41,6 +41,7 @@ from ..browser import (
     full_page_screenshot,
     require_chromium,
     set_viewport,
+    wait_loaded,
 )
 from ..ledger.checkpage import CheckPage
 from .conftest import EID, OLD, YOUNG, Booth
@@ -86,15 +87,9 @@ class Seen:
     voted_again: str = ""
 
 
-def _loaded(session: WebDriver) -> None:
-    WebDriverWait(session, TIMEOUT).until(
-        lambda s: s.execute_script("return document.readyState") == "complete"
-    )
-
-
 def _look(session: WebDriver, seen: Seen, name: str, width: int, height: int) -> None:
     """axe-core, the sideways-scroll check and a screenshot of the page shown."""
-    _loaded(session)
+    wait_loaded(session)
     key = f"{name} at {width} px"
     seen.axe[key] = axe_violations(session)
     seen.sideways[key] = session.execute_script(
@@ -107,7 +102,7 @@ def _look(session: WebDriver, seen: Seen, name: str, width: int, height: int) ->
 
 def _count(session: WebDriver, seen: Seen) -> None:
     """Add the page just loaded to the member's tally of pages, requests and load time."""
-    _loaded(session)
+    wait_loaded(session)
     seen.pages += 1
     seen.requests += session.execute_script(COUNT_REQUESTS)
     seen.load_ms += session.execute_script(LOAD_TIME)

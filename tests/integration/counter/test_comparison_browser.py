@@ -24,13 +24,14 @@ from ..browser import (
     axe_violations,
     chromium,
     full_page_screenshot,
+    load,
     require_chromium,
     set_viewport,
 )
 from ..conftest import definition
 from .test_counter_flow import ledger_and_counter
 from .test_declare_returns import _papers, _run
-from .test_results_page_browser import WIDTHS, _load
+from .test_results_page_browser import WIDTHS
 
 VIEWPORTS = ((1280, 900), (390, 844))
 
@@ -59,7 +60,7 @@ def _look(base: str, shots: Path) -> dict[str, Any]:
         for width, height in VIEWPORTS:
             set_viewport(session, width, height)
             for key, path in pages.items():
-                _load(session, base + path)
+                load(session, base + path)
                 seen[f"{key}@{width}"] = {
                     "tables": session.execute_script(READ_TABLES),
                     "widths": session.execute_script(WIDTHS),

@@ -19,18 +19,17 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from selenium.webdriver.chrome.webdriver import WebDriver
-from selenium.webdriver.support.wait import WebDriverWait
 
 from counter.http.pages import shown
 from counter.rules.margins import ordinal
 from ledger.runtime.settings import Settings
 
 from ..browser import (
-    TIMEOUT,
     artifacts_dir,
     axe_violations,
     chromium,
     full_page_screenshot,
+    load,
     require_chromium,
     set_viewport,
 )
@@ -101,13 +100,6 @@ return {
 WIDTHS = "return [document.scrollingElement.scrollWidth, window.innerWidth];"
 
 
-def _load(session: WebDriver, url: str) -> None:
-    session.get(url)
-    WebDriverWait(session, TIMEOUT).until(
-        lambda s: s.execute_script("return document.readyState") == "complete"
-    )
-
-
 def _print_check(session: WebDriver) -> dict[str, Any]:
     """Under print media: which contest sections start a new sheet, what is hidden, and how
     many pages Chromium prints."""
@@ -139,7 +131,7 @@ def _look(base: str, shots: Path) -> dict[str, Any]:
     with chromium() as session:
         for width, height in VIEWPORTS:
             set_viewport(session, width, height)
-            _load(session, f"{base}/")
+            load(session, f"{base}/")
             seen[f"index@{width}"] = {
                 "widths": session.execute_script(WIDTHS),
                 "axe": axe_violations(session),
@@ -149,7 +141,7 @@ def _look(base: str, shots: Path) -> dict[str, Any]:
                 ("turnout", "/turnout", "turnout"),
                 ("nominations", "/nominations", "nominations"),
             ):
-                _load(session, f"{base}/elections/{EID}{path}")
+                load(session, f"{base}/elections/{EID}{path}")
                 seen[f"{part}@{width}"] = {
                     "page": session.execute_script(READ_OVERVIEW),
                     "widths": session.execute_script(WIDTHS),
@@ -161,7 +153,7 @@ def _look(base: str, shots: Path) -> dict[str, Any]:
             for contest in DEFINITION["contests"]:
                 cid = contest["id"]
                 for order in ("first", "place"):
-                    _load(session, f"{base}/elections/{EID}/contests/{cid}?order={order}")
+                    load(session, f"{base}/elections/{EID}/contests/{cid}?order={order}")
                     seen[f"{cid}/{order}@{width}"] = {
                         "page": session.execute_script(READ_CONTEST),
                         "widths": session.execute_script(WIDTHS),
