@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ledger.runtime.keyfile import write_new_private
 from ledger.runtime.settings import ConfigError, bool_setting, load_values
 
 PREFIX = "BALLOT_BOOTH_"
@@ -99,7 +100,5 @@ def load_secret(settings: Settings) -> bytes:
         return secret
     secret = os.urandom(32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secret.hex() + "\n")
+    write_new_private(path, secret.hex() + "\n")
     return secret
