@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from booth.domain import codes
-from booth.storage import sql
 
 SECRET = bytes(range(32))
 
@@ -56,11 +55,3 @@ def test_the_keyed_hash_depends_on_the_secret_and_the_code() -> None:
     assert h == codes.code_hash(SECRET, code)
     assert h != codes.code_hash(bytes(32), code)
     assert h != codes.code_hash(SECRET, codes.new_code())
-
-
-def test_schema_file_is_the_migrations() -> None:
-    """The booth's schema.sql holds exactly its migrations, in order."""
-    body = sql.schema().split("-- ==== ", 1)[1]
-    parts = body.split("-- ==== ")
-    assert [p.split(" ====\n", 1)[0] for p in parts] == [f"{v}.sql" for v, _ in sql.migrations()]
-    assert [p.split(" ====\n", 1)[1] for p in parts] == [t for _, t in sql.migrations()]

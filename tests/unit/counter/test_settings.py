@@ -47,12 +47,8 @@ def test_bad_settings_are_refused_with_the_reason(env: dict[str, str], message: 
         load_settings(env)
 
 
-def test_schema_file_is_the_migrations() -> None:
-    """schema.sql holds exactly the migrations, in order (test databases may use either)."""
-    body = sql.schema().split("-- ==== ", 1)[1]
-    parts = body.split("-- ==== ")
-    assert [p.split(" ====\n", 1)[0] for p in parts] == [f"{v}.sql" for v, _ in sql.migrations()]
-    assert [p.split(" ====\n", 1)[1] for p in parts] == [t for _, t in sql.migrations()]
+def test_the_counters_queries_are_named() -> None:
+    """The counter's queries file names the queries its store runs."""
     assert {"advance", "upsert_projection", "insert_result"} <= set(sql.queries())
 
 
